@@ -1,0 +1,318 @@
+"""Load and validate ``pipelines.toml``, the one config for every stage.
+
+Every key is declared in ``SCHEMA`` with its type, default and check. Loading fails with one line
+naming the file and the key for an unknown key, a wrong type, a value out of range or a missing
+file. Relative paths resolve against the config file's own folder. ``--set section.key=value``
+overrides are validated the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "pipelines.toml"
+
+
+class ConfigError(UserError):
+    """A bad ``pipelines.toml`` value, named by file and key."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config key: its type, default and optional check.
+
+    ``path``: resolve against the config folder; ``must_exist``: the file must be there
+    (checked only when the value is not empty).
+    """
+
+    type: type | tuple[type, ...]
+    default: Any
+    check: Callable[[Any], bool] | None = None
+    rule: str = ""
+    path: bool = False
+    must_exist: bool = False
+
+
+def _positive(v) -> bool:
+    return v > 0
+
+
+def _non_negative(v) -> bool:
+    return v >= 0
+
+
+def _fraction(v) -> bool:
+    return 0.0 <= v <= 1.0
+
+
+def _one_of(*choices: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
+
+
+POS = dict(check=_positive, rule="> 0")
+NONNEG = dict(check=_non_negative, rule=">= 0")
+FRAC = dict(check=_fraction, rule="between 0 and 1")
+NUM = (int, float)
+
+NEWS_SITE: dict[str, Field] = {
+    "name": Field(str, None),
+    "start_urls": Field(list, None),
+    "allowed_domains": Field(list, None),
+    "render": Field(str, "fallback", *_one_of("never", "fallback", "always")),
+    # regex an article URL must match (search); empty: any same-domain page linked from a feed
+    "article_pattern": Field(str, ""),
+    # CSS selector of the article body, overriding trafilatura in the corpus stage
+    "selector": Field(str, ""),
+    "license": Field(str, "All rights reserved (publisher); research use"),
+}
+
+SCHEMA: dict[str, dict[str, Any]] = {
+    "paths": {
+        "data": Field(str, "data", path=True),
+        "artifacts": Field(str, "artifacts", path=True),
+    },
+    "crawl": {
+        "user_agent": Field(
+            str,
+            "BgGPT2Toolkit/0.1 (https://github.com/bg-gpt2/bg-gpt2; bg-gpt2@example.org)",
+            check=lambda v: "(" in v and ("@" in v or "http" in v),
+            rule="a descriptive agent with contact details, e.g. 'Name/1.0 (https://url; you@mail)'",
+        ),
+        "redis_url": Field(str, ""),  # empty: local scheduler; env REDIS_URL wins
+        "shard_bytes": Field(int, 32_000_000, **POS),  # raw shard rotation (uncompressed bytes)
+        "concurrency_per_domain": Field(int, 2, **POS),
+        "download_delay": Field(NUM, 0.5, **NONNEG),
+        "autothrottle": Field(bool, True),
+        "max_page_bytes": Field(int, 10_000_000, **POS),
+        "retry_times": Field(int, 5, **NONNEG),
+        "obey_robots": Field(bool, True),
+        "render_min_chars": Field(int, 400, **NONNEG),  # fallback renders below this text size
+        "selenium_pool": Field(int, 2, **POS),
+        "selenium_timeout": Field(NUM, 30, **POS),
+        "chromium": Field(str, "/usr/bin/chromium"),
+        "chromedriver": Field(str, "/usr/bin/chromedriver"),
+        "bgwiki": {
+            "api": Field(str, "https://bg.wikipedia.org/w/api.php"),
+            "titles": Field(str, "titles/bgwiki.txt", path=True, must_exist=True),
+            "batch": Field(int, 50, check=lambda v: 1 <= v <= 50, rule="between 1 and 50"),
+            "maxlag": Field(int, 5, **POS),
+            "category": Field(str, ""),
+            "depth": Field(int, 1, **NONNEG),
+            "limit": Field(int, 0, **NONNEG),  # 0: no limit
+            "license": Field(str, "CC BY-SA 4.0"),
+        },
+        "news": [NEWS_SITE],
+    },
+    "corpus": {
+        "workers": Field(int, 2, **POS),
+        "shard_bytes": Field(int, 50_000_000, **POS),
+        "min_chars": Field(int, 300, **NONNEG),
+        "lang": Field(str, "bg"),
+        "lang_min_confidence": Field(NUM, 0.5, **FRAC),
+        "min_cyrillic_ratio": Field(NUM, 0.6, **FRAC),
+        "max_dup_line_ratio": Field(NUM, 0.3, **FRAC),
+        "min_punct_line_ratio": Field(NUM, 0.3, **FRAC),
+        "max_boilerplate_lines": Field(NUM, 0.2, **FRAC),
+        "dedup_threshold": Field(NUM, 0.8, **FRAC),
+        "minhash_perm": Field(int, 128, **POS),
+        "shingle": Field(int, 5, **POS),
+        "valid_ratio": Field(NUM, 0.01, **FRAC),
+        "test_ratio": Field(NUM, 0.01, **FRAC),
+        "split_seed": Field(str, "bg-gpt2"),
+    },
+    "tokenizer": {
+        "vocab_size": Field(int, 32000, check=lambda v: v >= 300, rule=">= 300"),
+        "min_frequency": Field(int, 2, **POS),
+        "special_tokens": Field(list, ["<|endoftext|>"]),
+        "add_prefix_space": Field(bool, False),
+        "batch_docs": Field(int, 1000, **POS),
+        "token_shard_tokens": Field(int, 50_000_000, **POS),
+    },
+    "train": {
+        "size": Field(str, "tiny", *_one_of("tiny", "small", "medium", "large", "xl")),
+        "run_name": Field(str, ""),  # empty: the size name
+        "init": Field(str, "", path=True),
+        # preset overrides; 0 (or -1 for dropout) keeps the preset
+        "n_layer": Field(int, 0, **NONNEG),
+        "n_head": Field(int, 0, **NONNEG),
+        "n_embd": Field(int, 0, **NONNEG),
+        "block_size": Field(int, 0, **NONNEG),
+        "dropout": Field(NUM, -1.0, check=lambda v: v == -1 or 0 <= v < 1, rule="-1 or in [0, 1)"),
+        "batch_size": Field(int, 8, **POS),
+        "accumulate": Field(int, 1, **POS),
+        "epochs": Field(int, 1, **POS),
+        "max_steps": Field(int, 0, **NONNEG),  # 0: epochs decide
+        "buffer_size": Field(int, 5000, **POS),
+        "buffer_budget_mb": Field(NUM, 2048, **POS),
+        "precision": Field(str, "auto", *_one_of("auto", "fp32", "bf16", "fp16")),
+        "xla": Field(str, "auto", *_one_of("auto", "on", "off")),
+        "recompute": Field(bool, False),
+        "strategy": Field(str, "auto", *_one_of("auto", "one", "mirrored", "multiworker", "tpu")),
+        "tpu": Field(str, ""),
+        "optimizer": Field(str, "adamw", *_one_of("adamw", "adafactor")),
+        "lr": Field(NUM, 3e-4, **POS),
+        "min_lr": Field(NUM, 3e-5, **NONNEG),
+        "warmup_steps": Field(int, 100, **NONNEG),
+        "weight_decay": Field(NUM, 0.1, **NONNEG),
+        "beta1": Field(NUM, 0.9, **FRAC),
+        "beta2": Field(NUM, 0.95, **FRAC),
+        "eps": Field(NUM, 1e-8, **POS),
+        "clip_norm": Field(NUM, 1.0, **NONNEG),  # 0: no clipping
+        "seed": Field(int, 1234, **NONNEG),
+        "deterministic": Field(bool, False),
+        "checkpoint_every": Field(int, 500, **POS),
+        "keep_checkpoints": Field(int, 3, **POS),
+        "eval_every": Field(int, 500, **POS),
+        "log_every": Field(int, 10, **POS),
+        "prompts": Field(list, ["България е", "Столицата на България"]),
+        "sample_tokens": Field(int, 40, **POS),
+    },
+    "generate": {
+        "max_new_tokens": Field(int, 60, **POS),
+        "top_k": Field(int, 50, **NONNEG),
+        "top_p": Field(NUM, 0.95, **FRAC),
+        "temperature": Field(NUM, 0.9, **POS),
+        "num_beams": Field(int, 1, **POS),
+        "repetition_penalty": Field(NUM, 1.2, **POS),
+        "xla": Field(bool, False),
+        "seed": Field(int, 0, **NONNEG),
+    },
+}
+
+
+class Section(dict):
+    """A config table with attribute access: ``cfg.train.lr``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _type_name(t) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}
+    if isinstance(t, tuple):
+        return "a number"
+    return names.get(t, t.__name__)
+
+
+def _type_ok(value: Any, t) -> bool:
+    if isinstance(value, bool) and t is not bool and bool not in (t if isinstance(t, tuple) else (t,)):
+        return False
+    return isinstance(value, t)
+
+
+class _Validator:
+    def __init__(self, source: Path):
+        self.source = source
+        self.base = source.parent
+
+    def fail(self, key: str, msg: str) -> None:
+        raise ConfigError(f"{self.source}: {key}: {msg}")
+
+    def table(self, schema: dict[str, Any], data: dict[str, Any], prefix: str) -> Section:
+        out = Section()
+        for key in data:
+            if key not in schema:
+                self.fail(f"{prefix}{key}", f"unknown key (known: {', '.join(schema)})")
+        for key, spec in schema.items():
+            full = f"{prefix}{key}"
+            if isinstance(spec, dict):
+                value = data.get(key, {})
+                if not isinstance(value, dict):
+                    self.fail(full, "must be a table")
+                out[key] = self.table(spec, value, full + ".")
+            elif isinstance(spec, list):
+                value = data.get(key, [])
+                if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                    self.fail(full, "must be an array of tables ([[...]])")
+                out[key] = [self.table(spec[0], v, f"{full}[{i}].") for i, v in enumerate(value)]
+            else:
+                out[key] = self.value(spec, data[key] if key in data else spec.default, full,
+                                      key in data)
+        return out
+
+    def value(self, spec: Field, value: Any, key: str, given: bool) -> Any:
+        if value is None:
+            self.fail(key, "is required")
+        if not _type_ok(value, spec.type):
+            self.fail(key, f"must be {_type_name(spec.type)}, got {value!r}")
+        if spec.type == NUM:
+            value = float(value)
+        if spec.check is not None and not spec.check(value):
+            self.fail(key, f"must be {spec.rule}, got {value!r}")
+        if spec.path and value:
+            path = Path(os.path.expanduser(value))
+            value = path if path.is_absolute() else (self.base / path).resolve()
+            if spec.must_exist and given and not value.exists():
+                self.fail(key, f"file not found: {value}")
+        return value
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``train.lr=1e-4`` -> (["train", "lr"], 1e-4); values parse as TOML, else as a string."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected section.key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Section:
+    """Read, merge overrides into, and validate a config file; raise ConfigError on any fault."""
+    source = Path(path or os.environ.get("BG_CONFIG") or DEFAULT_CONFIG).resolve()
+    if not source.is_file():
+        raise ConfigError(f"{source}: config file not found")
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    for item in overrides:
+        keys, value = parse_override(item)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {k} is not a table")
+        node[keys[-1]] = value
+    cfg = _Validator(source).table(SCHEMA, data, "")
+    cfg["source"] = source
+    return cfg
+
+
+def data_dir(cfg: Section, *parts: str) -> Path:
+    """A folder under ``paths.data`` (raw/, corpus/, tokens/)."""
+    return Path(cfg.paths.data, *parts)
+
+
+def artifacts_dir(cfg: Section, *parts: str) -> Path:
+    """A folder under ``paths.artifacts`` (tokenizer/, runs/)."""
+    return Path(cfg.paths.artifacts, *parts)
+
+
+def add_config_args(parser) -> None:
+    """The two options every stage's command takes: ``--config`` and repeatable ``--set``."""
+    parser.add_argument("--config", default=None,
+                        help="pipelines.toml to use (default: $BG_CONFIG or the repo's own)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE", help="override one config value")
+
+
+def from_args(args) -> Section:
+    """Load the config named by parsed ``add_config_args`` options."""
+    return load(args.config, args.overrides)

@@ -1,0 +1,36 @@
+"""The file formats that pass between stages, defined once.
+
+raw shards   data/raw/<spider>/part-NNNNN.jsonl.gz   one JSON record a line (see crawler.items)
+corpus       data/corpus/<split>/shard-NNNNN.txt     documents, each followed by DOC_END
+tokens       data/tokens/<split>/shard-NNNNN.bin     flat little-endian token ids (uint16 when the
+                                                     vocab fits, else uint32), EOS between docs;
+                                                     data/tokens/meta.json describes them
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+SPLITS = ("train", "valid", "test")
+SEPARATOR = "<|endoftext|>"
+# A document is its text, an empty line, then the separator line.
+DOC_END = "\n\n" + SEPARATOR + "\n"
+
+
+def format_docs(texts: Iterable[str]) -> str:
+    """Join documents into corpus-shard text."""
+    return "".join(text + DOC_END for text in texts)
+
+
+def iter_docs(path: str | Path) -> Iterator[str]:
+    """Yield the documents of one corpus shard, in order."""
+    data = Path(path).read_text(encoding="utf-8")
+    for chunk in data.split(DOC_END):
+        if chunk:
+            yield chunk
+
+
+def token_dtype(vocab_size: int) -> str:
+    """numpy dtype name for token shards of a vocabulary of this size."""
+    return "<u2" if vocab_size <= 65535 else "<u4"

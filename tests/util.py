@@ -1,0 +1,52 @@
+"""Helpers the tests share: free loopback ports, a test config writer, running the CLIs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | os.PathLike):
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def write_config(folder: Path, sections: dict, news: list[dict] | None = None) -> Path:
+    """Write ``folder/pipelines.toml`` from ``{"section" or "a.b": {key: value}}`` tables."""
+    lines = []
+    for name, table in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    for site in news or []:
+        lines.append("[[crawl.news]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in site.items()]
+    path = folder / "pipelines.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_module(module: str, *args: str, config: Path | None = None, env: dict | None = None,
+               timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` as a user would; returns the completed process."""
+    full_env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    if config is not None:
+        full_env["BG_CONFIG"] = str(config)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
