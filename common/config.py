@@ -117,13 +117,14 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "min_chars": Field(int, 300, **NONNEG),
         "lang": Field(str, "bg"),
         "lang_min_confidence": Field(NUM, 0.5, **FRAC),
+        "lang_sample_chars": Field(int, 2000, **POS),  # language ID reads this much of a document
         "min_cyrillic_ratio": Field(NUM, 0.6, **FRAC),
         "max_dup_line_ratio": Field(NUM, 0.3, **FRAC),
         "min_punct_line_ratio": Field(NUM, 0.3, **FRAC),
         "max_boilerplate_lines": Field(NUM, 0.2, **FRAC),
         "dedup_threshold": Field(NUM, 0.8, **FRAC),
         "minhash_perm": Field(int, 128, **POS),
-        "shingle": Field(int, 5, **POS),
+        "shingle": Field(int, 5, **POS),  # words per MinHash shingle
         "valid_ratio": Field(NUM, 0.01, **FRAC),
         "test_ratio": Field(NUM, 0.01, **FRAC),
         "split_seed": Field(str, "bg-gpt2"),
@@ -131,10 +132,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "tokenizer": {
         "vocab_size": Field(int, 32000, check=lambda v: v >= 300, rule=">= 300"),
         "min_frequency": Field(int, 2, **POS),
-        "special_tokens": Field(list, ["<|endoftext|>"]),
-        "add_prefix_space": Field(bool, False),
+        "special_tokens": Field(
+            list, ["<|endoftext|>"],
+            check=lambda v: "<|endoftext|>" in v and all(isinstance(t, str) and t for t in v)
+            and len(set(v)) == len(v),
+            rule="a list of distinct non-empty strings that includes '<|endoftext|>'"),
         "batch_docs": Field(int, 1000, **POS),
         "token_shard_tokens": Field(int, 50_000_000, **POS),
+        # folder of CoNLL-U files whose `# text =` lines measure fertility; absent: row skipped
+        "heldout_dir": Field(str, "../shared/fixtures/bg_text/ud_bulgarian_btb", path=True),
     },
     "train": {
         "size": Field(str, "tiny", *_one_of("tiny", "small", "medium", "large", "xl")),
@@ -238,8 +244,7 @@ class _Validator:
                     self.fail(full, "must be an array of tables ([[...]])")
                 out[key] = [self.table(spec[0], v, f"{full}[{i}].") for i, v in enumerate(value)]
             else:
-                out[key] = self.value(spec, data[key] if key in data else spec.default, full,
-                                      key in data)
+                out[key] = self.value(spec, data.get(key, spec.default), full, key in data)
         return out
 
     def value(self, spec: Field, value: Any, key: str, given: bool) -> Any:
