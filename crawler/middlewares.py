@@ -1,0 +1,149 @@
+"""``SeleniumRenderMiddleware``: render article pages through headless Chromium when asked to.
+
+A request's ``meta["render"]`` (set by the spider from the site's ``render`` setting) decides:
+``always`` renders instead of the plain download; ``fallback`` renders when the plain 200 HTML
+response has less article text than ``RENDER_MIN_CHARS`` (trafilatura's main-text extraction, so
+menus, "most read" lists, cookie notices and comments do not count); ``never`` or no key: nothing.
+Rendered responses carry the flag ``"selenium"``. WebDriver calls run in a thread pool of
+``SELENIUM_POOL`` threads (one per driver), never on the reactor thread. Before each render the
+middleware waits out the download slot's delay (AutoThrottle's included) and marks the slot as
+just used, so browser fetches and plain fetches share one per-domain pace. A page that cannot be
+rendered keeps its plain response (``fallback``) or is downloaded plainly (``always``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import trafilatura
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.http import HtmlResponse, Request, Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import threads
+from twisted.internet.defer import DeferredSemaphore
+from twisted.internet.task import deferLater
+from twisted.python.threadpool import ThreadPool
+
+from common.config import SCHEMA
+from crawler.render import RenderError, RenderPool
+
+_DEFAULTS = SCHEMA["crawl"]
+
+
+def article_chars(html: str) -> int:
+    """Characters of main article text in ``html`` (boilerplate and comments left out)."""
+    text = trafilatura.extract(html, include_comments=False, include_tables=False,
+                               favor_precision=True, deduplicate=False)
+    return len(text or "")
+
+
+class SeleniumRenderMiddleware:
+    """Downloader middleware: the Selenium fallback (see the module docstring)."""
+
+    def __init__(self, crawler: Crawler):
+        s = crawler.settings
+        self.crawler = crawler
+        self.min_chars = s.getint("RENDER_MIN_CHARS", _DEFAULTS["render_min_chars"].default)
+        self.size = s.getint("SELENIUM_POOL", _DEFAULTS["selenium_pool"].default)
+        self.timeout = s.getfloat("SELENIUM_TIMEOUT", _DEFAULTS["selenium_timeout"].default)
+        self.chromium = s.get("SELENIUM_CHROMIUM", _DEFAULTS["chromium"].default)
+        self.chromedriver = s.get("SELENIUM_CHROMEDRIVER", _DEFAULTS["chromedriver"].default)
+        self.user_agent = s.get("USER_AGENT", "")
+        self.pool: RenderPool | None = None
+        self.threads: ThreadPool | None = None
+        self._free = DeferredSemaphore(self.size)
+        self._next_at: dict[str, float] = {}  # slot key -> monotonic time the next render may start
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SeleniumRenderMiddleware:
+        return cls(crawler)
+
+    async def process_request(self, request: Request, spider: Spider | None = None
+                              ) -> Response | None:
+        if request.meta.get("render") != "always" or request.meta.get("render_failed"):
+            return None
+        return await self._render(request)
+
+    async def process_response(self, request: Request, response: Response,
+                               spider: Spider | None = None) -> Response:
+        if (request.meta.get("render") != "fallback" or "selenium" in response.flags
+                or response.status != 200 or not isinstance(response, HtmlResponse)):
+            return response
+        chars = await maybe_deferred_to_future(threads.deferToThread(article_chars, response.text))
+        if chars >= self.min_chars:
+            return response
+        self.crawler.stats.inc_value("selenium/fallback_short_text")
+        return await self._render(request) or response
+
+    async def _render(self, request: Request) -> Response | None:
+        stats = self.crawler.stats
+        # at most one render per driver: acquire() in a worker thread then never waits
+        await maybe_deferred_to_future(self._free.acquire())
+        try:
+            pool = self._pool()
+            # a started browser first, then the per-domain wait: the wait ends at the fetch
+            lease = await self._in_thread(pool.acquire)
+            try:
+                await self._wait_for_slot(request)
+                page = await self._in_thread(pool.render, request.url, lease)
+            finally:
+                pool.release(lease)
+                stats.set_value("selenium/driver_restarts", pool.restarts)
+        except RenderError as exc:
+            stats.inc_value("selenium/failed")
+            self.crawler.spider.logger.warning("render failed, keeping the plain page: %s", exc)
+            request.meta["render_failed"] = True
+            return None
+        finally:
+            self._free.release()
+        stats.inc_value("selenium/rendered")
+        stats.inc_value("selenium/seconds", page.seconds)
+        return HtmlResponse(page.url, status=200, body=page.html.encode("utf-8"), encoding="utf-8",
+                            request=request, flags=["selenium"])
+
+    async def _in_thread(self, func, *args):
+        """Run a blocking WebDriver call in the Selenium worker threads."""
+        from twisted.internet import reactor
+
+        return await maybe_deferred_to_future(
+            threads.deferToThreadPool(reactor, self._threads(), func, *args))
+
+    async def _wait_for_slot(self, request: Request) -> None:
+        """Keep the per-domain delay between this render and every other fetch of the domain."""
+        downloader = self.crawler.engine.downloader
+        key = downloader.get_slot_key(request)
+        slot = downloader.slots.get(key)
+        delay = slot.download_delay() if slot else self.crawler.settings.getfloat("DOWNLOAD_DELAY")
+        now = time.monotonic()
+        start = max(now, self._next_at.get(key, 0.0), (slot.lastseen + delay) if slot else 0.0)
+        self._next_at[key] = start + delay
+        if start > now:
+            from twisted.internet import reactor
+
+            await maybe_deferred_to_future(deferLater(reactor, start - now))
+        if slot is not None:
+            slot.lastseen = max(slot.lastseen, time.monotonic())
+
+    def _threads(self) -> ThreadPool:
+        if self.threads is None:
+            self.threads = ThreadPool(minthreads=0, maxthreads=self.size, name="selenium")
+            self.threads.start()
+        return self.threads
+
+    def _pool(self) -> RenderPool:
+        if self.pool is None:
+            self.pool = RenderPool(self.size, chromium=self.chromium,
+                                   chromedriver=self.chromedriver, timeout=self.timeout,
+                                   user_agent=self.user_agent, min_chars=self.min_chars)
+        return self.pool
+
+    async def spider_closed(self, spider: Spider) -> None:
+        """Quit every browser (in a thread), then stop the worker threads."""
+        try:
+            if self.pool is not None:
+                await maybe_deferred_to_future(threads.deferToThread(self.pool.close))
+        finally:
+            if self.threads is not None:
+                self.threads.stop()

@@ -1,0 +1,218 @@
+"""A small pool of headless Chromium drivers (Selenium 4, Debian's chromedriver by explicit path).
+
+Every method here blocks: call ``RenderPool.render`` from worker threads, never the reactor thread.
+A driver starts on first use with a fresh temporary profile (and TMPDIR, so Chromium's own
+``org.chromium.Chromium.*`` folders land there too), which is removed when the driver quits.
+A crashed driver is replaced and the page tried once more; a page that does not finish loading
+within ``timeout`` seconds raises ``RenderTimeout`` and its (possibly hung) driver is replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+log = logging.getLogger(__name__)
+
+# Headless, and no background traffic: this machine's closed network refuses it, and a crawler
+# should fetch only the pages it was asked for.
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--disable-dev-shm-usage",
+    "--blink-settings=imagesEnabled=false", "--window-size=1280,2000",
+)
+
+# Done when the DOM is parsed and either the page has finished loading or already shows enough text.
+_READY_JS = ("return document.readyState === 'complete' || (document.readyState === 'interactive'"
+             " && !!document.body && document.body.innerText.length >= arguments[0]);")
+
+
+class RenderError(Exception):
+    """A page could not be rendered."""
+
+
+class RenderTimeout(RenderError):
+    """A page did not finish loading in time."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    url: str    # the URL the browser ended on (after redirects)
+    html: str   # the DOM after scripts ran
+    seconds: float
+
+
+class _Driver:
+    """One Chromium + chromedriver pair with its own temporary folder."""
+
+    def __init__(self, chromium: str, chromedriver: str, timeout: float, user_agent: str):
+        self.tmp = tempfile.mkdtemp(prefix="bg-chromium-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={self.tmp}/profile")
+        if user_agent:
+            options.add_argument(f"--user-agent={user_agent}")
+        options.page_load_strategy = "eager"
+        service = Service(chromedriver, env={**os.environ, "TMPDIR": self.tmp})
+        try:
+            self.driver = webdriver.Chrome(options=options, service=service)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        try:
+            # a hung chromedriver must not block a worker thread forever
+            self.driver.command_executor._client_config.timeout = timeout + 10
+            # the first navigation of a new browser is slow to leave (seconds): take it here, so
+            # a page fetch starts when the caller's per-domain wait ends
+            self.driver.get("about:blank")
+            self.driver.set_page_load_timeout(timeout)
+            self.driver.set_script_timeout(timeout)
+        except BaseException:
+            self.quit()
+            raise
+
+    def quit(self) -> None:
+        try:
+            self.driver.quit()
+        except Exception as exc:  # already dead: its processes are gone or being reaped
+            log.debug("driver quit: %s", exc)
+            self.driver.service.stop()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@dataclass
+class Lease:
+    """A place in the pool, held between ``acquire`` and ``release``; its driver may be replaced."""
+
+    driver: _Driver | None
+
+
+class RenderPool:
+    """Up to ``size`` drivers shared by worker threads; ``close()`` quits them all."""
+
+    def __init__(self, size: int = 2, *, chromium: str = "/usr/bin/chromium",
+                 chromedriver: str = "/usr/bin/chromedriver", timeout: float = 30,
+                 user_agent: str = "", min_chars: int = 400):
+        for path in (chromium, chromedriver):
+            if not os.access(path, os.X_OK):
+                raise RenderError(f"not an executable: {path} (install Debian's chromium and "
+                                  "chromium-driver, or set crawl.chromium / crawl.chromedriver)")
+        self.size = size
+        self.chromium, self.chromedriver = chromium, chromedriver
+        self.timeout, self.user_agent, self.min_chars = timeout, user_agent, min_chars
+        self._idle: queue.Queue[_Driver | None] = queue.Queue()
+        for _ in range(size):
+            self._idle.put(None)  # a free place; its driver starts on first use
+        self._all: set[_Driver] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.restarts = 0
+
+    def _start(self) -> _Driver:
+        if self._closed:
+            raise RenderError("render pool is closed")
+        try:
+            drv = _Driver(self.chromium, self.chromedriver, self.timeout, self.user_agent)
+        except (WebDriverException, Urllib3Error, OSError) as exc:
+            raise RenderError(f"cannot start Chromium: {str(exc).splitlines()[0]}") from exc
+        with self._lock:
+            self._all.add(drv)
+        return drv
+
+    def _discard(self, drv: _Driver) -> None:
+        with self._lock:
+            self._all.discard(drv)
+        drv.quit()
+
+    def acquire(self) -> Lease:
+        """Wait for a free place in the pool and return it with a started driver."""
+        drv = self._idle.get()
+        try:
+            return Lease(drv or self._start())
+        except BaseException:
+            self._idle.put(drv)
+            raise
+
+    def release(self, lease: Lease) -> None:
+        self._idle.put(lease.driver)
+
+    def render(self, url: str, lease: Lease | None = None) -> Rendered:
+        """Load ``url`` in a pooled browser (``lease``'s, or one acquired for this call) and
+        return the DOM once scripts have run."""
+        if lease is None:
+            lease = self.acquire()
+            try:
+                return self.render(url, lease)
+            finally:
+                self.release(lease)
+        for attempt in (1, 2):
+            if lease.driver is None:
+                lease.driver = self._start()
+            try:
+                return self._load(lease.driver, url)
+            except TimeoutException as exc:
+                self._discard(lease.driver)
+                lease.driver = None
+                raise RenderTimeout(f"{url}: no page after {self.timeout:g} s") from exc
+            except (WebDriverException, Urllib3Error, OSError) as exc:
+                # a crashed browser or driver: replace it and try the page once more
+                log.warning("browser failed on %s (%s); restarting it", url,
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                self._discard(lease.driver)
+                lease.driver = None
+                with self._lock:
+                    self.restarts += 1
+                if attempt == 2:
+                    raise RenderError(f"{url}: {type(exc).__name__}") from exc
+        raise AssertionError("unreachable")
+
+    def _load(self, drv: _Driver, url: str) -> Rendered:
+        start = time.perf_counter()
+        driver = drv.driver
+        driver.get(url)
+        WebDriverWait(driver, self.timeout, poll_frequency=0.05).until(
+            lambda d: d.execute_script(_READY_JS, self.min_chars))
+        return Rendered(driver.current_url, driver.page_source, time.perf_counter() - start)
+
+    def close(self) -> None:
+        """Quit every driver and remove their temporary folders."""
+        self._closed = True
+        with self._lock:
+            drivers, self._all = list(self._all), set()
+        for drv in drivers:
+            drv.quit()
+
+
+def selenium_seconds_per_page(url: str, renders: int = 10, pool: RenderPool | None = None,
+                              **pool_options) -> dict:
+    """Median seconds to render ``url`` (after one warm-up render) through ``pool``, or through a
+    new one-driver pool built with ``pool_options`` and closed afterwards."""
+    own = pool is None
+    pool = pool or RenderPool(1, **pool_options)
+    try:
+        started = time.perf_counter()
+        pool.render(url)
+        first = time.perf_counter() - started
+        times = [pool.render(url).seconds for _ in range(renders)]
+    finally:
+        if own:
+            pool.close()
+    return {"renders": renders, "median_s": statistics.median(times), "min_s": min(times),
+            "max_s": max(times), "first_render_s": first}
