@@ -93,6 +93,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "autothrottle": Field(bool, True),
         "max_page_bytes": Field(int, 10_000_000, **POS),
         "retry_times": Field(int, 5, **NONNEG),
+        "backoff_max_seconds": Field(NUM, 120, **POS),  # cap on one wait for Retry-After/maxlag
+        "redis_idle_seconds": Field(NUM, 5, **NONNEG),  # a Redis worker waits this long for new work
         "obey_robots": Field(bool, True),
         "render_min_chars": Field(int, 400, **NONNEG),  # fallback renders below this text size
         "selenium_pool": Field(int, 2, **POS),
