@@ -58,13 +58,16 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> int:
-    """Delete temp files/folders a killed run left in ``folder`` (names ``.X.tmp-*``)."""
+def remove_stale_temps(folder: str | os.PathLike, name: str = "*") -> int:
+    """Delete temp files/folders a killed run left in ``folder`` (names ``.X.tmp-*``).
+
+    ``name`` limits it to the temps of one target (``.name.tmp-*``).
+    """
     count = 0
     folder = Path(folder)
     if not folder.is_dir():
         return 0
-    for entry in folder.glob(".*.tmp-*"):
+    for entry in folder.glob(f".{name}.tmp-*"):
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         else:

@@ -3,8 +3,15 @@
 raw shards   data/raw/<spider>/part-NNNNN.jsonl.gz   one JSON record a line (see crawler.items)
 corpus       data/corpus/<split>/shard-NNNNN.txt     documents, each followed by DOC_END
 tokens       data/tokens/<split>/shard-NNNNN.bin     flat little-endian token ids (uint16 when the
-                                                     vocab fits, else uint32), EOS between docs;
+                                                     vocab fits, else uint32), EOS after every doc;
                                                      data/tokens/meta.json describes them
+
+Token shards hold ``meta["shard_tokens"]`` ids each (the last of a split fewer); a document may
+run on into the next shard. ``meta.json``: ``vocab_size`` (= ``len(tokenizer)``), ``eos_id``,
+``dtype`` (``token_dtype(vocab_size)``), ``tokenizer_sha256`` (of tokenizer.json),
+``corpus_sha256``, ``shard_tokens``, ``format`` and ``splits``: ``{split: {"shards": [{"file",
+"tokens", "documents" (EOS ids in the shard), "sha256"}], "tokens", "documents"}}``.
+Read one with ``numpy.memmap(path, dtype=meta["dtype"], mode="r")``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,186 @@
+"""Crawl throughput: the real ``bgwiki`` spider with its pipeline beside a no-op Scrapy spider.
+
+``make bench-crawl`` (``python -m bench.crawl``) serves a replay MediaWiki API of ``--pages``
+generated Bulgarian pages (``demo.mediawiki_replay``; HTML pre-rendered so the server is not the
+bottleneck) on 127.0.0.1, then, ``--runs`` times, each in a fresh ``scrapy`` process:
+
+- ``bgwiki``: ``scrapy crawl bgwiki`` as a user runs it: titles resolved 50 per POST, one
+  ``action=parse`` per page, backoff/resume middlewares, the raw shard pipeline (gzip, flush per
+  record), the summary extension;
+- ``noop`` (the peer): a bare ``scrapy.Spider`` fetching the same ``action=parse`` URLs with the
+  same engine settings (concurrency, ``CONCURRENT_ITEMS``), downloading and discarding the
+  responses: no pipeline, no project middlewares, no JOBDIR.
+
+Both are timed from spider open to close (process start-up left out), in wall time and in the
+crawler process's CPU time; the two run in alternating order. The figure is pages/s; the ratio is
+bgwiki / noop per run, and medians are reported. On a shared machine the wall-time ratio swings
+with other load; the ratio of pages per CPU second is the steadier companion. Selenium seconds per page go in the
+``selenium`` slot (``selenium_seconds_per_page``). Results: ``bench/results/crawl.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from common.atomic import atomic_write
+from common.errors import cli_main
+from demo.mediawiki_replay import ReplayServer, synthetic_pages
+from tests.util import write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "crawl.json"
+PARSE_PARAMS = "prop=text%7Crevid%7Cdisplaytitle%7Ccategories&format=json&formatversion=2&maxlag=5"
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg_1min_at_start": round(os.getloadavg()[0], 2),
+            "python": platform.python_version()}
+
+
+def run_noop(urls_file: str, out: str, concurrency: int) -> None:
+    """The peer, inside its own process: fetch every URL, keep nothing, write timing to ``out``."""
+    import scrapy
+    from scrapy import signals
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.settings import CONCURRENT_ITEMS  # the project's engine setting, for a like peer
+
+    class NoopSpider(scrapy.Spider):
+        name = "noop"
+        custom_settings = {"ROBOTSTXT_OBEY": False}
+
+        async def start(self):
+            for url in Path(urls_file).read_text().split():
+                yield scrapy.Request(url)
+
+        def parse(self, response):
+            return None
+
+    times: dict[str, float] = {}
+    process = CrawlerProcess({
+        "USER_AGENT": "BgGPT2Toolkit-bench/0.1 (https://github.com/bg-gpt2/bg-gpt2; bench@example.org)",
+        "CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency, "DOWNLOAD_DELAY": 0,
+        "CONCURRENT_ITEMS": CONCURRENT_ITEMS,
+        "AUTOTHROTTLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False, "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "INFO",
+    })
+    crawler = process.create_crawler(NoopSpider)
+    for key, signal in (("open", signals.spider_opened), ("close", signals.spider_closed)):
+        crawler.signals.connect(lambda key=key: times.setdefault(key, (time.monotonic(), time.process_time())),
+                                signal=signal, weak=False)
+    process.crawl(crawler)
+    process.start()
+    pages = crawler.stats.get_value("response_received_count", 0)
+    (wall0, cpu0), (wall1, cpu1) = times["open"], times["close"]
+    Path(out).write_text(json.dumps({"pages": pages, "elapsed_s": wall1 - wall0, "cpu_s": cpu1 - cpu0}))
+
+
+def timed_bgwiki(work: Path, api: str, titles: Path, concurrency: int) -> dict:
+    config = write_config(work, {
+        "paths": {"data": work / "data", "artifacts": work / "artifacts"},
+        "crawl": {"download_delay": 0.0, "autothrottle": False, "concurrency_per_domain": concurrency},
+        "crawl.bgwiki": {"api": api, "titles": titles},
+    })
+    summary = work / "summary.json"
+    env = {**os.environ, "BG_CONFIG": str(config)}
+    env.pop("REDIS_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "bgwiki", "-s", f"SUMMARY_JSON={summary}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"bgwiki crawl failed:\n{proc.stderr[-3000:]}")
+    data = json.loads(summary.read_text())
+    raw = work / "data" / "raw" / "bgwiki"
+    return {"pages": data["pages/ok"], "elapsed_s": data["elapsed_s"], "cpu_s": data["cpu_s"],
+            "shard_bytes_gz": sum(p.stat().st_size for p in raw.glob("part-*.jsonl.gz"))}
+
+
+def timed_noop(work: Path, urls: list[str], concurrency: int) -> dict:
+    urls_file, out = work / "urls.txt", work / "noop.json"
+    urls_file.write_text("\n".join(urls))
+    subprocess.run([sys.executable, "-m", "bench.crawl", "--noop", str(urls_file), str(out),
+                    "--concurrency", str(concurrency)], cwd=ROOT, check=True, capture_output=True)
+    return json.loads(out.read_text())
+
+
+def selenium_seconds_per_page() -> dict | None:
+    """Slot for the Selenium fallback figure (seconds per page, beside a plain fetch); not measured here."""
+    return None
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="crawl throughput: bgwiki spider vs a no-op spider")
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight to the one host")
+    parser.add_argument("--noop", nargs=2, metavar=("URLS", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.noop:
+        return run_noop(*args.noop, args.concurrency)
+
+    pages = synthetic_pages(args.pages, paragraphs=12)
+    with ReplayServer(pages) as server, tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
+        wiki = server.wiki
+        for page in pages:
+            wiki.parse({"pageid": str(page.pageid)})  # render once, before any timing
+        html_bytes = statistics.mean(len(b) for b in wiki.parse_cache.values())
+        titles = Path(tmp, "titles.txt")
+        titles.write_text("\n".join(p.title for p in pages) + "\n", encoding="utf-8")
+        urls = [f"{server.api}?action=parse&pageid={p.pageid}&{PARSE_PARAMS}" for p in pages]
+        runs = []
+        for number in range(args.runs):
+            work = Path(tmp, f"run{number}")
+            work.mkdir()
+            if number % 2:  # alternate the order, so drifting machine load favours neither
+                peer = timed_noop(work, urls, args.concurrency)
+                ours = timed_bgwiki(work, server.api, titles, args.concurrency)
+            else:
+                ours = timed_bgwiki(work, server.api, titles, args.concurrency)
+                peer = timed_noop(work, urls, args.concurrency)
+            run = {"bgwiki_pages_per_s": ours["pages"] / ours["elapsed_s"],
+                   "noop_pages_per_s": peer["pages"] / peer["elapsed_s"],
+                   "bgwiki_pages_per_cpu_s": ours["pages"] / ours["cpu_s"],
+                   "noop_pages_per_cpu_s": peer["pages"] / peer["cpu_s"], "bgwiki": ours, "noop": peer}
+            run["ratio"] = run["bgwiki_pages_per_s"] / run["noop_pages_per_s"]
+            run["cpu_ratio"] = run["bgwiki_pages_per_cpu_s"] / run["noop_pages_per_cpu_s"]
+            runs.append(run)
+            print(f"run {number + 1}/{args.runs}: bgwiki {run['bgwiki_pages_per_s']:.1f} pages/s, "
+                  f"no-op {run['noop_pages_per_s']:.1f} pages/s, ratio {run['ratio']:.2f} "
+                  f"(per CPU second: {run['cpu_ratio']:.2f})", file=sys.stderr)
+    median = {key: round(statistics.median(r[key] for r in runs), 3)
+              for key in ("bgwiki_pages_per_s", "noop_pages_per_s", "ratio", "bgwiki_pages_per_cpu_s",
+                          "noop_pages_per_cpu_s", "cpu_ratio")}
+    result = {
+        "benchmark": "crawl", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+        "site": {"pages": args.pages, "mean_parse_json_bytes": round(html_bytes), "concurrency": args.concurrency},
+        "figure": "pages/s, real bgwiki spider + raw shard pipeline vs a no-op Scrapy spider (same URLs, same run)",
+        "median": median, "runs": runs, "selenium": selenium_seconds_per_page(),
+    }
+    with atomic_write(RESULTS) as fh:
+        json.dump(result, fh, indent=1)
+    print(f"crawl benchmark ({args.pages} pages, {args.runs} runs, medians)\n"
+          f"  bgwiki spider + pipeline   {median['bgwiki_pages_per_s']:>8.1f} pages/s\n"
+          f"  no-op Scrapy spider        {median['noop_pages_per_s']:>8.1f} pages/s\n"
+          f"  ratio                      {median['ratio']:>8.2f}\n"
+          f"  ratio per CPU second       {median['cpu_ratio']:>8.2f}  (load-robust: crawler CPU time)\n"
+          f"written {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

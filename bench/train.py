@@ -1,0 +1,333 @@
+"""Training throughput: the trainer's TF step against transformers 5 PyTorch, same model and batch.
+
+``make bench-train`` (``python -m bench.train``) times one training step (forward, backward,
+global-norm clipping, AdamW with decoupled weight decay; mean token cross-entropy from float32
+logits) of a 4-layer, 256-wide, 4-head GPT-2 with an 8000-token vocabulary on batches of 8 x 128
+tokens, in a fresh process per variant:
+
+- ``tf-fp32``: the trainer's own step (``tftrain.train.Trainer._build_step``), fp32;
+- ``tf-fp32-xla``: the same step with the trainer's XLA (the gradient computation compiled);
+- ``tf-bf16-xla``: mixed_bfloat16 + the trainer's XLA;
+- ``tf-fp32-xla-step`` (tuning): the trainer's model, loss, clipping and AdamW, the whole step
+  (optimizer update included) compiled as one XLA program;
+- ``torch-fp32`` (the peer): transformers 5 ``GPT2LMHeadModel``, fp32, eager, ``torch.optim.AdamW``,
+  in the PyTorch venv ``.venv-pt``.
+
+Every variant uses all cores for intra-op work and the same batches and starting loss. The
+variants run in lockstep (each takes ``CHUNK`` steps in turn) so that load from other processes on a
+shared machine falls on all of them alike. The figure is the median step time after warm-up, as
+tokens/s; the ratio is the best TF variant over the PyTorch peer; the ratio of the fastest tenth of
+steps (p10) is reported beside it, as the view of a quiet machine. Results go to
+``bench/results/train.json`` (machine, load average and date included).
+
+What moved the TF number on a 2-core AMD EPYC (AVX2, no native bf16): feeding the step from a
+persistent tf.data iterator, as the trainer does (a new iterator per call retraces every step:
+4-15 s steps); XLA on the gradient computation (the trainer's ``xla``): +20-25% on a quiet machine;
+compiling the whole step including clipping and AdamW (``tf-fp32-xla-step``): another 0-13% there
+(0.92-0.96 of PyTorch), no gain under load; bf16 is emulated on this CPU and gains nothing;
+``XLA_FLAGS=--xla_cpu_use_thunk_runtime=false`` gave nothing. Under load from other processes
+PyTorch's OpenMP threads degrade far more than TF's, so medians favour TF there while the p10 steps
+favour PyTorch (0.80-0.95 in our runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from bench.report import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+PT_PYTHON = ROOT / ".venv-pt" / "bin" / "python"
+RESULT = ROOT / "bench" / "results" / "train.json"
+MODEL = dict(n_layer=4, n_embd=256, n_head=4, vocab_size=8000, n_positions=128)
+BATCH, BLOCK = 8, 128
+TF_VARIANTS = {"tf-fp32": ("fp32", "off"), "tf-fp32-xla": ("fp32", "grads"),
+               "tf-bf16-xla": ("bf16", "grads"), "tf-fp32-xla-step": ("fp32", "step"),
+               "tf-bf16-xla-step": ("bf16", "step")}
+PROTOCOL = "@@bench "
+CHUNK = 5
+# hyper-parameters shared by both sides (the trainer's defaults)
+LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 3e-4, (0.9, 0.95), 1e-8, 0.1, 1.0
+
+
+def batches(n: int = 4, seed: int = 0):
+    """``n`` fixed (inputs, labels) int32 batches of random token ids, the same on both sides."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, MODEL["vocab_size"], size=(n, BATCH, BLOCK + 1), dtype=np.int32)
+    return [(t[:, :-1], t[:, 1:]) for t in tokens]
+
+
+def _measure(step) -> tuple[float, float]:
+    """Seconds and loss of one step (which takes its own next batch)."""
+    start = time.perf_counter()
+    loss = step()
+    return time.perf_counter() - start, loss
+
+
+def tf_step(variant: str, inter_op: int):
+    """The trainer's own step (``tftrain.train.Trainer._build_step``) on the benchmark model.
+
+    Returns ``(step() -> loss, info)``; the step pulls its batch from a tf.data iterator, as in
+    the trainer. ``jit`` = "off" | "grads" (the trainer's XLA: the
+    gradient computation compiled) | "step" (tuning: forward, backward, clipping and the AdamW
+    update compiled as one XLA program).
+    """
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import numpy as np
+    import tensorflow as tf
+    from transformers import GPT2Config
+
+    from common.config import SCHEMA
+    from tftrain import model as tfmodel
+    from tftrain import optim, precision
+    from tftrain.train import Trainer
+
+    with contextlib.suppress(RuntimeError):  # already set when TF runs (a second variant)
+        tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count() or 1)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    prec, jit = TF_VARIANTS[variant]
+    precision.apply(prec)
+    tf.keras.utils.set_random_seed(0)
+    config = GPT2Config(**MODEL, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False)
+    train = {k: f.default for k, f in SCHEMA["train"].items()}
+    train.update(lr=LR, min_lr=LR, warmup_steps=0, beta1=BETAS[0], beta2=BETAS[1], eps=EPS,
+                 weight_decay=WEIGHT_DECAY, clip_norm=CLIP, optimizer="adamw", batch_size=BATCH,
+                 accumulate=1)
+    net = tfmodel.build_model(config)
+    variables = net.trainable_variables
+    opt = optim.build_optimizer(train, optim.schedule(train, 10_000), variables)
+    info = {"framework": f"tensorflow {tf.__version__}", "precision": prec, "xla": jit,
+            "threads": {"intra_op": os.cpu_count(), "inter_op": inter_op},
+            "params": tfmodel.parameter_count(net)}
+    if jit == "step":
+        @tf.function(jit_compile=True)
+        def whole(x, y):
+            with tf.GradientTape() as tape:
+                total, count = tfmodel.token_loss(net, x, y, training=True)
+                loss = total / count
+            grads, _ = optim.clip(tape.gradient(loss, variables), CLIP)
+            opt.apply_gradients(zip(grads, variables, strict=True))
+            return loss
+
+        data = itertools.cycle([(tf.constant(x), tf.constant(y)) for x, y in batches()])
+        return (lambda: float(whole(*next(data)))), info
+    trainer = SimpleNamespace(
+        plan=SimpleNamespace(train=train, block=BLOCK, tokens_per_step=BATCH * BLOCK),
+        opt=opt, variables=variables, precision=prec, model=net,
+        strategy=tf.distribute.get_strategy(), step=tf.Variable(0, dtype=tf.int64))
+    train_step = Trainer._build_step(trainer, jit == "grads")
+    xs, ys = zip(*batches(), strict=True)
+    iterator = iter(tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))).repeat())
+    return (lambda: float(train_step(iterator)[0])), info
+
+
+def torch_step():
+    """transformers 5 ``GPT2LMHeadModel`` + ``torch.optim.AdamW`` (no decay on biases/LayerNorm)."""
+    import torch
+    import transformers
+    from torch.nn import functional as F
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(0)
+    config = GPT2Config(**MODEL, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False)
+    model = GPT2LMHeadModel(config).train()
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=LR, betas=BETAS, eps=EPS)
+
+    data = itertools.cycle([(torch.from_numpy(x).long(), torch.from_numpy(y))
+                            for x, y in batches()])
+
+    def step():
+        x, y = next(data)
+        logits = model(input_ids=x, use_cache=False).logits
+        loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.reshape(-1).long())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        opt.step()
+        return float(loss)
+
+    info = {"framework": f"torch {torch.__version__} + transformers {transformers.__version__}",
+            "precision": "fp32", "xla": "off",
+            "attention": model.config._attn_implementation,
+            "threads": {"intra_op": torch.get_num_threads(),
+                        "inter_op": torch.get_num_interop_threads()},
+            "params": sum(p.numel() for p in model.parameters())}
+    return step, info
+
+
+def worker(variant: str, warmup: int, inter_op: int) -> None:
+    """Build, warm up, say ready; then run ``N`` steps per ``run N`` line read from stdin."""
+    if variant.startswith("torch"):
+        step, info = torch_step()
+    else:
+        step, info = tf_step(variant, inter_op)
+    warm = [_measure(step) for _ in range(warmup)]
+    info.update(first_step_s=round(warm[0][0], 2), loss_first=round(warm[0][1], 4))
+    print(PROTOCOL + json.dumps(info), flush=True)
+    for line in sys.stdin:
+        runs = [_measure(step) for _ in range(int(line.split()[1]))]
+        print(PROTOCOL + json.dumps(runs), flush=True)
+
+
+class Worker:
+    """One variant's process, driven in lockstep with the others."""
+
+    def __init__(self, variant: str, args, log: Path):
+        python = PT_PYTHON if variant.startswith("torch") else sys.executable
+        env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.variant = variant
+        self.log_path = log
+        self.log = open(log, "w")  # noqa: SIM115 (closed in close())
+        self.proc = subprocess.Popen(
+            [str(python), "-m", "bench.train", "--worker", variant, "--warmup", str(args.warmup),
+             "--inter-op", str(args.inter_op)],
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            text=True)
+        self.times: list[float] = []
+        self.losses: list[float] = []
+
+    def read(self):
+        for line in self.proc.stdout:
+            if line.startswith(PROTOCOL):
+                return json.loads(line[len(PROTOCOL):])
+        self.log.flush()
+        tail = "\n".join(self.log_path.read_text().strip().splitlines()[-5:])
+        raise SystemExit(f"bench.train: variant {self.variant} failed:\n{tail}")
+
+    def run(self, n: int) -> None:
+        self.proc.stdin.write(f"run {n}\n")
+        self.proc.stdin.flush()
+        for seconds, loss in self.read():
+            self.times.append(seconds)
+            self.losses.append(loss)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def summarise(info: dict, times: list[float], losses: list[float], warmup: int) -> dict:
+    ordered = sorted(times)
+    median = statistics.median(times)
+    return {**info, "median_step_s": round(median, 5),
+            "p10_step_s": round(ordered[len(times) // 10], 5),
+            "p90_step_s": round(ordered[(9 * len(times)) // 10], 5),
+            "tokens_per_s": round(BATCH * BLOCK / median, 1), "loss_last": round(losses[-1], 4),
+            "steps": len(times), "warmup": warmup}
+
+
+def _lockstep(workers: list[Worker], infos: dict, args) -> dict:
+    """Round-robin ``CHUNK`` steps per variant, so background load hits every variant alike."""
+    for done in range(0, args.steps, CHUNK):
+        for w in workers:
+            w.run(min(CHUNK, args.steps - done))
+        print(f"  {min(done + CHUNK, args.steps)}/{args.steps} steps", file=sys.stderr, flush=True)
+    for w in workers:
+        w.close()
+    return {w.variant: summarise(infos[w.variant], w.times, w.losses, args.warmup)
+            for w in workers}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=30, help="measured steps (after warm-up)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--inter-op", type=int, default=1, help="TF inter-op threads")
+    parser.add_argument("--variants", nargs="+", choices=[*TF_VARIANTS, "torch-fp32"],
+                        default=["tf-fp32", "tf-fp32-xla", "tf-bf16-xla", "tf-fp32-xla-step",
+                                 "torch-fp32"])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        worker(args.worker, args.warmup, args.inter_op)
+        return 0
+
+    if not PT_PYTHON.exists():
+        raise SystemExit(f"bench.train: {PT_PYTHON} missing; run `make bench-train` (builds it)")
+    variants = list(args.variants)
+    print(f"bench.train: {len(variants)} variants in lockstep, {args.warmup} warm-up + "
+          f"{args.steps} steps each", file=sys.stderr)
+    load_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as logs:
+        workers, infos = [], {}
+        for v in variants:  # built and warmed up one at a time, then they take turns
+            workers.append(Worker(v, args, Path(logs) / f"{v}.log"))
+            infos[v] = workers[-1].read()
+            print(f"  {v}: ready (first step {infos[v]['first_step_s']} s)", file=sys.stderr,
+                  flush=True)
+        results = _lockstep(workers, infos, args)
+    tf_best = max((v for v in results if v.startswith("tf")),
+                  key=lambda v: results[v]["tokens_per_s"])
+    peer = "torch-fp32" if "torch-fp32" in results else None
+    figures = []
+    for name, r in results.items():
+        if name == peer:
+            continue
+        row = {"figure": f"train tokens/s, {name}", "value": r["tokens_per_s"],
+               "unit": "tokens/s", "device": "CPU"}
+        if peer:
+            row.update(peer=f"train tokens/s, {peer}", peer_value=results[peer]["tokens_per_s"],
+                       ratio=round(r["tokens_per_s"] / results[peer]["tokens_per_s"], 3))
+        figures.append(row)
+    tf_best_p10 = min((v for v in results if v.startswith("tf")),
+                      key=lambda v: results[v]["p10_step_s"])
+    if peer:  # the quiet-machine view: the fastest tenth of steps, least touched by other load
+        figures.append({"figure": f"train tokens/s at the p10 step, {tf_best_p10}",
+                        "value": round(BATCH * BLOCK / results[tf_best_p10]["p10_step_s"], 1),
+                        "unit": "tokens/s", "device": "CPU",
+                        "peer": f"train tokens/s at the p10 step, {peer}",
+                        "peer_value": round(BATCH * BLOCK / results[peer]["p10_step_s"], 1),
+                        "ratio": round(results[peer]["p10_step_s"]
+                                       / results[tf_best_p10]["p10_step_s"], 3)})
+    report = {
+        "name": "train", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {**machine(), "load_avg_1min_at_start": round(load_start, 2),
+                    "load_avg_1min_at_end": round(os.getloadavg()[0], 2)},
+        "setup": {"model": MODEL, "batch": BATCH, "block": BLOCK, "dropout": 0.0,
+                  "step": "forward + backward + clip(1.0) + AdamW(wd 0.1, no decay on 1-D)",
+                  "tf_step": "tftrain.train.Trainer._build_step (xla 'grads' = the trainer's "
+                             "XLA; 'step' = whole step incl. AdamW in one XLA program)"},
+        "headline": {"figure": f"TF best ({tf_best}) / PyTorch eager fp32",
+                     "ratio": round(results[tf_best]["tokens_per_s"]
+                                    / results[peer]["tokens_per_s"], 3) if peer else None,
+                     "ratio_p10_step": figures[-1]["ratio"] if peer else None,
+                     "target": 1.0},
+        "figures": figures, "variants": results,
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    width = max(len(v) for v in results)
+    print(f"{'variant':<{width}}  tokens/s  median step  first step  loss first->last")
+    for name, r in results.items():
+        print(f"{name:<{width}}  {r['tokens_per_s']:8.0f}  {r['median_step_s']:9.4f} s  "
+              f"{r['first_step_s']:8.1f} s  {r['loss_first']:.3f} -> {r['loss_last']:.3f}")
+    if peer:
+        print(f"ratio {tf_best} / {peer}: {report['headline']['ratio']:.3f} (target >= 1.0); "
+              f"at the p10 step: {figures[-1]['ratio']:.3f}")
+    print(f"wrote {RESULT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""``RawShardPipeline``: raw page records into ``data/raw/<spider>/part-NNNNN.jsonl.gz`` shards.
+
+How a shard is written so that ``kill -9`` loses no item and duplicates none:
+
+* An open shard is ``.part-NNNNN.jsonl.gz.partial`` (hidden: readers glob ``part-*.jsonl.gz``),
+  held with an exclusive ``flock``. Every record is appended and the gzip stream sync-flushed,
+  so everything written survives the process being killed.
+* At ``RAW_SHARD_BYTES`` (uncompressed) or at the end the gzip trailer is written, the file is
+  fsynced and renamed to ``part-NNNNN.jsonl.gz``: a shard under its final name is complete.
+* On start, a partial nobody holds (its writer died) is salvaged: its complete records become the
+  finished shard of the same number, a truncated last line is dropped.
+* The canonical URLs and URLs in finished shards are the done-set: items already there are
+  dropped (and ``crawler.resume.SkipDoneMiddleware`` does not fetch them again).
+
+Shard numbers are claimed under a folder lock, so several processes may share one folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import json
+import logging
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scrapy.exceptions import DropItem
+
+from common.atomic import atomic_write
+from crawler.items import RawPage
+
+logger = logging.getLogger(__name__)
+
+SHARD_RE = re.compile(r"^\.?part-(\d{5,})\.jsonl\.gz(\.partial)?$")
+FIELDS = list(RawPage.fields)
+
+
+def shard_path(folder: Path, number: int) -> Path:
+    return folder / f"part-{number:05d}.jsonl.gz"
+
+
+def partial_path(folder: Path, number: int) -> Path:
+    return folder / f".part-{number:05d}.jsonl.gz.partial"
+
+
+def finished_shards(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("part-*.jsonl.gz") if SHARD_RE.match(p.name))
+
+
+def iter_records(folder: str | os.PathLike) -> Iterator[dict]:
+    """Every record of the finished shards of ``folder``, shard by shard."""
+    for path in finished_shards(Path(folder)):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+
+
+def record_keys(record: dict) -> set[str]:
+    """The keys that identify a page as done: its canonical URL and the URL fetched."""
+    return {k for k in (record.get("canonical_url"), record.get("url")) if k}
+
+
+_done_cache: dict[Path, tuple[tuple, set[str]]] = {}
+
+
+def done_keys(folder: str | os.PathLike) -> set[str]:
+    """Keys of every page in the finished shards (cached while the shard listing is unchanged)."""
+    folder = Path(folder)
+    shards = finished_shards(folder) if folder.is_dir() else []
+    signature = tuple((p.name, p.stat().st_size) for p in shards)
+    cached = _done_cache.get(folder)
+    if cached is None or cached[0] != signature:
+        keys: set[str] = set()
+        for record in iter_records(folder):
+            keys |= record_keys(record)
+        cached = _done_cache[folder] = (signature, keys)
+    return set(cached[1])
+
+
+def salvage(data: bytes) -> list[bytes]:
+    """The complete JSON lines of a (possibly truncated) sync-flushed gzip stream."""
+    inflater = zlib.decompressobj(wbits=31)
+    text = b""
+    for start in range(0, len(data), 1 << 16):
+        chunk = data[start:start + (1 << 16)]
+        saved = inflater.copy()
+        try:
+            text += inflater.decompress(chunk)
+        except zlib.error:  # damaged bytes: keep what decodes before them, byte by byte
+            for byte in range(len(chunk)):
+                try:
+                    text += saved.decompress(chunk[byte:byte + 1])
+                except zlib.error:
+                    break
+            break
+    lines = []
+    for line in text.split(b"\n")[:-1]:  # the last piece has no newline: cut short or empty
+        try:
+            json.loads(line)
+        except ValueError:
+            continue
+        lines.append(line + b"\n")
+    return lines
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    with open(folder / ".shards.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def recover(folder: Path) -> tuple[int, int]:
+    """Finish every partial shard whose writer is gone: (shards recovered, records salvaged)."""
+    shards = records = 0
+    with folder_lock(folder):
+        for partial in sorted(folder.glob(".part-*.jsonl.gz.partial")):
+            number = int(SHARD_RE.match(partial.name).group(1))
+            with open(partial, "rb") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live writer in another process
+                final = shard_path(folder, number)
+                if not final.exists():  # else: killed between rename and unlink; final is whole
+                    lines = salvage(fh.read())
+                    if lines:
+                        with atomic_write(final, "wb") as out, gzip.GzipFile(
+                                fileobj=out, mode="wb", mtime=0) as gz:
+                            gz.write(b"".join(lines))
+                        shards += 1
+                        records += len(lines)
+                partial.unlink()
+    return shards, records
+
+
+class ShardWriter:
+    """Appends encoded records to the current partial shard; rotates it by size."""
+
+    def __init__(self, folder: Path, shard_bytes: int):
+        self.folder = folder
+        self.shard_bytes = shard_bytes
+        self.file = None
+        self.gzip: gzip.GzipFile | None = None
+        self.number = 0
+        self.size = 0
+        self.finished: list[Path] = []
+
+    def _open(self) -> None:
+        with folder_lock(self.folder):
+            numbers = [int(m.group(1)) for p in self.folder.iterdir() if (m := SHARD_RE.match(p.name))]
+            self.number = max(numbers, default=0) + 1
+            fd = os.open(partial_path(self.folder, self.number), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        self.file = os.fdopen(fd, "wb")
+        self.gzip = gzip.GzipFile(fileobj=self.file, mode="wb", compresslevel=6, mtime=0)
+        self.size = 0
+
+    def write(self, line: bytes) -> None:
+        if self.gzip is None:
+            self._open()
+        self.gzip.write(line)
+        self.gzip.flush()  # Z_SYNC_FLUSH + write(): the record survives a kill from here on
+        self.size += len(line)
+        if self.size >= self.shard_bytes:
+            self.close()
+
+    def close(self) -> None:
+        """Finish the open shard: gzip trailer, fsync, rename to its final name."""
+        if self.gzip is None:
+            return
+        self.gzip.close()
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        partial = partial_path(self.folder, self.number)
+        final = shard_path(self.folder, self.number)
+        if self.size:
+            os.replace(partial, final)
+            self.finished.append(final)
+        else:
+            partial.unlink()
+        self.file.close()  # releases the flock
+        self.gzip = self.file = None
+
+
+def encode(item) -> dict:
+    """A RawPage (or dict) as the record dict: every field, ``fetched_at`` filled in."""
+    record = {name: item.get(name) for name in FIELDS}
+    if not record["fetched_at"]:
+        record["fetched_at"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return record
+
+
+class RawShardPipeline:
+    """Item pipeline: each new page once into the spider's raw shards (see the module docstring)."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.root = Path(crawler.settings["RAW_DIR"])
+        self.shard_bytes = crawler.settings.getint("RAW_SHARD_BYTES")
+        self.writer: ShardWriter | None = None
+        self.done: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler) -> RawShardPipeline:
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        folder = self.root / self.crawler.spider.name
+        folder.mkdir(parents=True, exist_ok=True)
+        shards, records = recover(folder)
+        if shards:
+            logger.warning("recovered %d records into %d shard(s) a stopped crawl left in %s",
+                           records, shards, folder)
+        self.done = done_keys(folder)
+        self.writer = ShardWriter(folder, self.shard_bytes)
+
+    def process_item(self, item):
+        record = encode(item)
+        keys = record_keys(record)
+        stats = self.crawler.stats
+        if keys & self.done:
+            stats.inc_value("pages/duplicate_dropped")
+            raise DropItem(f"already stored: {record['canonical_url'] or record['url']}", log_level="DEBUG")
+        self.done |= keys
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        self.writer.write(line)
+        stats.inc_value("pages/ok")
+        stats.inc_value("raw/bytes", len(line))
+        if record["via"] == "selenium":
+            stats.inc_value("pages/selenium")
+        return item
+
+    def close_spider(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.crawler.stats.set_value("raw/shards_written", len(self.writer.finished))

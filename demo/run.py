@@ -1,0 +1,229 @@
+"""``make demo``: every stage, for real and offline, on the bundled demo site.
+
+Serves ``demo/site/wiki`` through the MediaWiki replay API and ``demo/site/news`` as a news site
+(one article only JavaScript shows) on 127.0.0.1, then runs the same commands a user runs —
+``scrapy crawl bgwiki``, ``scrapy crawl news``, ``corpus.build``, ``corpus.tokenizer``,
+``tftrain.train`` (SIZE=tiny, CPU), ``tftrain.evaluate``, ``tftrain.generate`` — and writes
+``<artifacts>/REPORT.md``. Running it again resumes or reuses what is there, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from common.atomic import atomic_write
+from common.errors import UserError, cli_main
+from demo.mediawiki_replay import ReplayServer, load_site
+from demo.news_replay import NewsReplay
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "demo" / "site"
+NEWS_LICENSE = "CC BY-SA 4.0 (demo text written for this project)"
+
+
+def _toml(value) -> str:
+    return json.dumps(str(value) if isinstance(value, Path) else value, ensure_ascii=False)
+
+
+def write_config(path: Path, data: Path, artifacts: Path, api: str, feed: str,
+                 max_steps: int) -> None:
+    """The demo's pipelines.toml: the repo defaults, pointed at the local site, sized for a CPU."""
+    tables = {
+        "paths": {"data": data, "artifacts": artifacts},
+        "crawl": {"download_delay": 0.0, "autothrottle": False, "concurrency_per_domain": 4,
+                  "selenium_pool": 1},
+        "crawl.bgwiki": {"api": api, "titles": ROOT / "titles" / "demo.txt"},
+        "corpus": {"min_chars": 300, "valid_ratio": 0.12, "test_ratio": 0.12},
+        "tokenizer": {"vocab_size": 2000, "min_frequency": 2},
+        "train": {"size": "tiny", "run_name": "demo", "batch_size": 8, "max_steps": max_steps,
+                  "epochs": 1000, "lr": 2e-3, "min_lr": 2e-4,
+                  "warmup_steps": max(1, max_steps // 10), "eval_every": max(1, max_steps // 4),
+                  "checkpoint_every": max(1, max_steps // 4), "log_every": max(1, max_steps // 20),
+                  "buffer_size": 1000, "seed": 1234, "deterministic": True,
+                  "prompts": ["България е", "Софийският университет"], "sample_tokens": 30},
+        "generate": {"max_new_tokens": 40, "seed": 7},
+    }
+    lines = ["# Written by `make demo` for the bundled demo site; edit the repo's pipelines.toml, not this."]
+    for name, table in tables.items():
+        lines.append(f"\n[{name}]")
+        lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
+    lines += ["\n[[crawl.news]]", 'name = "demo-news"', f"start_urls = [{_toml(feed)}]",
+              'allowed_domains = ["127.0.0.1"]', 'render = "fallback"',
+              'article_pattern = "/news/"', f"license = {_toml(NEWS_LICENSE)}"]
+    with atomic_write(path) as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+class Stage:
+    """Runs the user-facing commands one after another, logging each and timing it."""
+
+    def __init__(self, config: Path, log_dir: Path):
+        self.env = {**os.environ, "BG_CONFIG": str(config), "TF_USE_LEGACY_KERAS": "1",
+                    "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+        self.config = config
+        self.log_dir = log_dir
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, cmd: list[str]) -> str:
+        shown = " ".join(cmd)
+        print(f"\n=== {name}: {shown}", flush=True)
+        start = time.monotonic()
+        log = self.log_dir / f"{name}.log"
+        with open(log, "w", encoding="utf-8") as fh:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fh.write(line)
+                if not _noise(line):
+                    sys.stdout.write("  " + line)
+            proc.wait()
+        self.timings[name] = time.monotonic() - start
+        if proc.returncode != 0:
+            raise UserError(f"demo stage {name!r} failed (exit {proc.returncode}); log: {log}")
+        return log.read_text(encoding="utf-8")
+
+    def py(self, name: str, module: str, *args: str) -> str:
+        return self.run(name, [sys.executable, "-m", module, "--config", str(self.config), *args])
+
+    def scrapy(self, name: str, *args: str) -> str:
+        return self.run(name, [sys.executable, "-m", "scrapy", "crawl", *args])
+
+
+def _noise(line: str) -> bool:
+    """Scrapy's and TF's INFO chatter stays in the stage log, not on the screen."""
+    return any(tag in line for tag in ("[scrapy.", "[py.warnings]", "WARNING: All log messages",
+                                       "cuda", "oneDNN", "I0000", "W0000", "E0000"))
+
+
+def raw_counts(raw: Path) -> dict[str, Counter]:
+    """Records per spider and how they were fetched, read back from the raw shards."""
+    out: dict[str, Counter] = {}
+    for shard in sorted(raw.glob("*/part-*.jsonl.gz")):
+        with gzip.open(shard, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                out.setdefault(shard.parent.name, Counter())[rec.get("via", "?")] += 1
+    return out
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else f"(missing: {path})"
+
+
+def write_report(art: Path, data: Path, stage: Stage, samples: str, evaluation: str,
+                 first_run: bool) -> Path:
+    run = art / "runs" / "demo"
+    counts = raw_counts(data / "raw")
+    crawl_rows = "\n".join(f"| {spider} | {sum(c.values())} | {c.get('http', 0)} | "
+                           f"{c.get('selenium', 0)} |" for spider, c in sorted(counts.items()))
+    timing_rows = "\n".join(f"| {k} | {v:.1f} |" for k, v in stage.timings.items())
+    loss_png = run / "loss.png"
+    text = f"""# Demo report
+
+{"First run" if first_run else "Re-run: crawl, corpus, tokenizer and training reused what was there"}
+on the bundled demo site (`demo/site/`, written for this project, {NEWS_LICENSE}), served on
+127.0.0.1. Config used: `{stage.config}`.
+
+## Crawl (raw shards in `{data / "raw"}`)
+
+| spider | pages | via http | via selenium |
+|---|---|---|---|
+{crawl_rows}
+
+## Corpus (`{data / "corpus"}`)
+
+{_read(data / "corpus" / "report.md")}
+
+## Tokenizer (`{art / "tokenizer"}`)
+
+{_read(art / "tokenizer" / "report.md")}
+
+## Training (`{run}`)
+
+![loss and learning rate]({loss_png})
+
+Final model (Hugging Face folder): `{run / "final"}`; TensorBoard logs: `{run / "tb"}`;
+metrics: `{run / "metrics.jsonl"}`.
+
+## Evaluation on the test split
+
+```
+{evaluation.strip()}
+```
+
+## Samples
+
+```
+{samples.strip()}
+```
+
+## Time per stage (seconds)
+
+| stage | seconds |
+|---|---|
+{timing_rows}
+"""
+    report = art / "REPORT.md"
+    with atomic_write(report) as fh:
+        fh.write(text)
+    return report
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="where data/demo and artifacts/demo go (default: the repo)")
+    parser.add_argument("--max-steps", type=int, default=600, help="training steps (tiny model)")
+    args = parser.parse_args(argv)
+    data = (args.root / "data" / "demo").resolve()
+    art = (args.root / "artifacts" / "demo").resolve()
+    art.mkdir(parents=True, exist_ok=True)
+    logs = art / "logs"
+    logs.mkdir(exist_ok=True)
+    for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not Path(tool).exists() and not shutil.which(Path(tool).name):
+            raise UserError(f"{tool} not found: run `make setup` as root, or "
+                            "`sudo apt-get install -y chromium chromium-driver`")
+    first_run = not (art / "REPORT.md").exists()
+    start = time.monotonic()
+    with ReplayServer(load_site(SITE / "wiki")) as wiki, NewsReplay(SITE / "news") as news:
+        config = art / "pipelines.toml"
+        write_config(config, data, art, wiki.api, news.url("/rss.xml"), args.max_steps)
+        stage = Stage(config, logs)
+        print(f"demo site: wiki API {wiki.api}, news feed {news.url('/rss.xml')}")
+        stage.scrapy("crawl-bgwiki", "bgwiki")
+        stage.scrapy("crawl-news", "news")
+    stage.py("corpus", "corpus.build")
+    stage.py("tokenizer", "corpus.tokenizer")
+    stage.py("train", "tftrain.train")
+    evaluation = stage.py("eval", "tftrain.evaluate")
+    samples = stage.py("generate", "tftrain.generate", "--prompt", "Рила е")
+    report = write_report(art, data, stage, _tail(samples), _tail(evaluation), first_run)
+    print(f"\nDemo finished in {time.monotonic() - start:.0f} s "
+          f"({'first run' if first_run else 're-run: stages resumed or reused their outputs'}).")
+    print(f"  report      {report}")
+    print(f"  raw pages   {data / 'raw'}")
+    print(f"  corpus      {data / 'corpus'}")
+    print(f"  tokenizer   {art / 'tokenizer'}")
+    print(f"  model       {art / 'runs' / 'demo' / 'final'}")
+    print(f"  stage logs  {logs}")
+
+
+def _tail(output: str, lines: int = 25) -> str:
+    kept = [line for line in output.splitlines() if not _noise(line)]
+    return "\n".join(kept[-lines:])
+
+
+if __name__ == "__main__":
+    main()

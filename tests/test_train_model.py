@@ -1,0 +1,134 @@
+"""The trainer's pieces in one process: model config, loss, recompute, schedule, weight decay."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from tftrain.model import PRESETS, model_config
+
+TRAIN = dict(size="tiny", n_layer=0, n_head=0, n_embd=0, block_size=0, dropout=-1.0)
+
+
+class _Tok:
+    def __init__(self, n: int):
+        self.n, self.eos_token_id, self.bos_token_id, self.pad_token_id = n, 0, 0, None
+        self.name_or_path = "tok"
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def test_presets_and_overrides():
+    config, block = model_config(dict(TRAIN, size="medium"), _Tok(32000))
+    assert (config.n_layer, config.n_head, config.n_embd, block) == (24, 16, 1024, 1024)
+    assert config.vocab_size == 32000 and config.pad_token_id == 0 and config.bos_token_id == 0
+    config, block = model_config(dict(TRAIN, n_layer=3, block_size=32, dropout=0.0), _Tok(900))
+    assert (config.n_layer, config.n_head, block, config.attn_pdrop) == (3, 4, 32, 0.0)
+    assert set(PRESETS) == {"tiny", "small", "medium", "large", "xl"}
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(size="huge"), "unknown size"),
+    (dict(block_size=4096), "n_positions=256"),
+    (dict(n_embd=130), "not a multiple"),
+])
+def test_bad_model_settings(override, message):
+    with pytest.raises(UserError, match=message):
+        model_config(dict(TRAIN, **override), _Tok(900))
+
+
+@pytest.fixture(scope="module")
+def tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _tiny(tf, vocab: int, policy: str = "float32"):
+    import tf_keras
+    from transformers import GPT2Config
+
+    from tftrain.model import build_model
+
+    tf_keras.mixed_precision.set_global_policy(policy)
+    try:
+        tf_keras.utils.set_random_seed(0)
+        config = GPT2Config(vocab_size=vocab, n_layer=2, n_head=4, n_embd=32, n_positions=64,
+                            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+        return build_model(config)
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+
+
+def test_loss_is_float32_and_keeps_large_label_ids(tf):
+    """Under mixed_bfloat16 the loss is float32 and matches a numpy cross-entropy on the float32
+    logits, for label ids far above 2048 (float16 holds integers exactly only up to 2048)."""
+    from tftrain.model import token_loss
+
+    model = _tiny(tf, 5000, "mixed_bfloat16")
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.integers(0, 5000, (2, 16)), tf.int32)
+    y = tf.constant(rng.integers(2049, 5000, (2, 16)), tf.int32)
+    total, count = token_loss(model, x, y, training=False)
+    assert total.dtype == tf.float32 and float(count) == 32
+    logits = tf.cast(model(x).logits, tf.float32).numpy().astype(np.float64)
+    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+        - logits.max(-1, keepdims=True)
+    expected = -np.take_along_axis(logp, y.numpy()[..., None], -1).sum()
+    assert float(total) == pytest.approx(expected, rel=1e-4)
+
+
+def test_recompute_gives_the_same_gradients(tf):
+    """Same gradients; the backward graph holds the blocks' forward ops a second time."""
+    from tftrain.model import enable_recompute, token_loss
+
+    x = tf.constant(np.arange(32).reshape(2, 16) % 97, tf.int32)
+    grads, ops = [], []
+    for recompute in (False, True):
+        model = _tiny(tf, 97)
+        if recompute:
+            enable_recompute(model)
+
+        @tf.function
+        def step(model=model):
+            with tf.GradientTape() as tape:
+                total, _ = token_loss(model, x, x, training=True)
+            return tape.gradient(total, model.trainable_variables)
+
+        grads.append([tf.convert_to_tensor(g).numpy() for g in step()])
+        ops.append(len(step.get_concrete_function().graph.get_operations()))
+    assert ops[1] > ops[0] * 1.2, ops
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_schedule_warms_up_then_decays_to_the_floor(tf):
+    from tftrain.optim import WarmupCosine
+
+    s = WarmupCosine(1e-3, 1e-4, warmup=10, total=110)
+    lr = [float(s(i)) for i in (0, 4, 9, 10, 60, 110, 500)]
+    assert lr[0] == pytest.approx(1e-4) and lr[1] == pytest.approx(5e-4)
+    assert lr[2] == pytest.approx(1e-3) and lr[3] == pytest.approx(1e-3)
+    assert lr[4] == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + math.cos(math.pi * 0.5)))
+    assert lr[5] == pytest.approx(1e-4) and lr[6] == pytest.approx(1e-4)
+
+
+def test_weight_decay_spares_biases_and_layer_norms(tf):
+    """One AdamW step with zero gradients: only decayed weights move (w -= lr * wd * w)."""
+    from tftrain.optim import build_optimizer, schedule
+
+    model = _tiny(tf, 97)
+    variables = model.trainable_variables
+    train = dict(optimizer="adamw", lr=0.1, min_lr=0.1, warmup_steps=0, weight_decay=0.5,
+                 beta1=0.9, beta2=0.95, eps=1e-8)
+    opt = build_optimizer(train, schedule(train, 10), variables)
+    before = [v.numpy().copy() for v in variables]
+    opt.apply_gradients([(tf.zeros_like(v), v) for v in variables])
+    for v, old in zip(variables, before, strict=True):
+        moved = not np.allclose(v.numpy(), old)
+        spared = any(k in v.name for k in ("bias", "ln_"))
+        assert moved != spared, v.name

@@ -1,0 +1,210 @@
+"""The trainer end to end on real Bulgarian text (tiny GPT-2, CPU): ``python -m tftrain.train``.
+
+Every run is a subprocess, as a user runs it; runs that do not depend on each other run two at a
+time (the machine has 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.train_fixtures import make_workspace, train_config, unigram_entropy
+from tests.util import ROOT, run_module
+
+TRAIN = "tftrain.train"
+
+
+def _start(config: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", TRAIN, "--config", str(config), *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 600) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def _records(run: Path, kind: str) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def _weights(run: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(run / "final" / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, fixtures) -> Path:
+    return make_workspace(tmp_path_factory.mktemp("train"), fixtures)
+
+
+@pytest.fixture(scope="module")
+def main_run(ws) -> Path:
+    """120 steps of 2 accumulated micro-batches of 8 blocks; then ``make eval``."""
+    config = train_config(ws, batch_size=8, accumulate=2, max_steps=120, lr=1e-3,
+                          warmup_steps=20, eval_every=60, checkpoint_every=40, keep_checkpoints=2,
+                          log_every=10, buffer_budget_mb=0.01)
+    out = _finish(_start(config))
+    assert "parameters" in out and "memory estimate" in out
+    assert "shuffle buffer: 256 blocks = 0.03 MB" in out  # 256 x 65 ids x 2 bytes
+    assert "warning: the shuffle buffer" in out  # over buffer_budget_mb
+    evaluated = run_module("tftrain.evaluate", "--config", str(config), "--ckpt",
+                           str(ws / "artifacts" / "runs" / "tiny"))
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    return ws / "artifacts" / "runs" / "tiny"
+
+
+def test_loss_falls_below_unigram_baseline(main_run, ws):
+    """The validation loss ends below the entropy of the training tokens' unigram distribution:
+    the model has learnt context, not only token frequencies."""
+    baseline = unigram_entropy(ws / "data" / "tokens")
+    valid = _records(main_run, "valid")
+    assert [r["step"] for r in valid] == [60, 120]
+    assert valid[-1]["loss"] < baseline, (valid, baseline)
+    train = _records(main_run, "train")
+    assert train[-1]["loss"] < train[0]["loss"] - 0.5
+    assert all(r["grad_norm"] > 0 and r["tokens_per_s"] > 0 for r in train)
+    assert train[0]["lr"] < train[1]["lr"] and train[-1]["lr"] < max(r["lr"] for r in train)
+
+
+def test_run_folder_and_final_model(main_run):
+    from transformers import AutoTokenizer
+
+    final = main_run / "final"
+    tok = AutoTokenizer.from_pretrained(str(final))
+    config = json.loads((final / "config.json").read_text())
+    assert config["vocab_size"] == len(tok) and config["n_layer"] == 2
+    assert config["eos_token_id"] == tok.eos_token_id
+    card = (final / "README.md").read_text()
+    valid = _records(main_run, "valid")[-1]
+    assert f"perplexity {valid['perplexity']:.2f}" in card and "| train |" in card
+    assert (main_run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((main_run / "tb").glob("events.out.tfevents.*"))
+    ckpts = sorted(p.name for p in (main_run / "checkpoints").glob("ckpt-*.index"))
+    assert ckpts == ["ckpt-120.index", "ckpt-80.index"]  # keep_checkpoints = 2
+    samples = _records(main_run, "samples")
+    assert samples and samples[-1]["texts"][0].startswith("България е")
+
+
+def test_eval_reports_test_loss_and_perplexity(main_run, ws):
+    """``make eval`` on the run folder loads final/ with TFAutoModelForCausalLM and reads the
+    whole test split: every block's 64 labels."""
+    result = json.loads((main_run / "eval-test.json").read_text())
+    meta = json.loads((ws / "data" / "tokens" / "meta.json").read_text())
+    blocks = sum(s["tokens"] // 64 - 1 for s in meta["splits"]["test"]["shards"])
+    assert result["tokens"] == blocks * 64
+    assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
+    assert result["loss"] < math.log(1000)  # better than uniform over the vocabulary
+
+
+def test_fp32_and_bf16_reach_the_same_validation_loss(ws):
+    """Same data, seed and 60 steps in fp32 and mixed_bfloat16 (float32 weights, bf16 matmuls),
+    at batch 3 with 4 heads (no batch = heads constraint).
+
+    Tolerance 0.05 nats (~1% of the loss): bf16 keeps 8 mantissa bits (relative rounding 2**-9,
+    0.2% per op), so the two runs take slightly different steps; here they differed by 0.0003
+    nats after 60 steps (loss ~6.15), so 0.05 leaves room for other CPUs' bf16 kernels. A broken
+    mixed path (labels cast through 16 bits, a 16-bit softmax, no float32 master weights) stalls
+    near the initial ln(1000) = 6.9 or diverges: ten times the tolerance or more.
+    """
+    config = train_config(ws, max_steps=60, batch_size=3, n_head=4, lr=1e-3, eval_every=1000,
+                          checkpoint_every=1000)
+    runs = {p: _start(config, "--run", p, "--set", f'train.precision="{p}"')
+            for p in ("fp32", "bf16")}
+    losses = {}
+    for p, proc in runs.items():
+        out = _finish(proc)
+        assert f"precision {p}" in out
+        losses[p] = _records(ws / "artifacts" / "runs" / p, "valid")[-1]["loss"]
+    print("final validation loss", losses)
+    assert losses["fp32"] < math.log(1000) - 0.5
+    assert abs(losses["fp32"] - losses["bf16"]) < 0.05, losses
+
+
+def test_kill_and_resume_gives_the_same_weights(ws):
+    """deterministic = true, dropout 0.1: a run killed with SIGKILL after its first checkpoint and
+    re-run with the same command ends bit-identical to an uninterrupted run. A half-written save
+    left beside the checkpoints (what a kill during a save leaves) is ignored."""
+    config = train_config(ws, max_steps=40, checkpoint_every=10, deterministic=True,
+                          dropout=0.1)
+    runs = ws / "artifacts" / "runs"
+    whole = _start(config, "--run", "whole")
+    killed = _start(config, "--run", "killed")
+    index = runs / "killed" / "checkpoints" / "checkpoint"
+    deadline = time.monotonic() + 300
+    while not (index.is_file() and "ckpt-" in index.read_text()) and killed.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate()
+    assert killed.returncode == -signal.SIGKILL
+    assert not (runs / "killed" / "final").exists()
+    ckpts = runs / "killed" / "checkpoints"
+    (ckpts / "ckpt-999_temp").mkdir()
+    (ckpts / "ckpt-999_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\0" * 99)
+    (ckpts / "ckpt-999.data-00000-of-00001").write_bytes(b"\0" * 99)
+    resumed = _finish(_start(config, "--run", "killed"))
+    assert "resuming run killed from ckpt-" in resumed
+    assert not (ckpts / "ckpt-999_temp").exists()
+    _finish(whole)
+    a, b = _weights(runs / "whole"), _weights(runs / "killed")
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert [r["step"] for r in _records(runs / "killed", "train")] == list(range(5, 45, 5))
+
+
+def _fails(config: Path, *args: str) -> str:
+    proc = run_module(TRAIN, "--config", str(config), *args)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_bad_inputs_fail_in_one_line_and_write_nothing(ws, main_run, tmp_path, fixtures):
+    config = train_config(ws, max_steps=5)
+    assert "train.size" in _fails(config, "--set", 'train.size="huge"')
+    assert "train.lr" in _fails(config, "--set", "train.lr=-1")
+    assert "n_positions=256" in _fails(config, "--set", "train.block_size=512")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "tokenizer not found" in _fails(train_config(empty))
+    shutil.copytree(ws / "artifacts" / "tokenizer", empty / "artifacts" / "tokenizer")
+    assert "token shards not found" in _fails(train_config(empty))
+    tokens = empty / "data" / "tokens"
+    shutil.copytree(ws / "data" / "tokens", tokens)
+    meta = json.loads((tokens / "meta.json").read_text())
+    meta["splits"]["valid"]["shards"][0]["tokens"] = 0
+    (tokens / "valid" / "shard-00000.bin").write_bytes(b"")
+    (tokens / "meta.json").write_text(json.dumps(meta))
+    assert "valid" in _fails(train_config(empty))
+    assert not (empty / "artifacts" / "runs").exists()
+    assert not (ws / "artifacts" / "runs" / "huge").exists()
+
+    other = make_workspace(tmp_path / "other", fixtures, vocab_size=1100)
+    shutil.copytree(main_run, other / "artifacts" / "runs" / "tiny")
+    before = _tree(other / "artifacts" / "runs" / "tiny")
+    assert "another tokenizer" in _fails(train_config(other, max_steps=200))
+    assert _tree(other / "artifacts" / "runs" / "tiny") == before

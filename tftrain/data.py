@@ -1,0 +1,145 @@
+"""Token shards -> ``tf.data``: packed blocks, a seeded shuffle buffer, batches.
+
+A shard is a flat run of ids with EOS between documents, so documents are already packed. It is
+read as fixed records of ``block`` ids; each record is zipped with the first id of the next, giving
+``block + 1`` ids: inputs ``[:-1]``, labels ``[1:]``. Every id is a label once and no block
+straddles two shards (a shard loses at most its last ``2 * block`` ids).
+
+The training pipeline is pure TF ops (no Python generator), so its iterator is checkpointable:
+``tf.train.Checkpoint(data=iterator)`` saves the position, the shuffle buffer and the shuffle
+RNG, and a resumed run reads exactly the batches an uninterrupted one would. The alternative,
+skipping ``step * batch`` blocks after a restart, is exact too but costs a re-read of the data
+so far; the checkpoint costs the buffer's bytes on disk (printed before training). Under a
+multi-replica strategy TF cannot checkpoint the distributed iterator, and the trainer falls back
+to skipping (``skip_steps``).
+
+``input_context`` (from ``strategy.distribute_datasets_from_function``) shards the input per
+worker: by file when there are at least as many files as pipelines, else by block.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import UserError
+from common.formats import SPLITS, token_dtype
+
+CYCLE = 2  # shard files read at once (interleaved)
+
+
+def load_meta(tokens: Path, vocab_size: int) -> dict:
+    """``meta.json`` checked against the tokenizer and the shard files on disk."""
+    path = tokens / "meta.json"
+    if not path.is_file():
+        raise UserError(f"{path}: token shards not found; run `make tokenizer` first")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        splits = meta["splits"]
+        dtype = meta["dtype"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: malformed meta.json ({exc})") from None
+    if meta.get("vocab_size") != vocab_size:
+        raise UserError(f"{path}: shards were written for vocab {meta.get('vocab_size')}, "
+                        f"the tokenizer has {vocab_size}; re-run `make tokenizer`")
+    if dtype != token_dtype(vocab_size):
+        raise UserError(f"{path}: dtype {dtype!r}, expected {token_dtype(vocab_size)!r}")
+    itemsize = np.dtype(dtype).itemsize
+    for split in SPLITS:
+        entry = splits.get(split)
+        if not entry or not entry.get("shards"):
+            raise UserError(f"{path}: split {split!r} has no shards")
+        for shard in entry["shards"]:
+            file = tokens / split / shard["file"]
+            if not file.is_file():
+                raise UserError(f"{file}: token shard missing")
+            if file.stat().st_size != shard["tokens"] * itemsize:
+                raise UserError(f"{file}: {file.stat().st_size} bytes, meta.json says "
+                                f"{shard['tokens']} tokens of {itemsize} bytes")
+    return meta
+
+
+def files(tokens: Path, meta: dict, split: str) -> list[tuple[str, int]]:
+    """``(path, tokens)`` of each shard of a split, in order."""
+    return [(str(tokens / split / s["file"]), s["tokens"]) for s in meta["splits"][split]["shards"]]
+
+
+def count_blocks(meta: dict, split: str, block: int) -> int:
+    """How many ``block + 1``-id records the split yields (see the module docstring)."""
+    return sum(max(s["tokens"] // block - 1, 0) for s in meta["splits"][split]["shards"])
+
+
+def buffer_bytes(buffer_size: int, block: int, dtype: str) -> int:
+    """Bytes the shuffle buffer holds when full (records keep the shard's dtype)."""
+    return buffer_size * (block + 1) * np.dtype(dtype).itemsize
+
+
+def _decode_dtype(dtype: str):
+    import tensorflow as tf
+
+    # decode_raw has no uint32; ids < 2**31 have the same bits as int32
+    return tf.uint16 if np.dtype(dtype).itemsize == 2 else tf.int32
+
+
+def _names(shards: list[tuple[str, int]], block: int, dtype: str):
+    """A dataset of ``(path, tail bytes)``: the tail (< one record) is read as a footer."""
+    import tensorflow as tf
+
+    size = np.dtype(dtype).itemsize
+    tails = np.array([n % block * size for _, n in shards], dtype=np.int64)
+    return tf.data.Dataset.from_tensor_slices(([p for p, _ in shards], tails))
+
+
+def _shard_blocks(path, tail, block: int, dtype: str):
+    import tensorflow as tf
+
+    out = _decode_dtype(dtype)
+    itemsize = np.dtype(dtype).itemsize
+    records = tf.data.FixedLengthRecordDataset(path, block * itemsize, footer_bytes=tail)
+    pairs = tf.data.Dataset.zip((records, records.skip(1)))
+    return pairs.map(lambda a, b: tf.concat(
+        [tf.io.decode_raw(a, out), tf.io.decode_raw(b, out)[:1]], axis=0))
+
+
+def _split(batch):
+    import tensorflow as tf
+
+    batch = tf.cast(batch, tf.int32)
+    return batch[:, :-1], batch[:, 1:]
+
+
+def train_dataset(shards: list[tuple[str, int]], dtype: str, block: int, batch: int, buffer_size: int,
+                  seed: int, input_context=None, skip_steps: int = 0):
+    """Endless shuffled ``(inputs, labels)`` batches; each pass over the data reshuffles.
+
+    ``batch`` is the per-replica batch (times ``accumulate``). Steps per epoch are counted from
+    ``meta.json`` by the caller, so every worker runs the same number of steps. ``skip_steps``
+    drops the batches of that many global steps (resuming without an iterator checkpoint).
+    """
+    per_step = 1
+    if input_context:
+        per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+    names = _names(shards, block, dtype)
+    blocks_shard = None
+    if input_context and input_context.num_input_pipelines > 1:
+        n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+        if len(shards) >= n:
+            names = names.shard(n, i)
+        else:
+            blocks_shard = (n, i)
+    names = names.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
+    blocks = names.interleave(lambda p, tail: _shard_blocks(p, tail, block, dtype),
+                              cycle_length=min(CYCLE, len(shards)))
+    if blocks_shard:
+        blocks = blocks.shard(*blocks_shard)
+    blocks = blocks.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True).repeat()
+    batches = blocks.batch(batch, drop_remainder=True).skip(skip_steps * per_step)
+    return batches.map(_split).prefetch(2)
+
+
+def eval_dataset(shards: list[tuple[str, int]], dtype: str, block: int, batch: int):
+    """Every block of a split once, in order, as ``(inputs, labels)`` (last batch may be short)."""
+    blocks = _names(shards, block, dtype).flat_map(lambda p, tail: _shard_blocks(p, tail, block, dtype))
+    return blocks.batch(batch).map(_split).prefetch(2)

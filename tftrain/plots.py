@@ -1,0 +1,32 @@
+"""The loss and learning-rate curves of a run, from its ``metrics.jsonl``, as one PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from common.atomic import atomic_write
+
+
+def plot_curves(metrics: Path, png: Path) -> None:
+    """Train and validation loss (left) and learning rate (right) against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    train = [r for r in rows if r["kind"] == "train"]
+    valid = [r for r in rows if r["kind"] == "valid"]
+    fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(11, 4))
+    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
+    ax_loss.plot([r["step"] for r in valid], [r["loss"] for r in valid], "o-", label="valid")
+    ax_loss.set(xlabel="step", ylabel="loss (nats/token)", title="loss")
+    ax_loss.legend()
+    ax_lr.plot([r["step"] for r in train], [r["lr"] for r in train])
+    ax_lr.set(xlabel="step", ylabel="learning rate", title="learning rate")
+    fig.tight_layout()
+    with atomic_write(png, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=100)
+    plt.close(fig)
