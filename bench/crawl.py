@@ -14,8 +14,12 @@ bottleneck) on 127.0.0.1, then, ``--runs`` times, each in a fresh ``scrapy`` pro
 Both are timed from spider open to close (process start-up left out), in wall time and in the
 crawler process's CPU time; the two run in alternating order. The figure is pages/s; the ratio is
 bgwiki / noop per run, and medians are reported. On a shared machine the wall-time ratio swings
-with other load; the ratio of pages per CPU second is the steadier companion. Selenium seconds per page go in the
-``selenium`` slot (``selenium_seconds_per_page``). Results: ``bench/results/crawl.json``.
+with other load; the ratio of pages per CPU second is the steadier companion.
+
+Each run also times the Selenium fallback: seconds per page for headless Chromium
+(``crawler.render.selenium_seconds_per_page``, one warm-up, then the median of ``--renders``) on the
+JavaScript-only article of the bundled news site (``demo.news_replay``), beside a plain HTTP fetch
+of the same page. Results: ``bench/results/crawl.json`` (``figures`` as ``bench.report`` reads them).
 """
 
 from __future__ import annotations
@@ -29,27 +33,28 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import report
 from common.atomic import atomic_write
-from common.errors import cli_main
+from common.errors import UserError, cli_main
+from crawler import render
 from demo.mediawiki_replay import ReplayServer, synthetic_pages
+from demo.news_replay import NewsReplay
 from tests.util import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "crawl.json"
+NEWS_SITE = ROOT / "demo" / "site" / "news"
+JS_ARTICLE = "12-observatoria-vecher"  # the bundled article rendered only by JavaScript
 PARSE_PARAMS = "prop=text%7Crevid%7Cdisplaytitle%7Ccategories&format=json&formatversion=2&maxlag=5"
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    with open("/proc/cpuinfo", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg_1min_at_start": round(os.getloadavg()[0], 2),
+    """``bench.report.machine()`` plus the load when the benchmark started."""
+    return {**report.machine(), "load_avg_1min_at_start": round(os.getloadavg()[0], 2),
             "python": platform.python_version()}
 
 
@@ -118,9 +123,55 @@ def timed_noop(work: Path, urls: list[str], concurrency: int) -> dict:
     return json.loads(out.read_text())
 
 
-def selenium_seconds_per_page() -> dict | None:
-    """Slot for the Selenium fallback figure (seconds per page, beside a plain fetch); not measured here."""
-    return None
+def plain_seconds_per_page(url: str, fetches: int) -> dict:
+    """Median seconds of a plain HTTP GET of ``url`` (after one warm-up fetch) and the body it got."""
+    def fetch() -> tuple[float, str]:
+        start = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body = response.read().decode("utf-8")
+        return time.perf_counter() - start, body
+
+    _, body = fetch()
+    times = [fetch()[0] for _ in range(fetches)]
+    return {"fetches": fetches, "median_s": statistics.median(times), "min_s": min(times),
+            "max_s": max(times), "body": body}
+
+
+def selenium_seconds_per_page(renders: int, chromium_first: bool = True) -> dict:
+    """Seconds per page of the Selenium fallback on the JS-only demo article, beside a plain fetch."""
+    with NewsReplay(NEWS_SITE) as site:
+        article = site.site.by_slug[JS_ARTICLE]
+        url = site.url(f"/news/{JS_ARTICLE}.html")
+        if chromium_first:
+            chromium = render.selenium_seconds_per_page(url, renders=renders)
+            plain = plain_seconds_per_page(url, renders)
+        else:
+            plain = plain_seconds_per_page(url, renders)
+            chromium = render.selenium_seconds_per_page(url, renders=renders)
+    if not article.js or article.paragraphs[0] in plain.pop("body"):
+        raise RuntimeError(f"{url} is not JavaScript-only: the plain fetch already holds its text")
+    return {"url_path": f"/news/{JS_ARTICLE}.html", "selenium": chromium, "plain_http": plain,
+            "ratio": chromium["median_s"] / plain["median_s"]}
+
+
+def figures(median: dict, runs: int, pages: int, renders: int) -> list[dict]:
+    """The figures of ``bench.report``: medians over ``runs``, ratio = median of per-run ratios."""
+    of = f"median of {runs} runs"
+    return [
+        {"figure": f"crawl pages/s, bgwiki spider + raw shard pipeline ({pages} pages, {of})",
+         "value": median["bgwiki_pages_per_s"], "unit": "pages/s",
+         "peer": "no-op Scrapy spider, same URLs", "peer_value": median["noop_pages_per_s"],
+         "ratio": median["ratio"], "device": "CPU"},
+        {"figure": f"crawl pages per CPU-second, bgwiki spider + raw shard pipeline ({of})",
+         "value": median["bgwiki_pages_per_cpu_s"], "unit": "pages/CPU-s",
+         "peer": "no-op Scrapy spider, same URLs", "peer_value": median["noop_pages_per_cpu_s"],
+         "ratio": median["cpu_ratio"], "device": "CPU"},
+        {"figure": f"Selenium fallback, headless Chromium on the JS-only demo article "
+                   f"(median of {renders} renders, {of})",
+         "value": median["selenium_s_per_page"], "unit": "s/page",
+         "peer": "plain HTTP fetch of the same page", "peer_value": median["plain_s_per_page"],
+         "ratio": median["selenium_ratio"], "device": "CPU"},
+    ]
 
 
 @cli_main
@@ -129,10 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight to the one host")
+    parser.add_argument("--renders", type=int, default=10, help="Chromium renders (and plain fetches) per run")
     parser.add_argument("--noop", nargs=2, metavar=("URLS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.noop:
         return run_noop(*args.noop, args.concurrency)
+    for name in ("pages", "runs", "concurrency", "renders"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
 
     pages = synthetic_pages(args.pages, paragraphs=12)
     with ReplayServer(pages) as server, tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
@@ -159,18 +214,24 @@ def main(argv: list[str] | None = None) -> None:
                    "noop_pages_per_cpu_s": peer["pages"] / peer["cpu_s"], "bgwiki": ours, "noop": peer}
             run["ratio"] = run["bgwiki_pages_per_s"] / run["noop_pages_per_s"]
             run["cpu_ratio"] = run["bgwiki_pages_per_cpu_s"] / run["noop_pages_per_cpu_s"]
+            run["selenium"] = selenium_seconds_per_page(args.renders, chromium_first=not number % 2)
+            run["selenium_s_per_page"] = run["selenium"]["selenium"]["median_s"]
+            run["plain_s_per_page"] = run["selenium"]["plain_http"]["median_s"]
+            run["selenium_ratio"] = run["selenium"]["ratio"]
             runs.append(run)
             print(f"run {number + 1}/{args.runs}: bgwiki {run['bgwiki_pages_per_s']:.1f} pages/s, "
                   f"no-op {run['noop_pages_per_s']:.1f} pages/s, ratio {run['ratio']:.2f} "
-                  f"(per CPU second: {run['cpu_ratio']:.2f})", file=sys.stderr)
-    median = {key: round(statistics.median(r[key] for r in runs), 3)
+                  f"(per CPU second: {run['cpu_ratio']:.2f}); Chromium {run['selenium_s_per_page']:.3f} "
+                  f"s/page, plain fetch {run['plain_s_per_page']:.4f} s/page", file=sys.stderr)
+    median = {key: float(f"{statistics.median(r[key] for r in runs):.4g}")
               for key in ("bgwiki_pages_per_s", "noop_pages_per_s", "ratio", "bgwiki_pages_per_cpu_s",
-                          "noop_pages_per_cpu_s", "cpu_ratio")}
+                          "noop_pages_per_cpu_s", "cpu_ratio", "selenium_s_per_page", "plain_s_per_page",
+                          "selenium_ratio")}
     result = {
-        "benchmark": "crawl", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-        "site": {"pages": args.pages, "mean_parse_json_bytes": round(html_bytes), "concurrency": args.concurrency},
-        "figure": "pages/s, real bgwiki spider + raw shard pipeline vs a no-op Scrapy spider (same URLs, same run)",
-        "median": median, "runs": runs, "selenium": selenium_seconds_per_page(),
+        "name": "crawl", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+        "site": {"pages": args.pages, "mean_parse_json_bytes": round(html_bytes), "concurrency": args.concurrency,
+                 "selenium_page": f"/news/{JS_ARTICLE}.html", "renders": args.renders},
+        "figures": figures(median, args.runs, args.pages, args.renders), "median": median, "runs": runs,
     }
     with atomic_write(RESULTS) as fh:
         json.dump(result, fh, indent=1)
@@ -179,6 +240,9 @@ def main(argv: list[str] | None = None) -> None:
           f"  no-op Scrapy spider        {median['noop_pages_per_s']:>8.1f} pages/s\n"
           f"  ratio                      {median['ratio']:>8.2f}\n"
           f"  ratio per CPU second       {median['cpu_ratio']:>8.2f}  (load-robust: crawler CPU time)\n"
+          f"  Chromium render            {median['selenium_s_per_page']:>8.3f} s/page (JS-only article)\n"
+          f"  plain HTTP fetch           {median['plain_s_per_page']:>8.4f} s/page (same page)\n"
+          f"  ratio                      {median['selenium_ratio']:>8.1f}\n"
           f"written {RESULTS}")
 
 

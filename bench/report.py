@@ -3,17 +3,21 @@
 A result file holds ``name``, ``date``, ``machine`` ({"cpu", "cores", "gpu"}) and ``figures``: a list
 of {"figure", "value", "unit", "peer", "peer_value", "ratio", "device"} (device "CPU" or the GPU's
 name), each figure measured beside its peer in the same run. ``machine()`` is shared by the
-benchmarks.
+benchmarks. ``--note TEXT`` adds a line under the title (say, that the machine was busy).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import subprocess
-import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+from common.atomic import atomic_write
+from common.errors import UserError, cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -42,15 +46,36 @@ def _num(v) -> str:
 
 
 def _ratio(v) -> str:
-    return f"{v:.3f}" if isinstance(v, int | float) else ""
+    if not isinstance(v, int | float):
+        return ""
+    return f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}"
+
+
+def _date(v) -> str:
+    """An ISO date (or ``YYYY-MM-DD HH:MM UTC``) as ``YYYY-MM-DD HH:MM UTC``; anything else as is."""
+    try:
+        when = datetime.fromisoformat(str(v).replace(" UTC", "+00:00"))
+    except ValueError:
+        return "" if v is None else str(v)
+    when = when.astimezone(UTC) if when.tzinfo else when
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _where(m: dict) -> str:
+    """The machine cell: CPU model, cores, GPU (or none), and the load when the run started."""
+    load = m.get("load_avg_1min_at_start")
+    return (f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, GPU {m.get('gpu') or 'none'}"
+            + (f", load {load:.1f} at start" if isinstance(load, int | float) else ""))
 
 
 def rows(path: Path) -> list[list[str]]:
     """Table rows of one result file (a file without ``figures`` gives one row saying so)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"unreadable result file {path}: {exc}") from None
     m = data.get("machine") or {}
-    where = f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores" + (
-        f", GPU {m['gpu']}" if m.get("gpu") else "")
+    where, date = _where(m), _date(data.get("date"))
     out = []
     for f in data.get("figures") or []:
         unit = f.get("unit", "")
@@ -58,12 +83,12 @@ def rows(path: Path) -> list[list[str]]:
                     str(f.get("figure", "")), f"{_num(f.get('value'))} {unit}".strip(),
                     str(f.get("peer", "")),
                     f"{_num(f.get('peer_value'))} {unit}".strip() if "peer_value" in f else "",
-                    _ratio(f.get("ratio")), where, str(data.get("date", ""))])
+                    _ratio(f.get("ratio")), where, date])
     if not out:  # a file without the ``figures`` list: show every ratio it holds, by its path
         for label, key, ratio in _ratios(data, ()):
             out.append([path.stem, "GPU" if m.get("gpu") else "CPU",
                         f"{data.get('figure') or label} ({key}; file has no `figures` list)",
-                        "", "", "", _ratio(ratio), where, str(data.get("date", ""))])
+                        "", "", "", _ratio(ratio), where, date])
     return out
 
 
@@ -82,29 +107,37 @@ def _ratios(node, path: tuple[str, ...]):
             yield from _ratios(value, (*path, str(i)))
 
 
-def render(paths: list[Path]) -> str:
+def render(paths: list[Path], note: str = "") -> str:
     head = ["bench", "device", "figure", "value", "peer", "peer value", "ratio", "machine",
             "date"]
     lines = ["# Benchmark results", "",
              "Written by `make bench` (`python -m bench.report`) from `bench/results/*.json`. "
-             "Each figure is measured beside its peer in the same run; ratio = figure / peer. "
-             "GPU figures are labelled by device.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             "Each figure is measured beside its peer in the same run; ratio = figure / peer "
+             "(over several runs: the median of the per-run ratios). "
+             "GPU figures are labelled by device.", ""]
+    if note:
+        lines += [f"**Note:** {note}", ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for path in paths:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
                   for row in rows(path)]
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="gather bench/results/*.json into bench/RESULTS.md")
+    parser.add_argument("--note", default="", help="a line shown under the title")
+    args = parser.parse_args(argv)
     paths = sorted(RESULTS.glob("*.json"))
     if not paths:
-        print(f"bench.report: no results in {RESULTS}; run `make bench`", file=sys.stderr)
-        return 2
-    OUT.write_text(render(paths), encoding="utf-8")
-    print(f"{len(paths)} result files -> {OUT.relative_to(ROOT)}")
-    return 0
+        raise UserError(f"no results in {RESULTS}; run `make bench`")
+    text = render(paths, args.note)
+    with atomic_write(OUT) as fh:
+        fh.write(text)
+    figures = sum(line.startswith("| ") for line in text.splitlines()) - 1
+    print(f"{len(paths)} result files, {figures} figures -> {OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -13,6 +13,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from demo.news_replay import NewsReplay
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "demo" / "site"
+HELDOUT = ROOT.parent / "shared" / "fixtures" / "bg_text" / "ud_bulgarian_btb"  # absent: skipped
 NEWS_LICENSE = "CC BY-SA 4.0 (demo text written for this project)"
 
 
@@ -43,7 +45,7 @@ def write_config(path: Path, data: Path, artifacts: Path, api: str, feed: str,
                   "selenium_pool": 1},
         "crawl.bgwiki": {"api": api, "titles": ROOT / "titles" / "demo.txt"},
         "corpus": {"min_chars": 300, "valid_ratio": 0.12, "test_ratio": 0.12},
-        "tokenizer": {"vocab_size": 2000, "min_frequency": 2},
+        "tokenizer": {"vocab_size": 2000, "min_frequency": 2, "heldout_dir": HELDOUT},
         "train": {"size": "tiny", "run_name": "demo", "batch_size": 8, "max_steps": max_steps,
                   "epochs": 1000, "lr": 2e-3, "min_lr": 2e-4,
                   "warmup_steps": max(1, max_steps // 10), "eval_every": max(1, max_steps // 4),
@@ -96,13 +98,17 @@ class Stage:
         return self.run(name, [sys.executable, "-m", module, "--config", str(self.config), *args])
 
     def scrapy(self, name: str, *args: str) -> str:
-        return self.run(name, [sys.executable, "-m", "scrapy", "crawl", *args])
+        return self.run(name, [sys.executable, "-m", "scrapy", "crawl", *args, "-L", "WARNING"])
 
 
 def _noise(line: str) -> bool:
     """Scrapy's and TF's INFO chatter stays in the stage log, not on the screen."""
-    return any(tag in line for tag in ("[scrapy.", "[py.warnings]", "WARNING: All log messages",
-                                       "cuda", "oneDNN", "I0000", "W0000", "E0000"))
+    return not line.strip() or any(tag in line for tag in _NOISE)
+
+
+_NOISE = ("[scrapy.", "[py.warnings]", "WARNING: All log messages", "cuda", "oneDNN", "I0000",
+          "W0000", "E0000", "TensorFlow and JAX classes are deprecated", "checkpoint layers were",
+          "initialized from the model checkpoint", "If your task is similar")
 
 
 def raw_counts(raw: Path) -> dict[str, Counter]:
@@ -116,8 +122,16 @@ def raw_counts(raw: Path) -> dict[str, Counter]:
     return out
 
 
-def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8").strip() if path.is_file() else f"(missing: {path})"
+def _embed(path: Path, art: Path) -> str:
+    """Another stage's report.md inside ours: headings two levels down, its images copied beside."""
+    if not path.is_file():
+        return f"(missing: {path})"
+    text = path.read_text(encoding="utf-8").strip()
+    text = re.sub(r"^(#+) ", lambda m: "#" * min(len(m.group(1)) + 2, 6) + " ", text, flags=re.M)
+    for image in re.findall(r"\]\(([^)/]+\.png)\)", text):
+        if (path.parent / image).is_file():
+            shutil.copyfile(path.parent / image, art / image)
+    return text
 
 
 def write_report(art: Path, data: Path, stage: Stage, samples: str, evaluation: str,
@@ -127,7 +141,8 @@ def write_report(art: Path, data: Path, stage: Stage, samples: str, evaluation: 
     crawl_rows = "\n".join(f"| {spider} | {sum(c.values())} | {c.get('http', 0)} | "
                            f"{c.get('selenium', 0)} |" for spider, c in sorted(counts.items()))
     timing_rows = "\n".join(f"| {k} | {v:.1f} |" for k, v in stage.timings.items())
-    loss_png = run / "loss.png"
+    if (run / "loss.png").is_file():
+        shutil.copyfile(run / "loss.png", art / "loss.png")
     text = f"""# Demo report
 
 {"First run" if first_run else "Re-run: crawl, corpus, tokenizer and training reused what was there"}
@@ -142,15 +157,15 @@ on the bundled demo site (`demo/site/`, written for this project, {NEWS_LICENSE}
 
 ## Corpus (`{data / "corpus"}`)
 
-{_read(data / "corpus" / "report.md")}
+{_embed(data / "corpus" / "report.md", art)}
 
 ## Tokenizer (`{art / "tokenizer"}`)
 
-{_read(art / "tokenizer" / "report.md")}
+{_embed(art / "tokenizer" / "report.md", art)}
 
 ## Training (`{run}`)
 
-![loss and learning rate]({loss_png})
+![loss and learning rate](loss.png)
 
 Final model (Hugging Face folder): `{run / "final"}`; TensorBoard logs: `{run / "tb"}`;
 metrics: `{run / "metrics.jsonl"}`.
@@ -185,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="where data/demo and artifacts/demo go (default: the repo)")
     parser.add_argument("--max-steps", type=int, default=600, help="training steps (tiny model)")
+    parser.add_argument("--port", type=int, default=18765,
+                        help="wiki API port; the news site takes the next one. Fixed, because "
+                             "page URLs (and so what a re-run finds already crawled) include it")
     args = parser.parse_args(argv)
     data = (args.root / "data" / "demo").resolve()
     art = (args.root / "artifacts" / "demo").resolve()
@@ -197,7 +215,13 @@ def main(argv: list[str] | None = None) -> None:
                             "`sudo apt-get install -y chromium chromium-driver`")
     first_run = not (art / "REPORT.md").exists()
     start = time.monotonic()
-    with ReplayServer(load_site(SITE / "wiki")) as wiki, NewsReplay(SITE / "news") as news:
+    try:
+        servers = ReplayServer(load_site(SITE / "wiki"), args.port), \
+            NewsReplay(SITE / "news", args.port + 1)
+    except OSError as exc:
+        raise UserError(f"cannot serve the demo site on 127.0.0.1:{args.port}-{args.port + 1} "
+                        f"({exc.strerror}); pass --port N (make demo ARGS='--port N')") from None
+    with servers[0] as wiki, servers[1] as news:
         config = art / "pipelines.toml"
         write_config(config, data, art, wiki.api, news.url("/rss.xml"), args.max_steps)
         stage = Stage(config, logs)

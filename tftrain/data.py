@@ -13,8 +13,11 @@ so far; the checkpoint costs the buffer's bytes on disk (printed before training
 multi-replica strategy TF cannot checkpoint the distributed iterator, and the trainer falls back
 to skipping (``skip_steps``).
 
-``input_context`` (from ``strategy.distribute_datasets_from_function``) shards the input per
-worker: by file when there are at least as many files as pipelines, else by block.
+``input_context`` (from ``strategy.distribute_datasets_from_function``, which leaves sharding to
+us) shards the input per worker (``shard_policy``): by file when there are at least as many files
+as workers (FILE), else by block (DATA). The stream repeats forever and the trainer runs a fixed
+number of steps, so every worker runs the same steps whatever its share of the blocks (unequal
+step counts would abort the collectives).
 """
 
 from __future__ import annotations
@@ -110,6 +113,13 @@ def _split(batch):
     return batch[:, :-1], batch[:, 1:]
 
 
+def shard_policy(files: int, pipelines: int) -> str:
+    """How ``pipelines`` input workers split the shards: ``FILE`` (each reads its own files) when
+    every worker gets a file, else ``DATA`` (each reads every file and keeps every n-th block);
+    TF's own FILE policy fails outright with fewer files than workers."""
+    return "FILE" if files >= pipelines else "DATA"
+
+
 def train_dataset(shards: list[tuple[str, int]], dtype: str, block: int, batch: int, buffer_size: int,
                   seed: int, input_context=None, skip_steps: int = 0):
     """Endless shuffled ``(inputs, labels)`` batches; each pass over the data reshuffles.
@@ -125,7 +135,7 @@ def train_dataset(shards: list[tuple[str, int]], dtype: str, block: int, batch: 
     blocks_shard = None
     if input_context and input_context.num_input_pipelines > 1:
         n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
-        if len(shards) >= n:
+        if shard_policy(len(shards), n) == "FILE":
             names = names.shard(n, i)
         else:
             blocks_shard = (n, i)

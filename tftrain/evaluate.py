@@ -46,8 +46,13 @@ class Evaluator:
 
     def run(self, split: str) -> tuple[float, int]:
         """``(mean loss in nats, tokens)`` over every block of ``split``."""
+        import tensorflow as tf
+
         dataset = data.eval_dataset(data.files(self.tokens, self.meta, split),
                                     self.meta["dtype"], self.block, self.batch)
+        options = tf.data.Options()  # several workers: each reads all, keeps its share of batches
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
         total, count = 0.0, 0.0
         for x, y in self.strategy.experimental_distribute_dataset(dataset):
             t, n = self._step(x, y)

@@ -10,6 +10,24 @@ resumed run ends with the same weights as an uninterrupted one.
 
 Writes ``artifacts/runs/<run>/``: ``checkpoints/``, ``tb/``, ``metrics.jsonl``, ``loss.png``,
 ``run.json`` and ``final/`` (a Hugging Face folder with the tokenizer and a model card).
+
+Distribution (``train.strategy``, see ``make_strategy``): ``auto`` picks TPUStrategy when
+``train.tpu`` is set, MultiWorkerMirroredStrategy when ``TF_CONFIG`` is set, MirroredStrategy on
+several local GPUs, else one device; ``one``/``mirrored``/``multiworker``/``tpu`` force a choice.
+``batch_size`` is per replica, so the global batch grows with the replicas; ``lr`` is used as
+configured for that global batch (no automatic scaling): when adding replicas, scale ``lr``
+yourself (linearly or by the square root of the batch growth, re-checking warmup) or lower
+``batch_size``/``accumulate`` to keep the global batch. Multi-worker: start the same command on
+every machine with its own ``TF_CONFIG``; each worker reads its share of the token shards (FILE
+sharding with at least as many shard files as workers, DATA otherwise) and all run the same number
+of steps. The chief (task ``chief``, else ``worker`` 0) alone writes the run folder; the others
+write to a temporary folder deleted at the end. All resume from the chief's checkpoints, so the
+run folder must be on storage every worker reads (the same path).
+
+Security: TensorFlow's worker gRPC servers listen on all interfaces, unauthenticated and
+unencrypted; anyone who reaches a port can run graphs on that worker. Keep workers on a private
+network (a VPC/VLAN, or bind the cluster to private addresses and firewall the ports to the
+workers' addresses only), never on the open internet.
 """
 
 from __future__ import annotations
@@ -19,7 +37,9 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -102,19 +122,64 @@ class Plan:
                 "data": {k: data_keys[k] for k in checkpoint.FROZEN if data_keys[k] is not None}}
 
 
+def _check_tf_config() -> None:
+    try:
+        spec = json.loads(os.environ["TF_CONFIG"])
+        spec["cluster"].items()
+        spec["task"]["type"], int(spec["task"]["index"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"TF_CONFIG: malformed ({type(exc).__name__}: {exc}); expected "
+                        '{"cluster": {"worker": ["host:port", ...]}, '
+                        '"task": {"type": "worker", "index": 0}}') from None
+
+
 def make_strategy(train: dict):
-    """The distribution strategy: one device (the default strategy) for now."""
+    """The ``tf.distribute`` strategy ``train.strategy`` names (before any other TF op).
+
+    ``auto``: TPUStrategy when ``train.tpu`` is set, MultiWorkerMirroredStrategy when
+    ``TF_CONFIG`` is set, MirroredStrategy with more than one local GPU, else the default
+    one-device strategy. Every replica takes ``batch_size`` x ``accumulate`` blocks a step (global
+    batch = that x replicas) and the learning rate stays as configured for the global batch.
+    TPU: ``train.tpu`` is a TPU name, a ``grpc://`` address or ``local`` (TPU VM); minimal and
+    untested here (no TPU), with the token shards on storage the TPU host reads.
+    """
     import tensorflow as tf
 
-    if train["strategy"] not in ("auto", "one"):
-        raise UserError(f"train.strategy={train['strategy']!r}: not available yet; use \"auto\"")
+    choice = train["strategy"]
+    if choice == "auto":
+        choice = ("tpu" if train["tpu"] else "multiworker" if os.environ.get("TF_CONFIG")
+                  else "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one")
+    if choice == "tpu":
+        if not train["tpu"]:
+            raise UserError('train.strategy="tpu" needs train.tpu (a TPU name, a grpc:// '
+                            'address or "local")')
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=train["tpu"])
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if choice == "multiworker":
+        if os.environ.get("TF_CONFIG"):
+            _check_tf_config()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if choice == "mirrored":
+        return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+    """True on the worker that writes the run folder: ``chief``, else ``worker`` 0, else alone."""
+    resolver = strategy.cluster_resolver
+    if resolver is None or not resolver.task_type or resolver.task_type == "chief":
+        return True
+    return (resolver.task_type == "worker" and resolver.task_id == 0
+            and "chief" not in resolver.cluster_spec().as_dict())
 
 
 class Trainer:
     """The model, optimiser, data iterator, checkpoint and the compiled steps of one run."""
 
-    def __init__(self, plan: Plan, strategy, precision: str, jit: bool, resuming: bool):
+    def __init__(self, plan: Plan, strategy, precision: str, jit: bool, resuming: bool,
+                 out: Path):
         import tensorflow as tf
 
         from tftrain import evaluate, optim
@@ -145,7 +210,8 @@ class Trainer:
                        rng=model.dropout_generators(self.model))
         if single:
             objects["data"] = self.iterator
-        self.ckpt, self.manager = checkpoint.manager(plan.run, t["keep_checkpoints"], **objects)
+        # ``out``: the run folder on the chief, a throwaway folder on the other workers
+        self.ckpt, self.manager = checkpoint.manager(out, t["keep_checkpoints"], **objects)
         self.evaluator = evaluate.Evaluator(self.model, strategy, plan.tokens, plan.meta,
                                             plan.block, t["batch_size"])
         self._train_step = self._build_step(jit)
@@ -229,15 +295,15 @@ class Trainer:
         return float(self.schedule(max(int(self.opt.iterations.numpy()) - 1, 0)))
 
     def restore(self) -> int:
-        """Restore the latest checkpoint; returns its step."""
+        """Restore the run's (the chief's) latest checkpoint; returns its step."""
         import tensorflow as tf
 
+        latest = checkpoint.latest(self.plan.run)
         try:
-            self.ckpt.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            self.ckpt.restore(latest).assert_existing_objects_matched()
         except (ValueError, AssertionError, tf.errors.OpError) as exc:
             first = str(exc).strip().splitlines()[0]
-            raise UserError(f"{self.manager.latest_checkpoint}: cannot resume ({first}); "
-                            "use another --run") from None
+            raise UserError(f"{latest}: cannot resume ({first}); use another --run") from None
         return int(self.step.numpy())
 
     def save(self) -> None:
@@ -412,16 +478,24 @@ Generated text may repeat or distort its sources; it is not fact-checked.
 """
 
 
-def export_final(trainer: Trainer, precision: str, result: dict, step: int) -> Path:
-    """Write ``final/`` (weights as safetensors, tokenizer, model card) in one rename."""
+def export_final(trainer: Trainer, precision: str, result: dict, step: int, out: Path) -> Path:
+    """Write ``out/final/`` (weights as safetensors, tokenizer, model card) in one rename."""
     plan = trainer.plan
     params = model.parameter_count(trainer.model)
-    with atomic_dir(plan.run / "final") as tmp:
+    with atomic_dir(out / "final") as tmp:
         trainer.model.save_pretrained(str(tmp), safe_serialization=True)
         plan.tokenizer.save_pretrained(str(tmp))
         (tmp / "README.md").write_text(model_card(plan, params, precision, result, step),
                                        encoding="utf-8")
-    return plan.run / "final"
+    return out / "final"
+
+
+def dump_weights(trainer: Trainer, path: Path) -> None:
+    """Every weight of this worker's model, by variable name, to a ``.npz`` (debugging)."""
+    import numpy as np
+
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, **{v.name: v.numpy() for v in trainer.model.weights})
 
 
 def _summary(rows: list[tuple[str, str]]) -> None:
@@ -443,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     cfglib.add_config_args(parser)
     parser.add_argument("--run", help="run name (default: train.run_name or the size)")
     parser.add_argument("--init", help="start from this Hugging Face GPT-2 folder")
+    parser.add_argument("--dump-weights", type=Path, metavar="PATH",
+                        help="debugging: also write this worker's final weights to PATH (.npz)")
     args = parser.parse_args(argv)
     plan = Plan(cfglib.from_args(args), args.run, args.init)
     t = plan.train
@@ -451,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
     import tf_keras
 
-    from tftrain import memory, plots, precision
+    from tftrain import precision
 
     strategy = make_strategy(t)
     plan.schedule(strategy.num_replicas_in_sync)
@@ -463,13 +539,30 @@ def main(argv: list[str] | None = None) -> int:
     prec, jit, device = precision.resolve(t["precision"], t["xla"])
     precision.apply(prec)
 
-    plan.run.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(plan.run)
-    for name in checkpoint.remove_partial(plan.run):
-        _say(f"removed {name}: a checkpoint save that was interrupted")
-    trainer = Trainer(plan, strategy, prec, jit, resuming)
+    chief = is_chief(strategy)
+    if chief:
+        out = plan.run
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)
+        for name in checkpoint.remove_partial(out):
+            _say(f"removed {name}: a checkpoint save that was interrupted")
+    else:  # it saves as the chief does (saving may need every worker), into a throwaway folder
+        out = Path(tempfile.mkdtemp(prefix=f"{plan.run.name}-worker-"))
+    try:
+        return _train(plan, strategy, prec, jit, device, resuming, chief, out, args.dump_weights)
+    finally:
+        if not chief:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _train(plan: Plan, strategy, prec: str, jit: bool, device: str, resuming: bool, chief: bool,
+           out: Path, dump: Path | None) -> int:
+    from tftrain import memory, plots
+
+    t = plan.train
+    trainer = Trainer(plan, strategy, prec, jit, resuming, out)
     start = trainer.restore() if resuming else 0
-    if not resuming:
+    if chief and not resuming:
         checkpoint.write_identity(plan.run, plan.identity(plan.replicas))
         with atomic_write(plan.run / "model_config.json") as fh:
             fh.write(plan.config.to_json_string())
@@ -484,19 +577,29 @@ def main(argv: list[str] | None = None) -> int:
          f"{plan.global_batch} ({t['batch_size']} x {t['accumulate']} accumulated x "
          f"{plan.replicas} replicas), {plan.steps_per_epoch:,} steps an epoch, "
          f"{plan.total_steps:,} steps ({plan.epochs} epochs)")
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec().as_dict() if resolver and resolver.task_type else {}
+    workers = len(spec.get("chief", [])) + len(spec.get("worker", []))
+    if workers > 1:
+        shards = len(plan.meta["splits"]["train"]["shards"])
+        _say(f"workers: {workers} ({resolver.task_type} {resolver.task_id}"
+             f"{', chief' if chief else ''}); input sharding "
+             f"{data.shard_policy(shards, workers)} ({shards} train shard files)")
     _say(f"shuffle buffer: {t['buffer_size']:,} blocks = {buf / 1e6:.2f} MB in memory "
          f"(and in each checkpoint)")
     if buf > t["buffer_budget_mb"] * 1e6:
         _say(f"warning: the shuffle buffer ({buf / 1e6:.2f} MB) is over train.buffer_budget_mb="
              f"{t['buffer_budget_mb']:g}; lower train.buffer_size")
     if resuming:
-        _say(f"resuming run {plan.run.name} from {Path(trainer.manager.latest_checkpoint).name} "
+        _say(f"resuming run {plan.run.name} from {Path(checkpoint.latest(plan.run)).name} "
              f"(step {start}, epoch {start // plan.steps_per_epoch + 1})")
-    log = Log(plan.run, plan.total_steps, start)
+    log = Log(out, plan.total_steps, start)
     began = time.perf_counter()
     result = train_loop(trainer, log, start)
-    final = export_final(trainer, prec, result, plan.total_steps)
-    plots.plot_curves(log.path, plan.run / "loss.png")
+    final = export_final(trainer, prec, result, plan.total_steps, out)
+    if dump:
+        dump_weights(trainer, dump)
+    plots.plot_curves(log.path, out / "loss.png")
     _summary([("run", str(plan.run)), ("parameters", f"{params:,}"),
               ("steps", f"{start} -> {plan.total_steps}"),
               ("tokens seen", f"{plan.total_steps * plan.tokens_per_step:,}"),
@@ -505,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
               ("median tokens/s", f"{result['tokens_per_s']:,.0f}"),
               ("precision / XLA", f"{prec} / {'on' if jit else 'off'}"),
               ("wall time", f"{time.perf_counter() - began:.0f} s"),
-              ("final model", str(final))])
+              ("final model", str(final) if chief else "written by the chief")])
     return 0
 
 
