@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+import unicodedata
 import weakref
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def generate_samples(model, tokenizer, prompts: list[str], max_new_tokens: int, 
     if max_new_tokens >= n_positions:
         raise UserError(f"generate.max_new_tokens={max_new_tokens} leaves no room for a prompt: "
                         f"the model's context is {n_positions} tokens")
+    # The corpus (and so the tokenizer's training text) is NFC; prompts must be too.
+    prompts = [unicodedata.normalize("NFC", p) for p in prompts]
     input_ids, mask = encode_prompts(tokenizer, prompts, n_positions - max_new_tokens)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=pad,

@@ -1,0 +1,76 @@
+"""`make demo` end to end on the bundled site, with a smaller training budget.
+
+Runs the same ``python -m demo.run`` the Makefile runs (real replay servers, real ``scrapy crawl``
+with Chromium, corpus, tokenizer, tiny TF model, eval, generate) and checks each artifact.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+
+import pytest
+
+from common.formats import iter_docs
+from tests.util import free_port, run_module
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    proc = run_module("demo.run", "--root", str(root), "--max-steps", "20", "--port", str(port),
+                      timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root, proc
+
+
+def test_raw_shards_hold_wiki_and_news_pages_one_via_selenium(demo):
+    root, _ = demo
+    records = {}
+    for shard in (root / "data" / "demo" / "raw").glob("*/part-*.jsonl.gz"):
+        with gzip.open(shard, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                records[rec["canonical_url"]] = rec
+    sources = [r["source"] for r in records.values()]
+    assert sources.count("bgwiki") == 30 and sources.count("demo-news") == 14
+    assert [r["via"] for r in records.values()].count("selenium") >= 1
+    assert all(r["license"] for r in records.values())
+
+
+def test_corpus_manifest_checksums_match(demo):
+    root, _ = demo
+    corpus = root / "data" / "demo" / "corpus"
+    manifest = json.loads((corpus / "manifest.json").read_text(encoding="utf-8"))
+    shards = [s for split in manifest["splits"].values() for s in split["shards"]]
+    assert shards
+    for shard in shards:
+        data = (corpus / shard["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == shard["sha256"]
+    assert (corpus / "ATTRIBUTION.md").is_file()
+
+
+def test_tokenizer_round_trips_the_valid_split(demo):
+    from transformers import AutoTokenizer
+
+    root, _ = demo
+    tok = AutoTokenizer.from_pretrained(root / "artifacts" / "demo" / "tokenizer")
+    docs = [d for shard in sorted((root / "data" / "demo" / "corpus" / "valid").glob("*.txt"))
+            for d in iter_docs(shard)]
+    assert docs
+    for doc in docs:
+        assert tok.decode(tok.encode(doc)) == doc
+
+
+def test_model_generated_and_report_names_every_artifact(demo):
+    root, proc = demo
+    art = root / "artifacts" / "demo"
+    final = art / "runs" / "demo" / "final"
+    assert (final / "config.json").is_file() and list(final.glob("*.safetensors"))
+    assert json.loads((art / "runs" / "demo" / "eval-test.json").read_text())["loss"] > 0
+    report = (art / "REPORT.md").read_text(encoding="utf-8")
+    for needle in ("via selenium", "Corpus", "Tokenizer", str(final), "Рила е", "loss.png"):
+        assert needle in report, needle
+    assert "report      " in proc.stdout and str(art / "REPORT.md") in proc.stdout
