@@ -122,7 +122,13 @@ class Plan:
                 "data": {k: data_keys[k] for k in checkpoint.FROZEN if data_keys[k] is not None}}
 
 
-def _check_tf_config() -> None:
+def check_strategy(train: dict) -> None:
+    """Fail fast, before TensorFlow starts, on a TPU strategy without a TPU or a bad TF_CONFIG."""
+    if train["strategy"] == "tpu" and not train["tpu"]:
+        raise UserError('train.strategy="tpu" needs train.tpu (a TPU name, a grpc:// address or '
+                        '"local")')
+    if not os.environ.get("TF_CONFIG"):
+        return
     try:
         spec = json.loads(os.environ["TF_CONFIG"])
         spec["cluster"].items()
@@ -134,7 +140,8 @@ def _check_tf_config() -> None:
 
 
 def make_strategy(train: dict):
-    """The ``tf.distribute`` strategy ``train.strategy`` names (before any other TF op).
+    """The ``tf.distribute`` strategy ``train.strategy`` names (after ``check_strategy``; before
+    any other TF op).
 
     ``auto``: TPUStrategy when ``train.tpu`` is set, MultiWorkerMirroredStrategy when
     ``TF_CONFIG`` is set, MirroredStrategy with more than one local GPU, else the default
@@ -150,16 +157,11 @@ def make_strategy(train: dict):
         choice = ("tpu" if train["tpu"] else "multiworker" if os.environ.get("TF_CONFIG")
                   else "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one")
     if choice == "tpu":
-        if not train["tpu"]:
-            raise UserError('train.strategy="tpu" needs train.tpu (a TPU name, a grpc:// '
-                            'address or "local")')
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=train["tpu"])
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     if choice == "multiworker":
-        if os.environ.get("TF_CONFIG"):
-            _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if choice == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -195,10 +197,10 @@ class Trainer:
             self.opt = optim.build_optimizer(t, self.schedule, self.variables,
                                              loss_scale=precision == "fp16")
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        # One replica: the iterator itself is checkpointed (position, buffer, RNG). Several: TF
-        # cannot checkpoint a distributed iterator, so a resumed run skips the steps already read
-        # (same seed, same order; it re-reads the data so far).
-        single = strategy.num_replicas_in_sync == 1
+        # The default (one-device) strategy: the iterator itself is checkpointed (position,
+        # buffer, RNG). Any other: TF cannot checkpoint a distributed iterator, so a resumed run
+        # skips the steps already read (same seed, same order; it re-reads the data so far).
+        single = strategy is tf.distribute.get_strategy()
         skip = checkpoint.saved_step(plan.run) if resuming and not single else 0
         micro = t["batch_size"] * t["accumulate"]
         dataset = strategy.distribute_datasets_from_function(
@@ -523,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(cfglib.from_args(args), args.run, args.init)
     t = plan.train
     checkpoint.check_identity(plan.run, plan.identity(None))  # before TF starts: fail fast
+    check_strategy(t)
 
     import tensorflow as tf
     import tf_keras
