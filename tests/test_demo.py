@@ -23,11 +23,11 @@ def demo(tmp_path_factory):
     proc = run_module("demo.run", "--root", str(root), "--max-steps", "20", "--port", str(port),
                       timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root, proc
+    return root, proc, port
 
 
 def test_raw_shards_hold_wiki_and_news_pages_one_via_selenium(demo):
-    root, _ = demo
+    root, _, _ = demo
     records = {}
     for shard in (root / "data" / "demo" / "raw").glob("*/part-*.jsonl.gz"):
         with gzip.open(shard, "rt", encoding="utf-8") as fh:
@@ -41,7 +41,7 @@ def test_raw_shards_hold_wiki_and_news_pages_one_via_selenium(demo):
 
 
 def test_corpus_manifest_checksums_match(demo):
-    root, _ = demo
+    root, _, _ = demo
     corpus = root / "data" / "demo" / "corpus"
     manifest = json.loads((corpus / "manifest.json").read_text(encoding="utf-8"))
     shards = [s for split in manifest["splits"].values() for s in split["shards"]]
@@ -55,7 +55,7 @@ def test_corpus_manifest_checksums_match(demo):
 def test_tokenizer_round_trips_the_valid_split(demo):
     from transformers import AutoTokenizer
 
-    root, _ = demo
+    root, _, _ = demo
     tok = AutoTokenizer.from_pretrained(root / "artifacts" / "demo" / "tokenizer")
     docs = [d for shard in sorted((root / "data" / "demo" / "corpus" / "valid").glob("*.txt"))
             for d in iter_docs(shard)]
@@ -65,7 +65,7 @@ def test_tokenizer_round_trips_the_valid_split(demo):
 
 
 def test_model_generated_and_report_names_every_artifact(demo):
-    root, proc = demo
+    root, proc, _ = demo
     art = root / "artifacts" / "demo"
     final = art / "runs" / "demo" / "final"
     assert (final / "config.json").is_file() and list(final.glob("*.safetensors"))
@@ -74,3 +74,19 @@ def test_model_generated_and_report_names_every_artifact(demo):
     for needle in ("via selenium", "Corpus", "Tokenizer", str(final), "Рила е", "loss.png"):
         assert needle in report, needle
     assert "report      " in proc.stdout and str(art / "REPORT.md") in proc.stdout
+
+
+def test_second_run_reuses_and_resumes(demo):
+    """Running the demo again crawls nothing new, reuses the tokenizer and resumes training."""
+    root, _, port = demo
+    first = json.loads((root / "artifacts" / "demo" / "runs" / "demo" / "eval-test.json").read_text())
+    proc = run_module("demo.run", "--root", str(root), "--max-steps", "20", "--port", str(port),
+                      timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "re-run" in out
+    assert "resuming run demo" in out
+    assert "reused" in out
+    assert "already stored                30" in out and "already stored                14" in out
+    again = json.loads((root / "artifacts" / "demo" / "runs" / "demo" / "eval-test.json").read_text())
+    assert again["loss"] == pytest.approx(first["loss"], abs=1e-6)
