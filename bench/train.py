@@ -6,10 +6,9 @@ logits) of a 4-layer, 256-wide, 4-head GPT-2 with an 8000-token vocabulary on ba
 tokens, in a fresh process per variant:
 
 - ``tf-fp32``: the trainer's own step (``tftrain.train.Trainer._build_step``), fp32;
-- ``tf-fp32-xla``: the same step with the trainer's XLA (the gradient computation compiled);
+- ``tf-fp32-xla``: the same step with the trainer's XLA (on one device: forward, backward,
+  clipping and the AdamW update compiled as one program);
 - ``tf-bf16-xla``: mixed_bfloat16 + the trainer's XLA;
-- ``tf-fp32-xla-step`` (tuning): the trainer's model, loss, clipping and AdamW, the whole step
-  (optimizer update included) compiled as one XLA program;
 - ``torch-fp32`` (the peer): transformers 5 ``GPT2LMHeadModel``, fp32, eager, ``torch.optim.AdamW``,
   in the PyTorch venv ``.venv-pt``.
 
@@ -22,10 +21,13 @@ steps (p10) is reported beside it, as the view of a quiet machine. Results go to
 
 What moved the TF number on a 2-core AMD EPYC (AVX2, no native bf16): feeding the step from a
 persistent tf.data iterator, as the trainer does (a new iterator per call retraces every step:
-4-15 s steps); XLA on the gradient computation (the trainer's ``xla``): +20-25% on a quiet machine;
-compiling the whole step including clipping and AdamW (``tf-fp32-xla-step``): another 0-13% there
+4-15 s steps); XLA on the gradient computation: +20-25% on a quiet machine; compiling the whole
+step including clipping and AdamW (now the trainer's XLA on one device): another 0-13% there
 (0.92-0.96 of PyTorch), no gain under load; bf16 is emulated on this CPU and gains nothing;
-``XLA_FLAGS=--xla_cpu_use_thunk_runtime=false`` gave nothing. Under load from other processes
+``XLA_FLAGS=--xla_cpu_use_thunk_runtime=false`` gave nothing, nor did (2026-11-23, 60-step runs of
+tf-fp32-xla against torch-fp32, ratio 0.92-0.96 with or without them) ``--xla_cpu_use_onednn``,
+``--xla_cpu_use_xnnpack``, ``--xla_cpu_experimental_onednn_custom_call``,
+``--xla_cpu_enable_fast_math`` or ``--xla_cpu_experimental_xnn_graph_fusion_mode=..._GREEDY``. Under load from other processes
 PyTorch's OpenMP threads degrade far more than TF's, so medians favour TF there while the p10 steps
 favour PyTorch (0.80-0.95 in our runs).
 """
@@ -52,21 +54,21 @@ PT_PYTHON = ROOT / ".venv-pt" / "bin" / "python"
 RESULT = ROOT / "bench" / "results" / "train.json"
 MODEL = dict(n_layer=4, n_embd=256, n_head=4, vocab_size=8000, n_positions=128)
 BATCH, BLOCK = 8, 128
-TF_VARIANTS = {"tf-fp32": ("fp32", "off"), "tf-fp32-xla": ("fp32", "grads"),
-               "tf-bf16-xla": ("bf16", "grads"), "tf-fp32-xla-step": ("fp32", "step"),
-               "tf-bf16-xla-step": ("bf16", "step")}
+TF_VARIANTS = {"tf-fp32": ("fp32", False), "tf-fp32-xla": ("fp32", True),
+               "tf-bf16-xla": ("bf16", True)}
 PROTOCOL = "@@bench "
 CHUNK = 5
 # hyper-parameters shared by both sides (the trainer's defaults)
 LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 3e-4, (0.9, 0.95), 1e-8, 0.1, 1.0
 
 
-def batches(n: int = 4, seed: int = 0):
+def batches(vocab: int = MODEL["vocab_size"], batch: int = BATCH, block: int = BLOCK, n: int = 4,
+            seed: int = 0):
     """``n`` fixed (inputs, labels) int32 batches of random token ids, the same on both sides."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, MODEL["vocab_size"], size=(n, BATCH, BLOCK + 1), dtype=np.int32)
+    tokens = rng.integers(0, vocab, size=(n, batch, block + 1), dtype=np.int32)
     return [(t[:, :-1], t[:, 1:]) for t in tokens]
 
 
@@ -77,13 +79,14 @@ def _measure(step) -> tuple[float, float]:
     return time.perf_counter() - start, loss
 
 
-def tf_step(variant: str, inter_op: int):
-    """The trainer's own step (``tftrain.train.Trainer._build_step``) on the benchmark model.
+def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
+                 recompute: bool = False, **train_updates):
+    """The trainer's own step (``tftrain.train.Trainer._build_step``) on a random GPT-2 ``model``.
 
-    Returns ``(step() -> loss, info)``; the step pulls its batch from a tf.data iterator, as in
-    the trainer. ``jit`` = "off" | "grads" (the trainer's XLA: the
-    gradient computation compiled) | "step" (tuning: forward, backward, clipping and the AdamW
-    update compiled as one XLA program).
+    Returns ``(step() -> loss, info)``; the step pulls its batch (fixed random ids) from a tf.data
+    iterator, as in the trainer; ``jit``: the trainer's XLA (on one device, the whole step:
+    forward, backward, clipping and the optimiser update in one program). ``train_updates``
+    override the ``[train]`` defaults.
     """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
@@ -95,43 +98,44 @@ def tf_step(variant: str, inter_op: int):
     from tftrain import optim, precision
     from tftrain.train import Trainer
 
+    precision.apply(prec)
+    tf.keras.utils.set_random_seed(0)
+    config = GPT2Config(**model, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False)
+    train = {k: f.default for k, f in SCHEMA["train"].items()}
+    train.update(lr=LR, min_lr=LR, warmup_steps=0, beta1=BETAS[0], beta2=BETAS[1], eps=EPS,
+                 weight_decay=WEIGHT_DECAY, clip_norm=CLIP, optimizer="adamw", batch_size=batch,
+                 accumulate=1, recompute=recompute)
+    train.update(train_updates)
+    net = tfmodel.build_model(config)
+    if recompute:
+        tfmodel.enable_recompute(net)
+    variables = net.trainable_variables
+    opt = optim.build_optimizer(train, optim.schedule(train, 10_000), variables,
+                                loss_scale=prec == "fp16")
+    info = {"framework": f"tensorflow {tf.__version__}", "precision": prec, "xla": jit,
+            "optimizer": train["optimizer"], "recompute": recompute,
+            "params": tfmodel.parameter_count(net)}
+    xs, ys = zip(*batches(model["vocab_size"], batch, block), strict=True)
+    trainer = SimpleNamespace(
+        plan=SimpleNamespace(train=train, block=block, tokens_per_step=batch * block),
+        opt=opt, variables=variables, precision=prec, model=net,
+        strategy=tf.distribute.get_strategy(), step=tf.Variable(0, dtype=tf.int64))
+    train_step = Trainer._build_step(trainer, jit)
+    iterator = iter(tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))).repeat())
+    return (lambda: float(train_step(iterator)[0])), info
+
+
+def tf_step(variant: str, inter_op: int):
+    """``trainer_step`` for one of ``TF_VARIANTS`` on the benchmark model, all cores intra-op."""
+    import tensorflow as tf
+
     with contextlib.suppress(RuntimeError):  # already set when TF runs (a second variant)
         tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count() or 1)
         tf.config.threading.set_inter_op_parallelism_threads(inter_op)
     prec, jit = TF_VARIANTS[variant]
-    precision.apply(prec)
-    tf.keras.utils.set_random_seed(0)
-    config = GPT2Config(**MODEL, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False)
-    train = {k: f.default for k, f in SCHEMA["train"].items()}
-    train.update(lr=LR, min_lr=LR, warmup_steps=0, beta1=BETAS[0], beta2=BETAS[1], eps=EPS,
-                 weight_decay=WEIGHT_DECAY, clip_norm=CLIP, optimizer="adamw", batch_size=BATCH,
-                 accumulate=1)
-    net = tfmodel.build_model(config)
-    variables = net.trainable_variables
-    opt = optim.build_optimizer(train, optim.schedule(train, 10_000), variables)
-    info = {"framework": f"tensorflow {tf.__version__}", "precision": prec, "xla": jit,
-            "threads": {"intra_op": os.cpu_count(), "inter_op": inter_op},
-            "params": tfmodel.parameter_count(net)}
-    if jit == "step":
-        @tf.function(jit_compile=True)
-        def whole(x, y):
-            with tf.GradientTape() as tape:
-                total, count = tfmodel.token_loss(net, x, y, training=True)
-                loss = total / count
-            grads, _ = optim.clip(tape.gradient(loss, variables), CLIP)
-            opt.apply_gradients(zip(grads, variables, strict=True))
-            return loss
-
-        data = itertools.cycle([(tf.constant(x), tf.constant(y)) for x, y in batches()])
-        return (lambda: float(whole(*next(data)))), info
-    trainer = SimpleNamespace(
-        plan=SimpleNamespace(train=train, block=BLOCK, tokens_per_step=BATCH * BLOCK),
-        opt=opt, variables=variables, precision=prec, model=net,
-        strategy=tf.distribute.get_strategy(), step=tf.Variable(0, dtype=tf.int64))
-    train_step = Trainer._build_step(trainer, jit == "grads")
-    xs, ys = zip(*batches(), strict=True)
-    iterator = iter(tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))).repeat())
-    return (lambda: float(train_step(iterator)[0])), info
+    step, info = trainer_step(MODEL, BATCH, BLOCK, prec, jit)
+    info["threads"] = {"intra_op": os.cpu_count(), "inter_op": inter_op}
+    return step, info
 
 
 def torch_step():
@@ -254,8 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--inter-op", type=int, default=1, help="TF inter-op threads")
     parser.add_argument("--variants", nargs="+", choices=[*TF_VARIANTS, "torch-fp32"],
-                        default=["tf-fp32", "tf-fp32-xla", "tf-bf16-xla", "tf-fp32-xla-step",
-                                 "torch-fp32"])
+                        default=[*TF_VARIANTS, "torch-fp32"])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -306,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                     "load_avg_1min_at_end": round(os.getloadavg()[0], 2)},
         "setup": {"model": MODEL, "batch": BATCH, "block": BLOCK, "dropout": 0.0,
                   "step": "forward + backward + clip(1.0) + AdamW(wd 0.1, no decay on 1-D)",
-                  "tf_step": "tftrain.train.Trainer._build_step (xla 'grads' = the trainer's "
-                             "XLA; 'step' = whole step incl. AdamW in one XLA program)"},
+                  "tf_step": "tftrain.train.Trainer._build_step (xla: the trainer's XLA, the "
+                             "whole step incl. clipping and AdamW in one program)"},
         "headline": {"figure": f"TF best ({tf_best}) / PyTorch eager fp32",
                      "ratio": round(results[tf_best]["tokens_per_s"]
                                     / results[peer]["tokens_per_s"], 3) if peer else None,

@@ -132,3 +132,38 @@ def test_weight_decay_spares_biases_and_layer_norms(tf):
         moved = not np.allclose(v.numpy(), old)
         spared = any(k in v.name for k in ("bias", "ln_"))
         assert moved != spared, v.name
+
+
+def test_factored_adafactor_matches_tf_keras_without_the_full_slot(tf):
+    """The same updates as tf_keras' Adafactor over several steps, with state well under 1% of
+    the parameters' size for a model of matrices (tf_keras keeps one full-size slot besides)."""
+    import tf_keras
+
+    from tftrain.model import token_loss
+    from tftrain.optim import build_optimizer, schedule
+
+    x = tf.constant(np.arange(64).reshape(4, 16) % 97, tf.int32)
+    train = dict(optimizer="adafactor", lr=0.01, min_lr=0.001, warmup_steps=2, weight_decay=0.0)
+    runs = []
+    for ours in (True, False):
+        tf.keras.utils.set_random_seed(0)
+        model = _tiny(tf, 97)
+        variables = model.trainable_variables
+        if ours:
+            opt = build_optimizer(train, schedule(train, 6), variables)
+        else:
+            opt = tf_keras.optimizers.Adafactor(learning_rate=schedule(train, 6))
+            opt.build(variables)
+        for _ in range(6):
+            with tf.GradientTape() as tape:
+                loss, _ = token_loss(model, x, x, training=False)
+            opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        state = sum(v.shape.num_elements() for v in opt.variables if v.dtype == tf.float32)
+        runs.append(([v.numpy() for v in variables], state))
+    (ours_w, ours_state), (theirs_w, theirs_state) = runs
+    params = sum(w.size for w in ours_w)
+    for a, b in zip(ours_w, theirs_w, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours_w[0], _tiny(tf, 97).trainable_variables[0].numpy())
+    assert theirs_state > params
+    assert ours_state < 0.2 * params, (ours_state, params)

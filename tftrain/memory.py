@@ -4,11 +4,12 @@ Bytes per part, for P parameters, micro-batch b, block s, width h, heads a, laye
 compute element size e (4 for fp32, 2 for bf16/fp16):
 
 - weights: 4P (float32 variables, also under mixed precision) + 2P under mixed precision for the
-  16-bit copies the casts make and the backward pass keeps;
+  16-bit copies the casts make and the backward pass keeps; with ``recompute`` a block's copies
+  are made again when its gradient is needed, so only the embeddings' and one block's are kept;
 - gradients: 4P, plus another 4P for the accumulator when ``accumulate > 1``;
-- optimizer state: AdamW 8P (m and v); Adafactor the factored second moment (rows + columns of each
-  matrix, the full vector for 1-D weights) plus, because tf_keras' Adafactor keeps one, a full-size
-  ``v`` slot: about 4P;
+- optimizer state: AdamW 8P (m and v); Adafactor (``optim.FactoredAdafactor``) the factored second
+  moment only: rows + columns of each matrix, the full vector for 1-D weights (well under 1% of 4P
+  for GPT-2; tf_keras' own Adafactor would add a full-size 4P slot);
 - activations, per transformer block: ``b*s*(34*h + 5*a*s) * e/2`` bytes, the estimate of Korthikanti
   et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", eq. 2) written for
   16-bit and scaled by the element size; plus the embedding output ``b*s*h*e`` and the logits:
@@ -59,6 +60,11 @@ def param_count(config: Any) -> int:
     return sum(_size(s) for s in param_shapes(config).values())
 
 
+def _outside_blocks(config: Any) -> int:
+    """Parameters outside the transformer blocks: embeddings and the final LayerNorm."""
+    return sum(_size(s) for n, s in param_shapes(config).items() if ".h." not in n)
+
+
 def _adafactor_factored(config: Any) -> int:
     total = 0
     for shape in param_shapes(config).values():
@@ -79,9 +85,11 @@ def estimate(config: Any, batch_size: int, block_size: int, precision: str = "fp
     p = param_count(config)
     e = 4 if precision == "fp32" else 2
     b, s, h, a = batch_size, block_size, config.n_embd, config.n_head
-    weights = 4 * p + (2 * p if e == 2 else 0)
+    block_params = p - _outside_blocks(config)
+    kept_copies = p - block_params + block_params // config.n_layer if recompute else p
+    weights = 4 * p + (2 * kept_copies if e == 2 else 0)
     gradients = 4 * p * (2 if accumulate > 1 else 1)
-    opt_state = 8 * p if optimizer == "adamw" else 4 * (p + _adafactor_factored(config))
+    opt_state = 8 * p if optimizer == "adamw" else 4 * _adafactor_factored(config)
     block_full = b * s * (34 * h + 5 * a * s) * e // 2
     block_input = b * s * h * e
     # recompute: every block keeps its input; one block is rebuilt in full during backward
@@ -109,3 +117,27 @@ def format_estimate(d: dict) -> str:
             ("optimizer state", d["optimizer"]), ("activations", d["activations"]),
             ("total (+10-20% slack)", d["total"])]
     return "\n".join([head] + [f"  {name:<22}{gib(n)}" for name, n in rows])
+
+
+def peak_bytes() -> tuple[int, str]:
+    """The memory peak so far and what it is: the first GPU's allocator peak, else peak RSS.
+
+    On a CPU the process's peak resident size also holds the TensorFlow runtime and the data
+    pipeline; subtract ``resident_bytes()`` taken before the model was built to compare with
+    ``estimate``.
+    """
+    import resource
+
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"], "GPU allocator peak"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process peak RSS"
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux)."""
+    import os
+
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -250,17 +250,25 @@ class Trainer:
                 loss_sum += total
             return loss_sum, grads
 
-        if jit:
+        # One device: XLA compiles the whole step, so clipping and the optimiser update fuse
+        # with the backward pass. Across replicas only the gradients are compiled (the
+        # all-reduce runs outside XLA).
+        single = self.strategy is tf.distribute.get_strategy()
+        if jit and not single:
             micro_grads = tf.function(micro_grads, jit_compile=True)
 
         def replica_step(x, y):
             loss_sum, grads = micro_grads(x, y)
-            grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
+            if not single:
+                grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
             if scaled:
                 grads = opt.get_unscaled_gradients(grads)
             grads, norm = optim.clip(grads, t["clip_norm"])
             opt.apply_gradients(zip(grads, variables, strict=True), skip_gradients_aggregation=True)
             return loss_sum, norm
+
+        if jit and single:
+            replica_step = tf.function(replica_step, jit_compile=True)
 
         @tf.function
         def train_step(iterator):
@@ -372,6 +380,17 @@ def _samples(trainer: Trainer, log: Log, step: int, epoch: int) -> None:
         _say(f"  sample: {text!r}")
 
 
+def _first_step_memory(log: Log, step: int, _loss: float) -> None:
+    """Record and print the measured memory peak once the first step has run (``_loss``: its
+    value, fetched so the step has finished)."""
+    from tftrain import memory
+
+    peak, what = memory.peak_bytes()
+    log.record(step, "memory", peak_gib=round(peak / memory.GIB, 3), what=what)
+    _say(f"\nmemory after the first step: {peak / memory.GIB:.2f} GiB ({what}"
+         f"{'' if what.startswith('GPU') else ', TensorFlow runtime and data pipeline included'})")
+
+
 def train_loop(trainer: Trainer, log: Log, start: int) -> dict:
     """Run steps ``start+1 .. total``; returns the last validation loss and throughput."""
     import tensorflow as tf
@@ -385,6 +404,8 @@ def train_loop(trainer: Trainer, log: Log, start: int) -> dict:
             loss, norm = trainer._train_step(trainer.iterator)
             step += 1
             window_steps += 1
+            if step == start + 1:
+                _first_step_memory(log, step, float(loss))
             epoch = (step - 1) // spe + 1
             if step % t["log_every"] == 0 or step == total:
                 loss, norm = float(loss), float(norm)

@@ -63,20 +63,28 @@ class Site:
                 and (self.pattern is None or bool(self.pattern.search(url))))
 
 
+def chosen_sites(settings=None, site: str | None = None, **_) -> list[Site]:
+    """The configured sites to crawl: all, or the one named ``site``; a UserError otherwise."""
+    cfg = config.load()
+    sites = [Site(t) for t in cfg.crawl.news]
+    if not sites:
+        raise UserError(f"{cfg.source}: no [[crawl.news]] site configured")
+    if site is None:
+        return sites
+    chosen = [s for s in sites if s.name == site]
+    if not chosen:
+        raise UserError(f"unknown news site {site!r} (configured: "
+                        f"{', '.join(s.name for s in sites)})")
+    return chosen
+
+
 class NewsSpider(scrapy.Spider):
     name = "news"
+    check_arguments = staticmethod(chosen_sites)  # crawler.commands.crawl checks before starting
 
     def __init__(self, site: str | None = None, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        cfg = config.load()
-        sites = [Site(t) for t in cfg.crawl.news]
-        names = [s.name for s in sites]
-        if not sites:
-            raise UserError(f"{cfg.source}: no [[crawl.news]] site configured")
-        if site is not None:
-            sites = [s for s in sites if s.name == site]
-            if not sites:
-                raise UserError(f"unknown news site {site!r} (configured: {', '.join(names)})")
+        sites = chosen_sites(site=site)
         self.sites = {s.name: s for s in sites}
         self.allowed_domains = sorted({d for s in sites for d in s.domains})
         self.seen_canonical: set[str] = set()
