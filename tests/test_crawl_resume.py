@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import signal
@@ -18,6 +19,16 @@ from tests.util import ROOT
 PAGES = 120
 
 
+def _open_shard_records(raw: Path) -> int:
+    """Records in the open (partial) shards; one finished and renamed meanwhile counts 0 here
+    and is counted among the stored shards at the next poll."""
+    count = 0
+    for path in raw.glob(".*.partial"):
+        with contextlib.suppress(FileNotFoundError):
+            count += len(salvage(path.read_bytes()))
+    return count
+
+
 def start_and_wait(config: Path, raw: Path, at_least: int, frozen_with_open_shard: bool = False
                    ) -> subprocess.Popen:
     """Start ``scrapy crawl bgwiki``; return once ``at_least`` records are on disk.
@@ -32,7 +43,7 @@ def start_and_wait(config: Path, raw: Path, at_least: int, frozen_with_open_shar
         if frozen_with_open_shard:
             proc.send_signal(signal.SIGSTOP)
         stored = len(records(raw.parent.parent)) if raw.is_dir() else 0
-        open_shard = sum(len(salvage(p.read_bytes())) for p in raw.glob(".*.partial"))
+        open_shard = _open_shard_records(raw)
         if stored + open_shard >= at_least and (open_shard or not frozen_with_open_shard):
             return proc
         if frozen_with_open_shard:
