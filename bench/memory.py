@@ -31,8 +31,6 @@ from common.atomic import atomic_write
 
 GIB = 1024**3
 VOCAB = 50257
-SIZES = {"medium": dict(n_layer=24, n_head=16, n_embd=1024),
-         "xl": dict(n_layer=48, n_head=25, n_embd=1600)}
 # name: size, batch, block, optimizer, recompute
 SETTINGS = {
     "medium-b16-s100-adamw": ("medium", 16, 100, "adamw", False),
@@ -50,10 +48,13 @@ def measure(name: str, steps: int, prec: str, xla: str) -> dict:
 
     from bench.train import trainer_step
     from tftrain import memory, precision
+    from tftrain.model import PRESETS
 
     size, batch, block, optimizer, recompute = SETTINGS[name]
     prec, jit, device = precision.resolve(prec, xla)
-    model = dict(**SIZES[size], vocab_size=VOCAB, n_positions=1024)
+    preset = PRESETS[size]
+    model = dict(vocab_size=VOCAB, **{k: int(preset[k]) for k in
+                                      ("n_layer", "n_head", "n_embd", "n_positions")})
     gpu = bool(tf.config.list_physical_devices("GPU"))
     if gpu:
         tf.config.experimental.reset_memory_stats("GPU:0")

@@ -48,6 +48,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from bench.report import machine
+from common.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 PT_PYTHON = ROOT / ".venv-pt" / "bin" / "python"
@@ -319,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures, "variants": results,
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with atomic_write(RESULT) as fh:
+        fh.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     width = max(len(v) for v in results)
     print(f"{'variant':<{width}}  tokens/s  median step  first step  loss first->last")
     for name, r in results.items():

@@ -380,9 +380,8 @@ def _samples(trainer: Trainer, log: Log, step: int, epoch: int) -> None:
         _say(f"  sample: {text!r}")
 
 
-def _first_step_memory(log: Log, step: int, _loss: float) -> None:
-    """Record and print the measured memory peak once the first step has run (``_loss``: its
-    value, fetched so the step has finished)."""
+def _first_step_memory(log: Log, step: int) -> None:
+    """Record and print the measured memory peak (call it once the first step has finished)."""
     from tftrain import memory
 
     peak, what = memory.peak_bytes()
@@ -405,7 +404,8 @@ def train_loop(trainer: Trainer, log: Log, start: int) -> dict:
             step += 1
             window_steps += 1
             if step == start + 1:
-                _first_step_memory(log, step, float(loss))
+                loss = float(loss)  # waits for the step, so its memory is in the peak
+                _first_step_memory(log, step)
             epoch = (step - 1) // spe + 1
             if step % t["log_every"] == 0 or step == total:
                 loss, norm = float(loss), float(norm)
