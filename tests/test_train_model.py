@@ -82,6 +82,42 @@ def test_loss_is_float32_and_keeps_large_label_ids(tf):
     assert float(total) == pytest.approx(expected, rel=1e-4)
 
 
+def test_random_init_scales_the_residual_projections(tf):
+    """GPT-2's scheme: ``c_proj`` weights start with 1/sqrt(2 x n_layer) of the others' spread."""
+    from transformers import TFGPT2LMHeadModel
+
+    ours = _tiny(tf, 97)
+    tf.keras.utils.set_random_seed(0)
+    plain = TFGPT2LMHeadModel(ours.config)
+    plain(tf.zeros((1, 2), tf.int32))
+    for a, b in zip(ours.transformer.h, plain.transformer.h, strict=True):
+        for mine, theirs in ((a.attn.c_proj, b.attn.c_proj), (a.mlp.c_proj, b.mlp.c_proj)):
+            np.testing.assert_allclose(mine.weight.numpy(), theirs.weight.numpy() / 2.0, rtol=1e-6)
+        np.testing.assert_array_equal(a.attn.c_attn.weight.numpy(), b.attn.c_attn.weight.numpy())
+
+
+def test_flattened_head_gives_the_models_gradients(tf):
+    """``token_loss`` runs the tied LM head as one 2-D matmul; every variable (``wte`` included,
+    which gets gradient from the embedding lookup and from the head) gets the same gradient as
+    through ``TFGPT2LMHeadModel``'s own logits."""
+    from tftrain.model import token_loss
+
+    model = _tiny(tf, 97)
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.integers(0, 97, (3, 16)), tf.int32)
+    y = tf.constant(rng.integers(0, 97, (3, 16)), tf.int32)
+    with tf.GradientTape(persistent=True) as tape:
+        ours, _ = token_loss(model, x, y, training=True)
+        theirs = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=y, logits=model(x, training=True).logits))
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-6)
+    variables = model.trainable_variables
+    pairs = zip(tape.gradient(ours, variables), tape.gradient(theirs, variables), strict=True)
+    for v, (a, b) in zip(variables, pairs, strict=True):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(),
+                                   rtol=1e-4, atol=1e-6, err_msg=v.name)
+
+
 def test_recompute_gives_the_same_gradients(tf):
     """Same gradients; the backward graph holds the blocks' forward ops a second time."""
     from tftrain.model import enable_recompute, token_loss

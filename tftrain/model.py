@@ -8,6 +8,7 @@ float16 corrupts every id above 2048.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from transformers import GPT2Config
@@ -72,7 +73,12 @@ def model_config(train: dict, tokenizer, init: Path | None = None) -> tuple[GPT2
 
 
 def build_model(config: GPT2Config, init: Path | None = None):
-    """A ``TFGPT2LMHeadModel``: random (seeded by the caller) or from ``init``, built."""
+    """A ``TFGPT2LMHeadModel``: random (seeded by the caller) or from ``init``, built.
+
+    Random weights follow GPT-2's scheme, as transformers' PyTorch model does and its TF model
+    does not: the projections that write into the residual stream (attention and MLP ``c_proj``)
+    start 1/sqrt(2 x n_layer) smaller, so the stream's variance does not grow with depth.
+    """
     import tensorflow as tf
     from transformers import TFGPT2LMHeadModel
 
@@ -86,6 +92,10 @@ def build_model(config: GPT2Config, init: Path | None = None):
     else:
         model = TFGPT2LMHeadModel(config)
     model(tf.zeros((1, 2), tf.int32))
+    if not init:
+        for block in model.transformer.h:
+            for proj in (block.attn.c_proj, block.mlp.c_proj):
+                proj.weight.assign(proj.weight / math.sqrt(2 * config.n_layer))
     return model
 
 
@@ -101,11 +111,21 @@ def token_loss(model, inputs, labels, training: bool):
 
 
 def _token_loss(model, inputs, labels, training: bool):
+    """The LM head of ``TFGPT2LMHeadModel`` (tied ``wte``), as one 2-D matmul over all tokens.
+
+    transformers multiplies ``[batch, block, embd]`` by ``wte.weights`` (a one-element list: a
+    broadcast batched matmul), which XLA on the CPU runs ~1.6x slower than the same product
+    flattened to ``[tokens, embd]``; the head's forward and backward are the largest matmuls in
+    a small model's step. Same weights, same compute dtype, same logits.
+    """
     import tensorflow as tf
 
-    logits = model(inputs, training=training, use_cache=False).logits
+    hidden = model.transformer(inputs, training=training, use_cache=False)[0]
+    hidden = tf.reshape(hidden, [-1, hidden.shape[-1]])
+    wte = tf.cast(model.transformer.wte.embeddings, hidden.dtype)
+    logits = tf.matmul(hidden, wte, transpose_b=True)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32))
+        labels=tf.reshape(tf.cast(labels, tf.int32), [-1]), logits=tf.cast(logits, tf.float32))
     return tf.reduce_sum(losses), tf.cast(tf.size(losses), tf.float32)
 
 
