@@ -302,9 +302,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.warmup} warm-up + {args.steps} steps each", file=sys.stderr)
     load_start = os.getloadavg()[0]
     rounds = [_round(variants, args, n + 1) for n in range(args.rounds)]
-    results = {v: {**rounds[0][v], **summarise(
-        rounds[0][v], [t for r in rounds for t in r[v]["times"]],
-        [x for r in rounds for x in r[v]["losses"]], args.warmup)} for v in variants}
+    results = {v: summarise(rounds[0][v], [t for r in rounds for t in r[v]["times"]],
+                            [x for r in rounds for x in r[v]["losses"]], args.warmup)
+               for v in variants}
     tokens = BATCH * BLOCK
     peer = "torch-fp32" if "torch-fp32" in results else None
     figures = []
@@ -359,8 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}}  {r['tokens_per_s']:8.0f}  {r['median_step_s']:9.4f} s  "
               f"{r['first_step_s']:8.1f} s  {r['loss_first']:.3f} -> {r['loss_last']:.3f}")
     if peer:
-        per_round = ", ".join(f"{x:.3f}" for x in figures[[f["figure"] for f in figures].index(
-            f"train tokens/s, {tf_best}")]["runs"])
+        per_round = ", ".join(f"{_ratio([x], tf_best, peer):.3f}" for x in rounds)
         print(f"ratio {tf_best} / {peer}: {report['headline']['ratio']:.3f} (median of rounds: "
               f"{per_round}; target >= 1.0); at the p10 step: {figures[-1]['ratio']:.3f}")
     print(f"wrote {RESULT.relative_to(ROOT)}")
