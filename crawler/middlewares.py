@@ -9,17 +9,27 @@ Rendered responses carry the flag ``"selenium"``. WebDriver calls run in a threa
 middleware waits out the download slot's delay (AutoThrottle's included) and marks the slot as
 just used, so browser fetches and plain fetches share one per-domain pace. A page that cannot be
 rendered keeps its plain response (``fallback``) or is downloaded plainly (``always``).
+
+``FetchOutcomeMiddleware`` (next to the downloader) counts every fetch's outcome in the crawl
+stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>``, for the summary to name the causes.
 """
 
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import trafilatura
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
 from scrapy.http import HtmlResponse, Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import error as net_error
 from twisted.internet import threads
 from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.task import deferLater
@@ -147,3 +157,43 @@ class SeleniumRenderMiddleware:
         finally:
             if self.threads is not None:
                 self.threads.stop()
+
+
+# What a fetch that raised ran into: (exception types, kind in the stats key).
+_FAILURE_KINDS = (
+    ((CannotResolveHostError, net_error.DNSLookupError), "dns"),
+    ((DownloadConnectionRefusedError, net_error.ConnectionRefusedError), "refused"),
+    ((DownloadTimeoutError, net_error.TimeoutError, net_error.TCPTimedOutError), "timeout"),
+)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """``dns``, ``refused``, ``timeout`` or the exception's class name."""
+    for types, kind in _FAILURE_KINDS:
+        if isinstance(exc, types):
+            return kind
+    return type(exc).__name__
+
+
+class FetchOutcomeMiddleware:
+    """Downloader middleware: ``fetch/ok`` for an answer below 400, else
+    ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too)."""
+
+    def __init__(self, crawler: Crawler):
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FetchOutcomeMiddleware:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response,
+                         spider: Spider | None = None) -> Response:
+        if response.status < 400:
+            self.stats.inc_value("fetch/ok")
+        else:
+            self.stats.inc_value(f"fetch/failed/http-{response.status}/{urlsplit(request.url).netloc}")
+        return response
+
+    def process_exception(self, request: Request, exception: Exception,
+                          spider: Spider | None = None) -> None:
+        self.stats.inc_value(f"fetch/failed/{failure_kind(exception)}/{urlsplit(request.url).netloc}")

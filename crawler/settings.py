@@ -76,6 +76,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.backoff.BackoffMiddleware": 560,
     # below HttpCompressionMiddleware (590), so it judges decompressed pages
     "crawler.middlewares.SeleniumRenderMiddleware": 585,
+    # next to the downloader: every fetch's outcome, for the summary to name what failed
+    "crawler.middlewares.FetchOutcomeMiddleware": 950,
 }
 ITEM_PIPELINES = {"crawler.pipelines.RawShardPipeline": 800}
 EXTENSIONS = {"crawler.extensions.CrawlSummary": 500, "crawler.extensions.RedisIdleWait": 510}
