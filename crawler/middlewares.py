@@ -9,6 +9,8 @@ Rendered responses carry the flag ``"selenium"``. WebDriver calls run in a threa
 middleware waits out the download slot's delay (AutoThrottle's included) and marks the slot as
 just used, so browser fetches and plain fetches share one per-domain pace. A page that cannot be
 rendered keeps its plain response (``fallback``) or is downloaded plainly (``always``).
+Browsers are recorded in the spider's job folder (``JOBS_DIR/<spider>``) while they run, and a
+new crawl first ends those a killed crawl left (``crawler.render.reap_orphans``).
 
 ``FetchOutcomeMiddleware`` (next to the downloader) counts every fetch's outcome in the crawl
 stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>``, for the summary to name the causes.
@@ -17,6 +19,7 @@ stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>``, for the summary to n
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import trafilatura
@@ -36,7 +39,7 @@ from twisted.internet.task import deferLater
 from twisted.python.threadpool import ThreadPool
 
 from common.config import SCHEMA
-from crawler.render import RenderError, RenderPool
+from crawler.render import RenderError, RenderPool, reap_orphans
 
 _DEFAULTS = SCHEMA["crawl"]
 
@@ -60,6 +63,10 @@ class SeleniumRenderMiddleware:
         self.chromium = s.get("SELENIUM_CHROMIUM", _DEFAULTS["chromium"].default)
         self.chromedriver = s.get("SELENIUM_CHROMEDRIVER", _DEFAULTS["chromedriver"].default)
         self.user_agent = s.get("USER_AGENT", "")
+        jobs = s.get("JOBS_DIR")
+        self.registry = Path(jobs) / crawler.spidercls.name if jobs else None
+        if self.registry is not None:
+            reap_orphans(self.registry)
         self.pool: RenderPool | None = None
         self.threads: ThreadPool | None = None
         self._free = DeferredSemaphore(self.size)
@@ -146,7 +153,8 @@ class SeleniumRenderMiddleware:
         if self.pool is None:
             self.pool = RenderPool(self.size, chromium=self.chromium,
                                    chromedriver=self.chromedriver, timeout=self.timeout,
-                                   user_agent=self.user_agent, min_chars=self.min_chars)
+                                   user_agent=self.user_agent, min_chars=self.min_chars,
+                                   registry=self.registry)
         return self.pool
 
     async def spider_closed(self, spider: Spider) -> None:

@@ -5,25 +5,37 @@ A driver starts on first use with a fresh temporary profile (and TMPDIR, so Chro
 ``org.chromium.Chromium.*`` folders land there too), which is removed when the driver quits.
 A crashed driver is replaced and the page tried once more; a page that does not finish loading
 within ``timeout`` seconds raises ``RenderTimeout`` and its (possibly hung) driver is replaced.
+
+No orphans: every chromedriver starts in a new session, so it and its Chromium processes form one
+process group. With a ``registry`` folder (the crawl's job folder) each driver is recorded there
+(``browser-<pid>.json``: the group, its temporary folder, the owning process) until it quits;
+``reap_orphans`` ends the groups whose owner is gone (a crawl killed with ``kill -9``), killing only
+processes of that group that still carry that driver's TMPDIR, and removes their folders.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import queue
 import shutil
+import signal
 import statistics
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 from urllib3.exceptions import HTTPError as Urllib3Error
+
+from common.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +68,60 @@ class Rendered:
     seconds: float
 
 
-class _Driver:
-    """One Chromium + chromedriver pair with its own temporary folder."""
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
-    def __init__(self, chromium: str, chromedriver: str, timeout: float, user_agent: str):
+
+def _group_members(pgid: int, tmp: str) -> list[int]:
+    """Processes in group ``pgid`` whose environment has ``TMPDIR=tmp`` (a driver's processes)."""
+    marker = f"TMPDIR={tmp}".encode()
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) == pgid and marker in (entry / "environ").read_bytes().split(b"\0"):
+                members.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return members
+
+
+def reap_orphans(registry: Path) -> list[int]:
+    """End the browsers recorded in ``registry`` whose owning process is gone; their PIDs."""
+    ended = []
+    for record_path in sorted(registry.glob("browser-*.json")) if registry.is_dir() else []:
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record_path.unlink(missing_ok=True)
+            continue
+        if _start_time(record["owner"]) == record["owner_start"]:
+            continue  # a live crawl's browser (another worker sharing the job folder)
+        for pid in _group_members(record["pgid"], record["tmp"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                ended.append(pid)
+        shutil.rmtree(record["tmp"], ignore_errors=True)
+        record_path.unlink(missing_ok=True)
+    if ended:
+        log.warning("ended %d browser process(es) a stopped crawl left running (pids %s)",
+                    len(ended), " ".join(map(str, ended)))
+    return ended
+
+
+class _Driver:
+    """One Chromium + chromedriver pair (one process group) with its own temporary folder."""
+
+    def __init__(self, chromium: str, chromedriver: str, timeout: float, user_agent: str,
+                 registry: Path | None = None):
         self.tmp = tempfile.mkdtemp(prefix="bg-chromium-")
+        self.record: Path | None = None
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
         for flag in CHROMIUM_FLAGS:
@@ -69,13 +130,16 @@ class _Driver:
         if user_agent:
             options.add_argument(f"--user-agent={user_agent}")
         options.page_load_strategy = "eager"
-        service = Service(chromedriver, env={**os.environ, "TMPDIR": self.tmp})
+        service = Service(chromedriver, env={**os.environ, "TMPDIR": self.tmp},
+                          popen_kw={"start_new_session": True})
         try:
             self.driver = webdriver.Chrome(options=options, service=service)
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
         try:
+            if registry is not None:
+                self._register(registry, service.process.pid)
             # a hung chromedriver must not block a worker thread forever
             self.driver.command_executor._client_config.timeout = timeout + 10
             # the first navigation of a new browser is slow to leave (seconds): take it here, so
@@ -87,6 +151,13 @@ class _Driver:
             self.quit()
             raise
 
+    def _register(self, registry: Path, pgid: int) -> None:
+        """Record this driver's process group for ``reap_orphans`` of a later run."""
+        self.record = registry / f"browser-{pgid}.json"
+        with atomic_write(self.record) as fh:
+            json.dump({"pgid": pgid, "tmp": self.tmp, "owner": os.getpid(),
+                       "owner_start": _start_time(os.getpid())}, fh)
+
     def quit(self) -> None:
         try:
             self.driver.quit()
@@ -95,6 +166,8 @@ class _Driver:
             self.driver.service.stop()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.record is not None:
+                self.record.unlink(missing_ok=True)
 
 
 @dataclass
@@ -105,11 +178,12 @@ class Lease:
 
 
 class RenderPool:
-    """Up to ``size`` drivers shared by worker threads; ``close()`` quits them all."""
+    """Up to ``size`` drivers shared by worker threads; ``close()`` quits them all. With a
+    ``registry`` folder the drivers are recorded there while they run (see ``reap_orphans``)."""
 
     def __init__(self, size: int = 2, *, chromium: str = "/usr/bin/chromium",
                  chromedriver: str = "/usr/bin/chromedriver", timeout: float = 30,
-                 user_agent: str = "", min_chars: int = 400):
+                 user_agent: str = "", min_chars: int = 400, registry: Path | None = None):
         for path in (chromium, chromedriver):
             if not os.access(path, os.X_OK):
                 raise RenderError(f"not an executable: {path} (install Debian's chromium and "
@@ -117,6 +191,7 @@ class RenderPool:
         self.size = size
         self.chromium, self.chromedriver = chromium, chromedriver
         self.timeout, self.user_agent, self.min_chars = timeout, user_agent, min_chars
+        self.registry = registry
         self._idle: queue.Queue[_Driver | None] = queue.Queue()
         for _ in range(size):
             self._idle.put(None)  # a free place; its driver starts on first use
@@ -129,7 +204,8 @@ class RenderPool:
         if self._closed:
             raise RenderError("render pool is closed")
         try:
-            drv = _Driver(self.chromium, self.chromedriver, self.timeout, self.user_agent)
+            drv = _Driver(self.chromium, self.chromedriver, self.timeout, self.user_agent,
+                          self.registry)
         except (WebDriverException, Urllib3Error, OSError) as exc:
             raise RenderError(f"cannot start Chromium: {str(exc).splitlines()[0]}") from exc
         with self._lock:

@@ -2,13 +2,16 @@
 
 Driver pool: JavaScript-inserted text comes back, a killed browser is replaced, a hung page times
 out without wedging the pool, temporary profiles are removed. Middleware: ``render = "always"``
-through a real ``scrapy crawl news``.
+through a real ``scrapy crawl news``; a crawl killed with ``kill -9`` leaves no browser running
+once the next one starts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,8 +22,9 @@ import pytest
 from crawler.pipelines import iter_records
 from crawler.render import RenderPool, RenderTimeout, selenium_seconds_per_page
 from demo.news_replay import NewsReplay
+from tests.crawl_util import scrapy_cmd, scrapy_env
 from tests.test_crawl_news import ARTICLES, PARAGRAPHS, write_articles
-from tests.util import run_module, write_config
+from tests.util import ROOT, run_module, write_config
 
 pytestmark = pytest.mark.skipif(not os.access("/usr/bin/chromedriver", os.X_OK),
                                 reason="Debian chromium-driver is not installed (make system)")
@@ -148,3 +152,38 @@ def test_without_a_browser_the_fallback_keeps_the_plain_page(site, tmp_path):
     assert set(records) == {replay.url(f"/news/{slug}.html") for slug in ARTICLES}
     assert {r["via"] for r in records.values()} == {"http"}
     assert paragraphs["03-skrita"][-1] not in records[replay.url("/news/03-skrita.html")]["html"]
+
+
+def test_kill_9_leaves_no_browser_once_the_next_crawl_starts(site, tmp_path):
+    replay, paragraphs = site
+    cfg = write_config(tmp_path, {
+        "paths": {"data": str(tmp_path / "data")},
+        "crawl": {"download_delay": 0.0, "autothrottle": False, "selenium_pool": 1},
+    }, news=[{"name": "killed", "start_urls": [replay.url("/sitemap.xml")],
+              "allowed_domains": ["127.0.0.1"], "render": "always", "article_pattern": "/news/"}])
+    jobs = tmp_path / "data" / "jobs" / "news"
+    proc = subprocess.Popen(scrapy_cmd("news"), cwd=ROOT, env=scrapy_env(cfg),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(jobs.glob("browser-*.json")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGSTOP)  # frozen while its browser runs, then killed: no handler runs
+    (record_path,) = jobs.glob("browser-*.json")
+    record = json.loads(record_path.read_text())
+    proc.kill()
+    proc.communicate()
+    orphans = browser_pids(record["tmp"])
+    assert orphans, "the killed crawl left no browser: nothing to test"
+    assert record["pgid"] in [os.getpgid(pid) for pid in orphans]
+
+    again = subprocess.run(scrapy_cmd("news"), cwd=ROOT, env=scrapy_env(cfg), capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "browser process(es) a stopped crawl left running" in again.stderr
+    assert [pid for pid in orphans if Path(f"/proc/{pid}").exists()
+            and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"] == []
+    assert not Path(record["tmp"]).exists() and not record_path.exists()
+    assert {r["url"] for r in iter_records(tmp_path / "data" / "raw" / "news")} == {
+        replay.url(f"/news/{slug}.html") for slug in ARTICLES}
+    assert not list(jobs.glob("browser-*.json"))  # the clean run's own browser was unrecorded
