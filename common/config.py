@@ -97,6 +97,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "redis_idle_seconds": Field(NUM, 5, **NONNEG),  # a Redis worker waits this long for new work
         "obey_robots": Field(bool, True),
         "render_min_chars": Field(int, 400, **NONNEG),  # fallback renders below this text size
+        "render_settle_seconds": Field(NUM, 0.5, **NONNEG),  # late content: quiet this long = done
         "selenium_pool": Field(int, 2, **POS),
         "selenium_timeout": Field(NUM, 30, **POS),
         "chromium": Field(str, "/usr/bin/chromium"),

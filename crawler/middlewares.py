@@ -60,6 +60,7 @@ class SeleniumRenderMiddleware:
         self.min_chars = s.getint("RENDER_MIN_CHARS", _DEFAULTS["render_min_chars"].default)
         self.size = s.getint("SELENIUM_POOL", _DEFAULTS["selenium_pool"].default)
         self.timeout = s.getfloat("SELENIUM_TIMEOUT", _DEFAULTS["selenium_timeout"].default)
+        self.settle = s.getfloat("RENDER_SETTLE_SECONDS", _DEFAULTS["render_settle_seconds"].default)
         self.chromium = s.get("SELENIUM_CHROMIUM", _DEFAULTS["chromium"].default)
         self.chromedriver = s.get("SELENIUM_CHROMEDRIVER", _DEFAULTS["chromedriver"].default)
         self.user_agent = s.get("USER_AGENT", "")
@@ -117,6 +118,8 @@ class SeleniumRenderMiddleware:
             self._free.release()
         stats.inc_value("selenium/rendered")
         stats.inc_value("selenium/seconds", page.seconds)
+        stats.inc_value("selenium/late_content_wait_seconds", page.waited)
+        request.meta["render_s"] = round(page.seconds, 3)
         return HtmlResponse(page.url, status=200, body=page.html.encode("utf-8"), encoding="utf-8",
                             request=request, flags=["selenium"])
 
@@ -154,7 +157,7 @@ class SeleniumRenderMiddleware:
             self.pool = RenderPool(self.size, chromium=self.chromium,
                                    chromedriver=self.chromedriver, timeout=self.timeout,
                                    user_agent=self.user_agent, min_chars=self.min_chars,
-                                   registry=self.registry)
+                                   settle=self.settle, registry=self.registry)
         return self.pool
 
     async def spider_closed(self, spider: Spider) -> None:

@@ -6,6 +6,12 @@ A driver starts on first use with a fresh temporary profile (and TMPDIR, so Chro
 A crashed driver is replaced and the page tried once more; a page that does not finish loading
 within ``timeout`` seconds raises ``RenderTimeout`` and its (possibly hung) driver is replaced.
 
+Late content: real sites insert the article after ``load`` (timers, ``fetch``/XHR). A rendered
+page is returned once its article text (paragraphs outside nav/header/footer/aside/form) reaches
+``min_chars``, or once it has loaded, no ``fetch``/XHR it started is in flight and its text has
+not changed for ``settle`` seconds, or when ``timeout`` seconds have passed since the request
+(then as it is). The wait after loading is ``Rendered.waited``, part of ``Rendered.seconds``.
+
 No orphans: every chromedriver starts in a new session, so it and its Chromium processes form one
 process group. With a ``registry`` folder (the crawl's job folder) each driver is recorded there
 (``browser-<pid>.json``: the group, its temporary folder, the owning process) until it quits;
@@ -48,9 +54,38 @@ CHROMIUM_FLAGS = (
     "--blink-settings=imagesEnabled=false", "--window-size=1280,2000",
 )
 
-# Done when the DOM is parsed and either the page has finished loading or already shows enough text.
-_READY_JS = ("return document.readyState === 'complete' || (document.readyState === 'interactive'"
-             " && !!document.body && document.body.innerText.length >= arguments[0]);")
+# Installed before any page script runs: counts the page's fetch() and XHR requests in flight.
+_TRACK_NETWORK_JS = """(() => {
+  let pending = 0;
+  Object.defineProperty(window, '__bgPendingRequests', {get: () => pending});
+  const fetch = window.fetch;
+  if (fetch) {
+    window.fetch = function (...args) {
+      pending++;
+      return fetch.apply(this, args).finally(() => { pending--; });
+    };
+  }
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (...args) {
+    pending++;
+    this.addEventListener('loadend', () => { pending--; }, {once: true});
+    return send.apply(this, args);
+  };
+})();"""
+
+# [readyState, article text length, whole text length, fetch/XHR in flight]
+_STATE_JS = """const body = document.body;
+let article = 0;
+if (body) {
+  for (const p of body.querySelectorAll('p')) {
+    if (p.closest('nav, header, footer, aside, form')) continue;
+    const n = p.textContent.trim().length;
+    if (n >= 40) article += n;
+  }
+}
+return [document.readyState, article, body ? body.textContent.length : 0,
+        window.__bgPendingRequests || 0];"""
+_POLL_SECONDS = 0.05
 
 
 class RenderError(Exception):
@@ -65,7 +100,8 @@ class RenderTimeout(RenderError):
 class Rendered:
     url: str    # the URL the browser ended on (after redirects)
     html: str   # the DOM after scripts ran
-    seconds: float
+    seconds: float  # from the request to the returned DOM, the late-content wait included
+    waited: float = 0.0  # of which after the page had loaded, waiting for late content
 
 
 def _start_time(pid: int) -> int | None:
@@ -145,6 +181,8 @@ class _Driver:
             # the first navigation of a new browser is slow to leave (seconds): take it here, so
             # a page fetch starts when the caller's per-domain wait ends
             self.driver.get("about:blank")
+            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                        {"source": _TRACK_NETWORK_JS})
             self.driver.set_page_load_timeout(timeout)
             self.driver.set_script_timeout(timeout)
         except BaseException:
@@ -183,7 +221,8 @@ class RenderPool:
 
     def __init__(self, size: int = 2, *, chromium: str = "/usr/bin/chromium",
                  chromedriver: str = "/usr/bin/chromedriver", timeout: float = 30,
-                 user_agent: str = "", min_chars: int = 400, registry: Path | None = None):
+                 user_agent: str = "", min_chars: int = 400, settle: float = 0.5,
+                 registry: Path | None = None):
         for path in (chromium, chromedriver):
             if not os.access(path, os.X_OK):
                 raise RenderError(f"not an executable: {path} (install Debian's chromium and "
@@ -191,6 +230,7 @@ class RenderPool:
         self.size = size
         self.chromium, self.chromedriver = chromium, chromedriver
         self.timeout, self.user_agent, self.min_chars = timeout, user_agent, min_chars
+        self.settle = settle
         self.registry = registry
         self._idle: queue.Queue[_Driver | None] = queue.Queue()
         for _ in range(size):
@@ -263,9 +303,34 @@ class RenderPool:
         start = time.perf_counter()
         driver = drv.driver
         driver.get(url)
-        WebDriverWait(driver, self.timeout, poll_frequency=0.05).until(
-            lambda d: d.execute_script(_READY_JS, self.min_chars))
-        return Rendered(driver.current_url, driver.page_source, time.perf_counter() - start)
+        state = WebDriverWait(driver, self.timeout, poll_frequency=_POLL_SECONDS).until(
+            lambda d: self._loaded(d.execute_script(_STATE_JS)))
+        loaded = time.perf_counter()
+        self._wait_for_late_content(driver, state, start + self.timeout)
+        end = time.perf_counter()
+        return Rendered(driver.current_url, driver.page_source, end - start, end - loaded)
+
+    def _loaded(self, state: list) -> list | None:
+        """``state`` once the DOM is parsed and the page has loaded or already has its article."""
+        ready, article = state[0], state[1]
+        return state if ready == "complete" or (ready == "interactive" and article >= self.min_chars) \
+            else None
+
+    def _wait_for_late_content(self, driver, state: list, deadline: float) -> None:
+        """Poll until the article text reaches ``min_chars``, or the page is loaded, quiet (no
+        fetch/XHR in flight) and its text unchanged for ``settle`` seconds, or ``deadline``."""
+        changed = time.perf_counter()
+        while True:
+            ready, article, _, pending = state
+            now = time.perf_counter()
+            if article >= self.min_chars or now >= deadline:
+                return
+            if ready == "complete" and not pending and now - changed >= self.settle:
+                return
+            time.sleep(_POLL_SECONDS)
+            previous, state = state, driver.execute_script(_STATE_JS)
+            if state[1:3] != previous[1:3] or state[3]:
+                changed = time.perf_counter()
 
     def close(self) -> None:
         """Quit every driver and remove their temporary folders."""

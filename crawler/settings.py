@@ -63,6 +63,7 @@ BGWIKI_LIMIT = CRAWL.bgwiki.limit
 BGWIKI_LICENSE = CRAWL.bgwiki.license
 
 RENDER_MIN_CHARS = CRAWL.render_min_chars
+RENDER_SETTLE_SECONDS = CRAWL.render_settle_seconds
 SELENIUM_POOL = CRAWL.selenium_pool
 SELENIUM_TIMEOUT = CRAWL.selenium_timeout
 SELENIUM_CHROMIUM = CRAWL.chromium
