@@ -4,8 +4,7 @@ its causes in the summary. Real ``scrapy crawl`` runs against 127.0.0.1 only."""
 from __future__ import annotations
 
 from crawler.extensions import cause_line, failure_causes, nothing_fetched
-from demo.mediawiki_replay import ReplayServer, synthetic_pages
-from demo.news_replay import NewsReplay
+from demo.replay import NewsReplay, WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_crawl
 from tests.test_crawl_news import ARTICLES, write_articles
 from tests.util import free_port, write_config
@@ -30,7 +29,7 @@ def test_a_closed_port_ends_with_one_line_and_exit_1(tmp_path):
 
 def test_an_api_answering_403_names_the_user_agent(tmp_path):
     pages = synthetic_pages(3)
-    with ReplayServer(pages) as server:
+    with WikiReplay(pages) as server:
         titles = tmp_path / "titles.txt"
         titles.write_text("\n".join(p.title for p in pages) + "\n", encoding="utf-8")
         # a generic agent: the replay, like Wikimedia, answers 403 to every request
