@@ -757,6 +757,9 @@ class Article:
     section: str
     js: bool
     paragraphs: list[str]
+    # "js: timeout" / "js: fetch": the text arrives after the load event, by a 150 ms timer or
+    # from /news/<slug>.json (as real sites insert articles); "" for plain or inline-script pages
+    late: str = ""
 
 
 def parse_article(path: Path) -> Article:
@@ -766,13 +769,14 @@ def parse_article(path: Path) -> Article:
         raise UserError(f"article {path}: published must be YYYY-MM-DD, got "
                         f"{fields['published']!r}")
     js = fields.get("js", "false").lower()
-    if js not in ("true", "false"):
-        raise UserError(f"article {path}: js must be true or false, got {js!r}")
+    if js not in ("true", "false", "timeout", "fetch"):
+        raise UserError(f"article {path}: js must be true, false, timeout or fetch, got {js!r}")
     paragraphs = [" ".join(p.split()) for p in body.split("\n\n") if p.strip()]
     if not paragraphs:
         raise UserError(f"article {path}: no paragraphs after the header")
     return Article(path.stem, fields["title"], fields["author"], fields["published"],
-                   fields["section"], js == "true", paragraphs)
+                   fields["section"], js != "false", paragraphs,
+                   js if js in ("timeout", "fetch") else "")
 
 
 def load_articles(folder: Path) -> list[Article]:
@@ -836,6 +840,8 @@ class LegacyFeed:
 class NewsSite:
     """Every page of the site, built on request (``base``: this request's scheme://host:port)."""
 
+    api_seconds = 1.0  # the article API of "js: fetch" pages answers this slowly
+
     def __init__(self, articles: list[Article], fixtures: Path | None = None):
         self.articles = articles
         self.by_slug = {a.slug: a for a in articles}
@@ -873,6 +879,11 @@ class NewsSite:
             if section is not None and section not in self.sections:
                 return self.not_found
             return Response(200, self.section_page(base, other, section), HTML)
+        m = re.fullmatch(r"/news/([^/]+)\.json", path)
+        if m and m.group(1) in self.by_slug and self.by_slug[m.group(1)].late == "fetch":
+            time.sleep(self.api_seconds)
+            return Response(200, json.dumps(self.by_slug[m.group(1)].paragraphs,
+                                            ensure_ascii=False).encode(), "application/json")
         m = re.fullmatch(r"/news/(drafts/)?([^/]+)\.html", path)
         if m and m.group(2) in self.by_slug:
             return Response(200, self.article_page(base, other, self.by_slug[m.group(2)],
@@ -1008,7 +1019,21 @@ class NewsSite:
                 f"{json.dumps(ld, ensure_ascii=False)}</script>")
         if draft:
             head += '\n<meta name="robots" content="noindex">'
-        if a.js:
+        if a.late:
+            blob = base64.b64encode(json.dumps(a.paragraphs, ensure_ascii=False).encode()).decode()
+            source = (f"fetch('/news/{quote(a.slug)}.json').then(function (r) {{ return r.json(); }})"
+                      if a.late == "fetch" else  # the text, base64 in the page, after a timer
+                      "new Promise(function (done) { setTimeout(done, 150, JSON.parse(new "
+                      f"TextDecoder('utf-8').decode(Uint8Array.from(atob('{blob}'), function (c) "
+                      "{ return c.charCodeAt(0); })))); })")
+            body = ('<div class="article-body" id="article-body"></div>\n<script>\n'
+                    "window.addEventListener('load', function () {\n"
+                    f"  {source}.then(function (paras) {{\n"
+                    "    var box = document.getElementById('article-body');\n"
+                    "    paras.forEach(function (t) { var p = document.createElement('p');"
+                    " p.textContent = t; box.appendChild(p); });\n"
+                    "  });\n});\n</script>")
+        elif a.js:
             blob = base64.b64encode(json.dumps(a.paragraphs, ensure_ascii=False).encode()).decode()
             body = ('<div class="article-body" id="article-body"></div>\n<script>\n'
                     "(function () {\n"

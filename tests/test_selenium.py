@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -43,10 +44,34 @@ def browser_pids(marker: str) -> list[int]:
     return pids
 
 
+# Articles a script inserts after the load event: by a 150 ms timer, or from a slow JSON API.
+LATE = {
+    "04-kasen-taymer": ("timeout", "Читалището отвори врати след ремонта"),
+    "05-kasen-fetch": ("fetch", "Нова линия на градския транспорт"),
+}
+LATE_PARAGRAPHS = [
+    "Сградата на читалището беше обновена изцяло през последните месеци. Библиотеката получи "
+    "нови рафтове, а залата за репетиции вече има по-добра акустика и удобни столове.",
+    "Децата от школата по народни танци първи изнесоха концерт на обновената сцена. "
+    "Родителите и съседите напълниха залата още половин час преди началото.",
+    "Настоятелството благодари на доброволците, които помагаха при пренасянето на книгите "
+    "и подреждането на старите снимки от архива в новата витрина във фоайето.",
+    "Следващата седмица читалището ще покани местни автори за вечер на четенето, а през "
+    "зимата ще започнат безплатни курсове по компютърна грамотност за възрастни.",
+]
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("site") / "articles"
     paragraphs = write_articles(folder)
+    for slug, (mode, title) in LATE.items():
+        paragraphs[slug] = [*LATE_PARAGRAPHS, f"Този абзац пристига късно ({mode}) на {slug}."]
+        (folder / f"{slug}.txt").write_text(
+            f"title: {title}\nauthor: Елена Георгиева\npublished: 2026-10-15\nsection: Общество\n"
+            f"js: {mode}\n\n" + "\n\n".join(paragraphs[slug]) + "\n", encoding="utf-8")
+    # the article API answers in NewsSite.api_seconds (1 s), longer than the settle time: only
+    # waiting for the request in flight gets its text
     with NewsReplay(folder) as replay:
         yield replay, paragraphs
 
@@ -106,6 +131,27 @@ def test_pool_renders_js_restarts_a_crashed_browser_times_pages_and_cleans_up(si
     assert browser_pids(second_tmp) == []
 
 
+def test_late_content_by_timer_and_by_fetch_is_waited_for(site):
+    replay, paragraphs = site
+    with urllib.request.urlopen(replay.url("/news/05-kasen-fetch.html")) as plain:
+        assert paragraphs["05-kasen-fetch"][-1] not in plain.read().decode()
+    pool = RenderPool(1, timeout=20)
+    eager = RenderPool(1, timeout=20, min_chars=0)  # "done" as soon as the DOM is parsed
+    try:
+        for slug in LATE:
+            page = pool.render(replay.url(f"/news/{slug}.html"))
+            assert paragraphs[slug][-1] in page.html, slug
+            assert 0 < page.waited <= page.seconds
+        # a page that stays short is returned once loaded, quiet and unchanged for the settle time
+        short = pool.render(replay.url("/news/no-such-article.html"))
+        assert "404" in short.html and pool.settle <= short.waited < pool.timeout
+        # without the wait the fetched article is lost: that is what the wait is for
+        assert paragraphs["05-kasen-fetch"][-1] not in eager.render(replay.url("/news/05-kasen-fetch.html")).html
+    finally:
+        pool.close()
+        eager.close()
+
+
 def test_hung_page_times_out_and_the_pool_goes_on(site, hanging_server):
     replay, paragraphs = site
     pool = RenderPool(1, timeout=2)
@@ -129,8 +175,11 @@ def test_render_always_crawl_marks_every_article_selenium(site, tmp_path):
     proc = run_module("scrapy", "crawl", "news", config=cfg, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = {r["url"]: r for r in iter_records(tmp_path / "data" / "raw" / "news")}
-    assert set(records) == {replay.url(f"/news/{slug}.html") for slug in ARTICLES}
+    assert set(records) == {replay.url(f"/news/{slug}.html") for slug in [*ARTICLES, *LATE]}
     assert {r["via"] for r in records.values()} == {"selenium"}
+    assert all(r["render_s"] > 0 for r in records.values())
+    for slug in LATE:  # inserted after the load event, by a timer and by fetch()
+        assert paragraphs[slug][-1] in records[replay.url(f"/news/{slug}.html")]["html"]
     js = records[replay.url("/news/03-skrita.html")]
     assert paragraphs["03-skrita"][-1] in js["html"]
     assert js["title"] == ARTICLES["03-skrita"][0] and js["author"] == ARTICLES["03-skrita"][1]
@@ -149,7 +198,7 @@ def test_without_a_browser_the_fallback_keeps_the_plain_page(site, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "render failed, keeping the plain page" in proc.stderr
     records = {r["url"]: r for r in iter_records(tmp_path / "data" / "raw" / "news")}
-    assert set(records) == {replay.url(f"/news/{slug}.html") for slug in ARTICLES}
+    assert set(records) == {replay.url(f"/news/{slug}.html") for slug in [*ARTICLES, *LATE]}
     assert {r["via"] for r in records.values()} == {"http"}
     assert paragraphs["03-skrita"][-1] not in records[replay.url("/news/03-skrita.html")]["html"]
 
@@ -185,5 +234,5 @@ def test_kill_9_leaves_no_browser_once_the_next_crawl_starts(site, tmp_path):
             and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"] == []
     assert not Path(record["tmp"]).exists() and not record_path.exists()
     assert {r["url"] for r in iter_records(tmp_path / "data" / "raw" / "news")} == {
-        replay.url(f"/news/{slug}.html") for slug in ARTICLES}
+        replay.url(f"/news/{slug}.html") for slug in [*ARTICLES, *LATE]}
     assert not list(jobs.glob("browser-*.json"))  # the clean run's own browser was unrecorded

@@ -166,6 +166,7 @@ class NewsSpider(scrapy.Spider):
             fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
             http_status=response.status,
             via="selenium" if "selenium" in response.flags else "http",
+            render_s=response.meta.get("render_s"),
             revid=None,
             license=site.license,
             html=page.text,
