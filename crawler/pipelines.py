@@ -80,21 +80,23 @@ def keys_path(shard: Path) -> Path:
 
 def write_keys(shard: Path, keys: Iterable[str], shard_size: int) -> None:
     """Write the keys file of ``shard`` (``shard_size``: its size in bytes once finished)."""
-    with atomic_write(keys_path(shard)) as fh:
+    with atomic_write(keys_path(shard), newline="") as fh:
         fh.write(f"{KEYS_HEADER} {shard.name} {shard_size}\n")
-        fh.writelines(f"{key}\n" for key in sorted(keys))
+        fh.writelines(f"{key}\n" for key in sorted(keys) if "\n" not in key)  # URLs have none
 
 
 def read_keys(shard: Path) -> set[str] | None:
     """The keys in ``shard``'s keys file; None when it is missing or not for this shard as it is."""
     try:
-        with open(keys_path(shard), encoding="utf-8") as fh:
+        with open(keys_path(shard), encoding="utf-8", newline="") as fh:
             header = fh.readline()
             if header != f"{KEYS_HEADER} {shard.name} {shard.stat().st_size}\n":
                 return None
-            return set(fh.read().splitlines())
+            keys = set(fh.read().split("\n"))
     except FileNotFoundError:
         return None
+    keys.discard("")
+    return keys
 
 
 def shard_keys(shard: Path) -> set[str]:

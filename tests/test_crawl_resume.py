@@ -149,8 +149,9 @@ def _write_shards(folder: Path, count: int) -> set[str]:
     writer = ShardWriter(folder, shard_bytes=3_000)
     keys = set()
     for n in range(count):
+        # canonical URLs as pages state them: Cyrillic, and a stray line separator or CR kept
         record = {"url": f"http://127.0.0.1/news/{n}.html?utm_source=rss",
-                  "canonical_url": f"http://127.0.0.1/news/{n}.html", "html": "новина " * 100}
+                  "canonical_url": f"http://127.0.0.1/новини/{n}\u2028\r.html", "html": "новина " * 100}
         writer.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
         keys |= record_keys(record)
     writer.close()
