@@ -187,8 +187,8 @@ def failure_kind(exc: BaseException) -> str:
 
 
 class FetchOutcomeMiddleware:
-    """Downloader middleware: ``fetch/ok`` for an answer below 400, else
-    ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too)."""
+    """Downloader middleware: ``fetch/ok`` for an answer below 400 (or a site without robots.txt),
+    else ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too)."""
 
     def __init__(self, crawler: Crawler):
         self.stats = crawler.stats
@@ -199,10 +199,11 @@ class FetchOutcomeMiddleware:
 
     def process_response(self, request: Request, response: Response,
                          spider: Spider | None = None) -> Response:
-        if response.status < 400:
+        url = urlsplit(request.url)
+        if response.status < 400 or (response.status == 404 and url.path == "/robots.txt"):
             self.stats.inc_value("fetch/ok")
         else:
-            self.stats.inc_value(f"fetch/failed/http-{response.status}/{urlsplit(request.url).netloc}")
+            self.stats.inc_value(f"fetch/failed/http-{response.status}/{url.netloc}")
         return response
 
     def process_exception(self, request: Request, exception: Exception,

@@ -3,7 +3,12 @@ its causes in the summary. Real ``scrapy crawl`` runs against 127.0.0.1 only."""
 
 from __future__ import annotations
 
+from scrapy.exceptions import CannotResolveHostError
+from scrapy.http import Request, Response
+from scrapy.utils.test import get_crawler
+
 from crawler.extensions import cause_line, failure_causes, nothing_fetched
+from crawler.middlewares import FetchOutcomeMiddleware
 from demo.replay import NewsReplay, WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_crawl
 from tests.test_crawl_news import ARTICLES, write_articles
@@ -71,3 +76,16 @@ def test_causes_are_named_from_the_stats():
     assert nothing_fetched({**stats, "fetch/ok": 1}) is None  # something answered: a partial failure
     assert nothing_fetched({**stats, "pages/ok": 3}) is None
     assert nothing_fetched({"pages/ok": 0}) is None  # nothing asked, nothing failed
+
+
+def test_fetch_outcomes_by_cause_and_host():
+    crawler = get_crawler()
+    outcomes = FetchOutcomeMiddleware(crawler)
+    for url, status in (("http://a.bg/robots.txt", 404), ("http://a.bg/x", 200), ("http://a.bg/y", 403),
+                        ("http://a.bg:8080/y", 403), ("http://a.bg/z", 301)):
+        outcomes.process_response(Request(url), Response(url, status=status))
+    outcomes.process_exception(Request("http://b.bg/"), CannotResolveHostError("b.bg"))
+    stats = crawler.stats.get_stats()
+    assert {k: v for k, v in stats.items() if k.startswith("fetch/")} == {
+        "fetch/ok": 3, "fetch/failed/http-403/a.bg": 1, "fetch/failed/http-403/a.bg:8080": 1,
+        "fetch/failed/dns/b.bg": 1}
