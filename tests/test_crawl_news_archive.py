@@ -136,3 +136,12 @@ def test_bad_window_is_one_line_error_before_scrapy_starts(tmp_path, args, messa
                       config=cfg, timeout=60)
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: {message}", proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_archive_url_without_a_date_is_a_config_error(tmp_path):
+    cfg = write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")}}, news=[
+        {"name": "alpha", "start_urls": [], "allowed_domains": ["127.0.0.1"],
+         "archive_urls": ["http://127.0.0.1:9/archive/today"]}])
+    proc = run_module("scrapy", "crawl", "news", "-a", "since=2026-01-01", config=cfg, timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "archive_urls" in proc.stderr and str(cfg) in proc.stderr
