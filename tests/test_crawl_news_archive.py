@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from crawler.pipelines import iter_records
-from demo.replay import NewsReplay, synthetic_articles
+from demo.replay import Faults, NewsReplay, synthetic_articles
 from tests.util import run_module, write_config
 
 ARTICLES = synthetic_articles(120)  # 2024-11-01 .. 2026-09-26, one every 6 days
@@ -120,6 +120,21 @@ def test_daily_archive_pages_walked_between_since_and_until(tmp_path, replay):
     assert not [p for p in fetched if p.startswith(("/sitemap", "/tag/", "/section/"))]
     for record in records:
         assert "2026-05-01" <= record["published"][:10] <= "2026-06-15"
+
+
+def test_a_truncated_gzipped_sitemap_costs_only_its_own_articles(tmp_path, replay):
+    month = "2026-03"  # an odd month: served as a .xml.gz file
+    assert replay.site.gzipped(month)
+    replay.faults = Faults(truncate_after=300, only=rf"/sitemaps/{month}\.xml\.gz$")
+    try:
+        records, fetched = crawl(tmp_path, replay, "-a", "since=2026-01-01", start_urls=[])
+    finally:
+        replay.faults = Faults()
+    lost = {f"/news/{a.slug}.html" for a in replay.site.months[month]}
+    kept = {f"/news/{a.slug}.html" for a in ARTICLES if day(a.changed if a.lastmod else a.published)
+            >= date(2026, 1, 1)}
+    assert lost and set(stored_paths(records)) == kept - lost
+    assert fetched.count(f"/sitemaps/{month}.xml.gz") >= 2  # retried, then given up
 
 
 @pytest.mark.parametrize(("args", "message"), [
