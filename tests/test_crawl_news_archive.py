@@ -96,16 +96,19 @@ def test_earlier_since_adds_only_older_articles_and_refetches_none(tmp_path, rep
     assert set(article_paths(fetched)) == set(second) - set(first)
 
 
-def test_limit_takes_new_articles_only(tmp_path, replay):
+def test_limit_takes_new_articles_only_robots_txt_as_start_url(tmp_path, replay):
     window = expected("2025-01-01")
     records, fetched = crawl(tmp_path, replay, "-a", "since=2025-01-01", "-a", "limit=7")
     first = stored_paths(records)
     assert len(first) == 7 and set(first) <= window
     assert len(article_paths(fetched)) == 7
-    records, fetched = crawl(tmp_path, replay, "-a", "since=2025-01-01", "-a", "limit=7")
+    # no window: only start_urls, here a robots.txt (its Sitemap: lines); 7 more, none refetched
+    records, fetched = crawl(tmp_path, replay, "-a", "limit=7",
+                             start_urls=[replay.url("/robots.txt")])
     both = stored_paths(records)
-    assert len(both) == 14 == len(set(both)) and set(both) <= window
-    assert not set(article_paths(fetched)) & set(first)
+    assert len(both) == 14 == len(set(both))
+    assert not set(article_paths(fetched)) & set(first) and len(article_paths(fetched)) == 7
+    assert "/rss.xml" not in fetched and "/sitemap.xml" in fetched
 
 
 def test_daily_archive_pages_walked_between_since_and_until(tmp_path, replay):
