@@ -100,14 +100,15 @@ def chosen_sites(site: str | None = None) -> list[Site]:
 
 
 def _day(name: str, value: str | None) -> date | None:
+    """The day an ``-a since=``/``-a until=`` argument names; a UserError if it names none."""
     if value is None:
         return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise UserError(f"spider argument -a {name}={value}: not a date YYYY-MM-DD")
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
         raise UserError(f"spider argument -a {name}={value}: no such date") from None
-    raise UserError(f"spider argument -a {name}={value}: not a date YYYY-MM-DD")
 
 
 @dataclass(frozen=True)
