@@ -34,9 +34,11 @@ Two shapes live here:
   Retry-After. Pages come from a folder of ``*.txt`` files or ``synthetic_pages``, rendered into
   parser output shaped like bg.wikipedia's (infobox, contents, reference marks, edit links,
   „Бележки“, „Външни препратки“, navbox).
-- ``NewsReplay``: a news site (``NewsSite``) of article files or generated articles, described
-  in ``NewsSite``'s docstring: robots.txt, RSS, sitemaps, section and article pages with real
-  boilerplate, a JavaScript-only article, the shared fixtures' legacy-encoded feeds and pages.
+- ``NewsReplay``: a news site (``NewsSite``) of article files or generated articles
+  (``synthetic_articles``: years of them, some edited later), described in ``NewsSite``'s
+  docstring: robots.txt, RSS, a sitemap index with ``lastmod`` over plain and gzipped monthly
+  sitemaps, tag, section, daily archive and article pages with real boilerplate, a
+  JavaScript-only article, the shared fixtures' legacy-encoded feeds and pages.
 
 Site files (both shapes) are a header of ``key: value`` lines, a blank line, then the body.
 
