@@ -30,14 +30,16 @@ def replay():
         yield server
 
 
-def crawl(tmp: Path, replay: NewsReplay, *args: str, **site) -> tuple[list[dict], list[str]]:
+def crawl(tmp: Path, replay: NewsReplay, *args: str, settings: dict | None = None,
+          **site) -> tuple[list[dict], list[str]]:
     """Run ``scrapy crawl news ARGS`` on data under ``tmp``: (all stored records, paths it fetched)."""
     table = {"name": "archive", "allowed_domains": ["127.0.0.1"], "render": "never",
              "article_pattern": PATTERN, "start_urls": [replay.url("/rss.xml")],
              "sitemaps": [replay.url("/robots.txt")], **site}
     cfg = write_config(tmp, {
         "paths": {"data": str(tmp / "data")},
-        "crawl": {"download_delay": 0.0, "autothrottle": False, "concurrency_per_domain": 8},
+        "crawl": {"download_delay": 0.0, "autothrottle": False, "concurrency_per_domain": 8,
+                  **(settings or {})},
     }, news=[table])
     before = len(replay.requests)
     proc = run_module("scrapy", "crawl", "news", *args, config=cfg, timeout=120)
@@ -109,6 +111,10 @@ def test_limit_takes_new_articles_only_robots_txt_as_start_url(tmp_path, replay)
     assert len(both) == 14 == len(set(both))
     assert not set(article_paths(fetched)) & set(first) and len(article_paths(fetched)) == 7
     assert "/rss.xml" not in fetched and "/sitemap.xml" in fetched
+    # a feed larger than crawl.max_page_bytes is still read (listings may be 50 MB)
+    records, fetched = crawl(tmp_path, replay, "-a", "limit=3", settings={"max_page_bytes": 40_000},
+                             start_urls=[replay.url("/rss.xml")])
+    assert len(stored_paths(records)) == 17 and len(article_paths(fetched)) == 3
 
 
 def test_daily_archive_pages_walked_between_since_and_until(tmp_path, replay):

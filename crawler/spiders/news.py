@@ -46,6 +46,8 @@ _ARTICLE_TYPES = {"article", "newsarticle", "blogposting", "reportagenewsarticle
                   "analysisnewsarticle", "opinionnewsarticle", "reviewnewsarticle", "report"}
 
 
+LISTING_MAX_BYTES = 50 * 1024 * 1024  # a sitemap may hold 50,000 URLs in 50 MB (uncompressed)
+
 _TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|yclid|mc_cid|mc_eid|ref_src)$", re.I)
 
 
@@ -170,8 +172,7 @@ class NewsSpider(scrapy.Spider):
             self.stored = done_keys(Path(self.settings["RAW_DIR"]) / self.name)
         for site in self.sites.values():
             for url in site.start_urls + (site.sitemaps if window else []):
-                yield scrapy.Request(url, callback=self.parse_start, meta={"site": site.name},
-                                     dont_filter=True)
+                yield self._listing_request(site, url, dont_filter=True)
         walks = [s for s in self.sites.values() if window and s.archive_urls]
         if walks and window.since is None:
             self.logger.warning("archive_urls are walked from -a since=, which is not given")
@@ -180,10 +181,16 @@ class NewsSpider(scrapy.Spider):
                 if self._full(site):
                     continue
                 for template in site.archive_urls:
-                    yield scrapy.Request(template.format(date=day), callback=self.parse_start,
-                                         meta={"site": site.name})
+                    yield self._listing_request(site, template.format(date=day))
 
     # -- discovery ---------------------------------------------------------------------------
+
+    def _listing_request(self, site: Site, url: str, **kwargs) -> scrapy.Request:
+        """A robots.txt, feed, sitemap or daily page: up to the sitemap protocol's 50 MB."""
+        return scrapy.Request(url, callback=self.parse_start, meta={
+            "site": site.name,
+            "download_maxsize": max(LISTING_MAX_BYTES, self.settings.getint("DOWNLOAD_MAXSIZE"))},
+            **kwargs)
 
     def parse_start(self, response: Response) -> Iterator[scrapy.Request]:
         """A robots.txt, feed, sitemap (index), section or daily page: its article requests."""
@@ -193,7 +200,7 @@ class NewsSpider(scrapy.Spider):
             return
         body = response.body
         if body[:2] == b"\x1f\x8b":  # a .xml.gz sitemap served without Content-Encoding
-            body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
+            body = gunzip(body, max_size=response.meta["download_maxsize"])
         found = parse_xml_links(body, response.url, response.headers.get("Content-Type", b"")
                                 .decode("latin-1"))
         if found is None:
@@ -208,7 +215,7 @@ class NewsSpider(scrapy.Spider):
                 if window.since and changed and changed < window.since:
                     stats.inc_value("news/sitemaps_before_since")  # nothing new in there
                     continue
-                yield scrapy.Request(entry.url, callback=self.parse_start, meta={"site": site.name})
+                yield self._listing_request(site, entry.url)
             return
         kept = [e for e in found.entries if site.is_article(clean_url(e.url))]
         stats.inc_value(f"news/{found.kind}_links", len(found.entries))
@@ -225,7 +232,7 @@ class NewsSpider(scrapy.Spider):
         for m in re.finditer(r"(?im)^\s*sitemap\s*:\s*(\S+)", text):
             url = urljoin(response.url, m.group(1))
             if _on_domains(url, site.domains):
-                yield scrapy.Request(url, callback=self.parse_start, meta={"site": site.name})
+                yield self._listing_request(site, url)
 
     def _follow_links(self, site: Site, response: Response) -> Iterator[scrapy.Request]:
         if site.pattern is None or not isinstance(response, TextResponse):
