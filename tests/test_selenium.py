@@ -76,6 +76,15 @@ def site(tmp_path_factory):
         yield replay, paragraphs
 
 
+def news_config(tmp_path: Path, start: str, render: str, **crawl) -> Path:
+    """A config crawling the replay's articles from ``start`` with ``render`` mode."""
+    return write_config(tmp_path, {
+        "paths": {"data": str(tmp_path / "data")},
+        "crawl": {"download_delay": 0.0, "autothrottle": False, **crawl},
+    }, news=[{"name": "demo", "start_urls": [start], "allowed_domains": ["127.0.0.1"],
+              "render": render, "article_pattern": "/news/"}])
+
+
 @pytest.fixture()
 def hanging_server():
     """A server whose /hang never answers within the test."""
@@ -166,12 +175,7 @@ def test_hung_page_times_out_and_the_pool_goes_on(site, hanging_server):
 
 def test_render_always_crawl_marks_every_article_selenium(site, tmp_path):
     replay, paragraphs = site
-    cfg = write_config(tmp_path, {
-        "paths": {"data": str(tmp_path / "data")},
-        "crawl": {"download_delay": 0.0, "autothrottle": False, "selenium_pool": 2},
-    }, news=[{"name": "always", "start_urls": [replay.url("/sitemap.xml")],
-              "allowed_domains": ["127.0.0.1"], "render": "always",
-              "article_pattern": "/news/"}])
+    cfg = news_config(tmp_path, replay.url("/sitemap.xml"), "always", selenium_pool=2)
     proc = run_module("scrapy", "crawl", "news", config=cfg, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = {r["url"]: r for r in iter_records(tmp_path / "data" / "raw" / "news")}
@@ -187,13 +191,8 @@ def test_render_always_crawl_marks_every_article_selenium(site, tmp_path):
 
 def test_without_a_browser_the_fallback_keeps_the_plain_page(site, tmp_path):
     replay, paragraphs = site
-    cfg = write_config(tmp_path, {
-        "paths": {"data": str(tmp_path / "data")},
-        "crawl": {"download_delay": 0.0, "autothrottle": False,
-                  "chromedriver": str(tmp_path / "no-chromedriver")},
-    }, news=[{"name": "nobrowser", "start_urls": [replay.url("/rss.xml")],
-              "allowed_domains": ["127.0.0.1"], "render": "fallback",
-              "article_pattern": "/news/"}])
+    cfg = news_config(tmp_path, replay.url("/rss.xml"), "fallback",
+                      chromedriver=str(tmp_path / "no-chromedriver"))
     proc = run_module("scrapy", "crawl", "news", config=cfg, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "render failed, keeping the plain page" in proc.stderr
@@ -205,11 +204,7 @@ def test_without_a_browser_the_fallback_keeps_the_plain_page(site, tmp_path):
 
 def test_kill_9_leaves_no_browser_once_the_next_crawl_starts(site, tmp_path):
     replay, paragraphs = site
-    cfg = write_config(tmp_path, {
-        "paths": {"data": str(tmp_path / "data")},
-        "crawl": {"download_delay": 0.0, "autothrottle": False, "selenium_pool": 1},
-    }, news=[{"name": "killed", "start_urls": [replay.url("/sitemap.xml")],
-              "allowed_domains": ["127.0.0.1"], "render": "always", "article_pattern": "/news/"}])
+    cfg = news_config(tmp_path, replay.url("/sitemap.xml"), "always", selenium_pool=1)
     jobs = tmp_path / "data" / "jobs" / "news"
     proc = subprocess.Popen(scrapy_cmd("news"), cwd=ROOT, env=scrapy_env(cfg),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
