@@ -313,8 +313,8 @@ class RenderPool:
     def _loaded(self, state: list) -> list | None:
         """``state`` once the DOM is parsed and the page has loaded or already has its article."""
         ready, article = state[0], state[1]
-        return state if ready == "complete" or (ready == "interactive" and article >= self.min_chars) \
-            else None
+        done = ready == "complete" or (ready == "interactive" and article >= self.min_chars)
+        return state if done else None
 
     def _wait_for_late_content(self, driver, state: list, deadline: float) -> None:
         """Poll until the article text reaches ``min_chars``, or the page is loaded, quiet (no
