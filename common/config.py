@@ -124,12 +124,21 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "max_dup_line_ratio": Field(NUM, 0.3, **FRAC),
         "min_punct_line_ratio": Field(NUM, 0.3, **FRAC),
         "max_boilerplate_lines": Field(NUM, 0.2, **FRAC),
+        # FineWeb-2 bul_Cyrl: >= 2 of its stop words; Gopher: mean word length, words with letters
+        "stop_words": Field(list, ["на", "и", "в", "е", "от", "за", "се", "г.", "с", "през", "да", "по"],
+                            check=lambda v: all(isinstance(w, str) and w for w in v),
+                            rule="a list of non-empty strings"),
+        "min_stop_words": Field(int, 2, **NONNEG),
+        "min_avg_word_length": Field(NUM, 3, **NONNEG),
+        "max_avg_word_length": Field(NUM, 10, **POS),
+        "min_letter_word_ratio": Field(NUM, 0.756, **FRAC),
         "dedup_threshold": Field(NUM, 0.8, **FRAC),
         "minhash_perm": Field(int, 128, **POS),
         "shingle": Field(int, 5, **POS),  # words per MinHash shingle
         "valid_ratio": Field(NUM, 0.01, **FRAC),
         "test_ratio": Field(NUM, 0.01, **FRAC),
         "split_seed": Field(str, "bg-gpt2"),
+        "order_seed": Field(str, "bg-gpt2"),  # key of the hash that orders documents in shards
     },
     "tokenizer": {
         "vocab_size": Field(int, 32000, check=lambda v: v >= 300, rule=">= 300"),
