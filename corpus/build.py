@@ -135,7 +135,7 @@ def _named(job: ShardJob) -> str:
     return job.name
 
 
-def _entry(job: ShardJob) -> tuple[dict, list[dict]]:
+def _entry(job: ShardJob, why: Counter) -> tuple[dict, list[dict]]:
     """A shard's entry, read whole; an unreadable one is said, rebuilt here and read again."""
     try:
         return cache.read_header(job.entry), list(cache.read_docs(job.entry))
@@ -143,6 +143,7 @@ def _entry(job: ShardJob) -> tuple[dict, list[dict]]:
         print(f"corpus cache: ignoring {job.entry} ({job.name}): {exc}; rebuilding it",
               file=sys.stderr)
     process_shard(job)
+    why["unreadable"] += 1
     return cache.read_header(job.entry), list(cache.read_docs(job.entry))
 
 
@@ -154,14 +155,18 @@ class Survivors(NamedTuple):
     positions: array
 
 
-def _dedup(jobs: list[ShardJob], cfg: config.Section, stats: Stats) -> tuple[Survivors, int]:
-    """Deduplicate every entry in canonical order; the survivors and their characters."""
+def _dedup(jobs: list[ShardJob], cfg: config.Section, stats: Stats,
+           why: Counter) -> tuple[Survivors, int]:
+    """Deduplicate every entry in canonical order; the survivors and their characters.
+
+    An entry found unreadable here is rebuilt and counted in ``why``.
+    """
     deduper = dedup.Deduper(cfg.dedup_threshold, cfg.minhash_perm)
     kept = Survivors(array("Q"), array("I"), array("I"))
     chars = 0
     for number, job in enumerate(tqdm(jobs, desc="corpus: dedup", unit="shard", file=sys.stderr,
                                       disable=None)):
-        header, docs = _entry(job)
+        header, docs = _entry(job, why)
         stats.merge(Stats.from_json(header["stats"]))
         for position, doc in enumerate(docs):
             reason = deduper.check(doc["url"], doc["exact"], doc["signature"])
@@ -249,11 +254,12 @@ def build(cfg: config.Section, workers: int) -> Stats:
                              cache.identity(path, name, shaping)))
     todo, why = _stale(jobs)
     _process(todo, settings, workers)
-    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
-    print(f"corpus: {len(jobs) - len(todo)} raw shards reused from the cache, {len(todo)} processed"
-          + (f" ({reasons})" if reasons else ""))
     stats = Stats()
-    kept, chars = _dedup(jobs, c, stats)
+    kept, chars = _dedup(jobs, c, stats, why)
+    processed = sum(why.values())
+    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
+    print(f"corpus: {len(jobs) - processed} raw shards reused from the cache, {processed} processed"
+          + (f" ({reasons})" if reasons else ""))
     with atomic_dir(config.data_dir(cfg, "corpus")) as out:
         writer = CorpusWriter(out, c.shard_bytes)
         buckets = min(MAX_BUCKETS, 1 + 3 * chars // BUCKET_BYTES)  # UTF-8 Cyrillic: 2 bytes a char

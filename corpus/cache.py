@@ -46,8 +46,8 @@ def code_version() -> str:
     digest = hashlib.sha256()
     for name in CODE:
         digest.update(name.encode() + b"\0" + Path(importlib.util.find_spec(name).origin).read_bytes())
-    for dist in LIBRARIES:
-        digest.update(f"{dist}=={importlib.metadata.version(dist)}\0".encode())
+    for dist in LIBRARIES:  # the METADATA file whole: its Version line is what matters
+        digest.update(f"{dist}\0{importlib.metadata.distribution(dist).read_text('METADATA')}".encode())
     return digest.hexdigest()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,10 @@ def test_report_accounts_for_every_step(built):
 def test_rerun_is_byte_identical_whatever_the_worker_count(built, raw_project):
     out, _ = built
     before = _tree_hashes(out)
+    shutil.rmtree(raw_project / "data" / "cache")  # every shard processed again, by one worker
     done = run_module("corpus.build", "--config", str(raw_project / "pipelines.toml"), "-j", "1")
     assert done.returncode == 0, done.stderr
+    assert "0 raw shards reused from the cache, 6 processed (6 new)" in done.stdout
     assert _tree_hashes(out) == before
     assert not list(out.parent.glob(".*tmp-*"))
 
