@@ -68,13 +68,15 @@ def band_hashes(values: np.ndarray, count: int, rows: int) -> np.ndarray:
 
 
 class BandIndex:
-    """Band hash -> numbers of the documents that have it: a sorted array plus recent inserts."""
+    """Band hash -> numbers of the documents that have it: a sorted array plus recent inserts.
+
+    A recent hash maps to one number, or to a list of them in the rare case of a shared bucket.
+    """
 
     def __init__(self) -> None:
         self.hashes = np.empty(0, dtype=np.uint64)
         self.numbers = np.empty(0, dtype=np.int32)
-        self.recent: dict[int, list[int]] = {}
-        self._recent_count = 0
+        self.recent: dict[int, int | list[int]] = {}
 
     def query(self, hashes: np.ndarray) -> set[int]:
         found: set[int] = set()
@@ -83,29 +85,34 @@ class BandIndex:
         for start, end in zip(lo, hi, strict=True):
             if end > start:
                 found.update(self.numbers[start:end].tolist())
+        recent = self.recent
         for h in hashes.tolist():
-            found.update(self.recent.get(h, ()))
+            numbers = recent.get(h)
+            if numbers is not None:
+                found.update(numbers if isinstance(numbers, list) else (numbers,))
         return found
 
     def add(self, hashes: np.ndarray, number: int) -> None:
+        recent = self.recent
         for h in hashes.tolist():
-            self.recent.setdefault(h, []).append(number)
-        self._recent_count += len(hashes)
-        if self._recent_count >= max(MERGE_MIN, len(self.hashes) // 4):
+            had = recent.setdefault(h, number)
+            if had is not number:
+                recent[h] = [*had, number] if isinstance(had, list) else [had, number]
+        if len(recent) >= max(MERGE_MIN, len(self.hashes) // 8):
             self._merge()
 
     def _merge(self) -> None:
-        new = [(h, n) for h, numbers in self.recent.items() for n in numbers]
-        hashes = np.concatenate([self.hashes, np.fromiter((h for h, _ in new), np.uint64, len(new))])
-        numbers = np.concatenate([self.numbers, np.fromiter((n for _, n in new), np.int32, len(new))])
+        pairs = [(h, n) for h, numbers in self.recent.items()
+                 for n in (numbers if isinstance(numbers, list) else (numbers,))]
+        hashes = np.concatenate([self.hashes, np.fromiter((h for h, _ in pairs), np.uint64, len(pairs))])
+        numbers = np.concatenate([self.numbers, np.fromiter((n for _, n in pairs), np.int32, len(pairs))])
         order = np.argsort(hashes, kind="stable")
         self.hashes, self.numbers = hashes[order], numbers[order]
         self.recent.clear()
-        self._recent_count = 0
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the sorted arrays (recent inserts, at most a quarter more, not counted)."""
+        """Bytes of the sorted arrays (recent inserts, at most an eighth more, not counted)."""
         return self.hashes.nbytes + self.numbers.nbytes
 
 
@@ -140,8 +147,9 @@ class Deduper:
         self.urls.add(url_key)
         self.exact.add(exact_key)
         self.index.add(hashes, self.kept)
-        if self.kept == len(self.signatures):
-            self.signatures = np.concatenate([self.signatures, np.empty_like(self.signatures)])
+        if self.kept == len(self.signatures):  # grow by half
+            more = np.empty((len(self.signatures) // 2, self.signatures.shape[1]), np.uint32)
+            self.signatures = np.concatenate([self.signatures, more])
         self.signatures[self.kept] = values
         self.kept += 1
         return None
