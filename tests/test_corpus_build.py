@@ -139,6 +139,8 @@ def test_report_accounts_for_every_step(built):
     for row in ("| read | in (HTML characters) |", "| read | skipped: corrupt file (rest of it) | 1 |",
                 "| filter | dropped: few Cyrillic letters |", "| filter | dropped: too short |",
                 "| dedup | dropped: near duplicate |", "| dedup | dropped: exact duplicate |",
+                "| extract | path: wiki | 2 |", "| extract | path: selector | 2 |",
+                "| extract | path: trafilatura |",
                 "| write | out: train |", "| write | out: valid |", "| write | out: test |"):
         assert row in report, row
     assert "`news/part-00004.jsonl.gz:" in report  # the bad shard, named with its line
