@@ -116,6 +116,7 @@ def test_index_is_compact_and_finds_pairs_across_merges(monkeypatch):
     for n, values in enumerate(signatures):
         assert deduper.check(f"https://x.bg/{n}", n.to_bytes(16, "big"), values.tobytes()) is None
     assert len(deduper.index.hashes) >= 5000 * deduper.bands  # most of it merged into the arrays
+    assert (deduper.index.hashes[1:] >= deduper.index.hashes[:-1]).all()
     near = signatures[3].copy()
     near[:10] += 1  # 118 of 128 values equal: estimated similarity 0.92
     assert deduper.check("https://x.bg/new", b"new".ljust(16), near.tobytes()) == "near duplicate"
