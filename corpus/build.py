@@ -135,16 +135,21 @@ def _named(job: ShardJob) -> str:
     return job.name
 
 
-def _entry(job: ShardJob, why: Counter) -> tuple[dict, list[dict]]:
-    """A shard's entry, read whole; an unreadable one is said, rebuilt here and read again."""
+def _entry(job: ShardJob, why: Counter) -> tuple[Stats, list[dict]]:
+    """A shard's counts and documents, read whole; an unreadable entry is said, rebuilt here
+    (counted in ``why``) and read again."""
     try:
-        return cache.read_header(job.entry), list(cache.read_docs(job.entry))
-    except cache.CacheError as exc:
+        return _read_entry(job)
+    except (cache.CacheError, KeyError, TypeError, ValueError) as exc:
         print(f"corpus cache: ignoring {job.entry} ({job.name}): {exc}; rebuilding it",
               file=sys.stderr)
     process_shard(job)
     why["unreadable"] += 1
-    return cache.read_header(job.entry), list(cache.read_docs(job.entry))
+    return _read_entry(job)
+
+
+def _read_entry(job: ShardJob) -> tuple[Stats, list[dict]]:
+    return Stats.from_json(cache.read_header(job.entry)["stats"]), list(cache.read_docs(job.entry))
 
 
 class Survivors(NamedTuple):
@@ -166,8 +171,8 @@ def _dedup(jobs: list[ShardJob], cfg: config.Section, stats: Stats,
     chars = 0
     for number, job in enumerate(tqdm(jobs, desc="corpus: dedup", unit="shard", file=sys.stderr,
                                       disable=None)):
-        header, docs = _entry(job, why)
-        stats.merge(Stats.from_json(header["stats"]))
+        shard_stats, docs = _entry(job, why)
+        stats.merge(shard_stats)
         for position, doc in enumerate(docs):
             reason = deduper.check(doc["url"], doc["exact"], doc["signature"])
             if reason:
