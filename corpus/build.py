@@ -95,8 +95,10 @@ def _settings(cfg: config.Section) -> dict:
 
 
 def _stale(jobs: list[ShardJob]) -> tuple[list[ShardJob], Counter]:
-    """The jobs whose cache entry cannot be reused, and why (counted)."""
+    """The jobs whose cache entry cannot be reused, and why (counted); entries that cannot be
+    read or are of another format are said, one line a kind of fault."""
     todo, why = [], Counter()
+    ignored: dict[str, list[ShardJob]] = {}
     for job in jobs:
         if not job.entry.exists():
             reason = "new"
@@ -104,12 +106,15 @@ def _stale(jobs: list[ShardJob]) -> tuple[list[ShardJob], Counter]:
             try:
                 reason = cache.why_stale(cache.read_header(job.entry), job.identity, _site)
             except cache.CacheError as exc:
-                print(f"corpus cache: ignoring {job.entry} ({job.name}): {exc}; rebuilding it",
-                      file=sys.stderr)
+                ignored.setdefault(str(exc), []).append(job)
                 reason = "unreadable"
         if reason:
             todo.append(job)
             why[reason] += 1
+    for fault, bad in ignored.items():
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        print(f"corpus cache: ignoring {bad[0].entry} ({bad[0].name}){more}: {fault}; rebuilding",
+              file=sys.stderr)
     return todo, why
 
 

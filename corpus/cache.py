@@ -126,7 +126,7 @@ def read_docs(path: Path) -> Iterator[dict]:
                 yield doc
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, KeyError,
             TypeError) as exc:
-        raise CacheError(f"unreadable at document {n} ({type(exc).__name__})") from None
+        raise CacheError(f"unreadable at document {n + 1} ({type(exc).__name__})") from None
     if not isinstance(header, dict) or header.get("documents") != n:
         raise CacheError(f"{n} documents where the header says {header.get('documents')}")
 

@@ -169,8 +169,9 @@ def _entries(root: Path) -> list[Path]:
 def test_corrupt_or_foreign_cache_entries_are_said_and_rebuilt(scratch, tmp_path, capsys):
     cfg = make_project(tmp_path, raw_shards(per_shard=SMALL))
     run_build(cfg, capsys)
-    truncated, foreign, bad_body = _entries(tmp_path)[:3]
-    truncated.write_bytes(truncated.read_bytes()[:40])
+    truncated, truncated_too, foreign, bad_body = _entries(tmp_path)[:4]
+    for entry in (truncated, truncated_too):
+        entry.write_bytes(entry.read_bytes()[:40])
     with gzip.open(foreign, "rb") as fh:
         lines = fh.read().split(b"\n")
     header = json.loads(lines[0])
@@ -182,9 +183,12 @@ def test_corrupt_or_foreign_cache_entries_are_said_and_rebuilt(scratch, tmp_path
         fh.write(b"\n".join([*lines[:1], lines[1][:50], *lines[2:]]))
     out, err = run_build(cfg, capsys)
     said = err.strip().splitlines()
+    # one line a kind of fault: two truncated, one of another format, one broken inside
     assert len(said) == 3 and all(line.startswith("corpus cache: ignoring ") for line in said), err
-    assert "another cache format" in err and "unreadable" in err
-    assert reuse_line(out) == "corpus: 4 raw shards reused from the cache, 3 processed (3 unreadable)"
+    assert " and 1 more: unreadable (EOFError)" in said[0]
+    assert said[1].endswith(": another cache format; rebuilding")
+    assert "unreadable at document 1" in said[2]
+    assert reuse_line(out) == "corpus: 3 raw shards reused from the cache, 4 processed (4 unreadable)"
     assert tree(tmp_path / "data" / "corpus") == tree(scratch)
     out, err = run_build(cfg, capsys)
     assert err == "" and reuse_line(out).endswith("7 raw shards reused from the cache, 0 processed")
