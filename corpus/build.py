@@ -268,8 +268,8 @@ def build(cfg: config.Section, workers: int) -> Stats:
     kept, chars = _dedup(jobs, c, stats, why)
     processed = sum(why.values())
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
-    print(f"corpus: {len(jobs) - processed} raw shards reused from the cache, {processed} processed"
-          + (f" ({reasons})" if reasons else ""))
+    reuse = (f"corpus: {len(jobs) - processed} raw shards reused from the cache, {processed} "
+             f"processed" + (f" ({reasons})" if reasons else ""))
     with atomic_dir(config.data_dir(cfg, "corpus")) as out:
         writer = CorpusWriter(out, c.shard_bytes)
         buckets = min(MAX_BUCKETS, 1 + 3 * chars // BUCKET_BYTES)  # UTF-8 Cyrillic: 2 bytes a char
@@ -279,6 +279,7 @@ def build(cfg: config.Section, workers: int) -> Stats:
         shown = {k: v for k, v in c.items() if k != "workers"}
         manifest = writer.close(shown)
         print(text_table(stats))
+        print(reuse)
         if not any(reason.startswith("out") for _, reason, _, _ in stats.rows()):
             raise UserError(f"empty corpus: every document from {raw_dir} was dropped "
                             "(see the table above); nothing was written")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from common import config
+from corpus import cache
 from corpus.build import build
 from corpus.read import write_shard
 from tests.util import ROOT, write_config
@@ -160,6 +161,14 @@ def test_a_setting_invalidates_exactly_the_shards_it_shapes(tmp_path, capsys):
     out, _ = run_build(cfg, capsys, "corpus.min_chars=150")
     assert reuse_line(out) == "corpus: 6 raw shards reused from the cache, 0 processed"
     assert len(list((tmp_path / "data" / "cache" / "corpus").iterdir())) == 6
+
+
+def test_other_code_redoes_every_shard(tmp_path, capsys, monkeypatch):
+    cfg = make_project(tmp_path, raw_shards(per_shard=2))
+    run_build(cfg, capsys)
+    monkeypatch.setattr(cache, "code_version", lambda: "an edited extractor")
+    out, _ = run_build(cfg, capsys)
+    assert reuse_line(out) == "corpus: 0 raw shards reused from the cache, 7 processed (7 code changed)"
 
 
 def _entries(root: Path) -> list[Path]:
