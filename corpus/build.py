@@ -202,19 +202,25 @@ def _spill(jobs: list[ShardJob], kept: Survivors, folder: Path, buckets: int) ->
             while at < len(kept.keys) and kept.shards[at] == number:
                 wanted[kept.positions[at]] = kept.keys[at]
                 at += 1
-            if not wanted:
-                continue
-            for position, doc in enumerate(cache.read_docs(job.entry)):
-                key = wanted.get(position)
-                if key is not None:
-                    doc = {k: doc[k] for k in ("id", "url", "title", "source", "licence", "text")}
-                    files[key * buckets >> 64].write(json.dumps([key, doc], ensure_ascii=False) + "\n")
-    except cache.CacheError as exc:
-        raise UserError(f"corpus cache entry {exc}: it changed during this run; run again") from None
+            if wanted:
+                _spill_entry(job, wanted, files)
     finally:
         for fh in files:
             fh.close()
     return paths
+
+
+def _spill_entry(job: ShardJob, wanted: dict[int, int], files: list) -> None:
+    """The documents of one entry at the positions in ``wanted`` (position -> order key)."""
+    try:
+        for position, doc in enumerate(cache.read_docs(job.entry)):
+            key = wanted.get(position)
+            if key is not None:
+                doc = {k: doc[k] for k in ("id", "url", "title", "source", "licence", "text")}
+                files[key * len(files) >> 64].write(json.dumps([key, doc], ensure_ascii=False) + "\n")
+    except cache.CacheError as exc:
+        raise UserError(f"{job.entry} ({job.name}): {exc}; the cache changed during this run, "
+                        "run again") from None
 
 
 def _write(paths: list[Path], writer: CorpusWriter, cfg: config.Section, stats: Stats,
