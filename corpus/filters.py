@@ -4,7 +4,7 @@ In the spirit of Gopher, C4 and FineWeb-2 (whose Bulgarian ``bul_Cyrl`` configur
 reference for the thresholds; README says where ours differ): boilerplate lines (cookie/JavaScript
 notices, "all rights reserved"…) are removed and a page made mostly of them is dropped; then
 minimum length, Cyrillic-letter ratio, stop words, word length, words with letters, repeated
-lines, the share of lines ending in punctuation and, last as the slowest, language identity
+lines, the share of lines ending in punctuation, repeated word n-grams and, last as the slowest, language identity
 (lingua, restricted to the languages Bulgarian is confused with). A page's declared ``lang`` is
 never trusted. A filter sees the whole Document (source and URL too) and may edit its text. Adding one: a function here, its
 entry in ``FILTERS`` and its config key (with its README row).
@@ -13,6 +13,7 @@ entry in ``FILTERS`` and its config key (with its README row).
 from __future__ import annotations
 
 import functools
+from collections import Counter
 
 import regex
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
@@ -100,6 +101,33 @@ def letter_words(doc: Document, cfg: Section) -> str | None:
     return "few words with letters" if with_letter < cfg.min_letter_word_ratio * len(words) else None
 
 
+def repeated_ngrams(doc: Document, cfg: Section) -> str | None:
+    """Gopher's repetition rules on lower-cased words: the most frequent n-gram, and all n-grams
+    seen before (counted without overlap), may cover at most a given share of the characters."""
+    words = _WORD.findall(doc.text.lower())
+    size = max(len(doc.text), 1)
+    for n, share in cfg.max_top_ngram_share:
+        grams = Counter(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+        if grams:
+            gram, count = grams.most_common(1)[0]
+            if count > 1 and len(gram) * count > share * size:
+                return f"repeated {n}-word phrase"
+    for n, share in cfg.max_dup_ngram_share:
+        seen: set[str] = set()
+        repeated, i = 0, 0
+        while i <= len(words) - n:
+            gram = " ".join(words[i:i + n])
+            if gram in seen:
+                repeated += len(gram)
+                i += n
+            else:
+                seen.add(gram)
+                i += 1
+        if repeated > share * size:
+            return f"repeated {n}-word spans"
+    return None
+
+
 def duplicate_lines(doc: Document, cfg: Section) -> str | None:
     lines = doc.text.split("\n")
     return "repeated lines" if len(lines) - len(set(lines)) > cfg.max_dup_line_ratio * len(lines) else None
@@ -118,4 +146,4 @@ def punctuation_lines(doc: Document, cfg: Section) -> str | None:
 
 # In order, cheap ones first: the first that gives a reason drops the document.
 FILTERS = (strip_boilerplate, too_short, cyrillic_ratio, stop_words, word_length, letter_words,
-           duplicate_lines, punctuation_lines, language)
+           duplicate_lines, punctuation_lines, repeated_ngrams, language)

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from common.config import SCHEMA, Section
+from common.config import SCHEMA, Section, load
 from common.errors import UserError
 from corpus import filters
 from corpus.document import Document
@@ -138,6 +138,24 @@ def test_gopher_word_length_and_words_with_letters():
     table = "Резултати: " + " ".join(f"{n} | {n * 7} | {n * 13}" for n in range(30))
     assert filters.letter_words(doc(table), corpus_cfg()) == "few words with letters"
     assert filters.letter_words(doc(BG), corpus_cfg()) is None
+
+
+def test_gopher_repetition_of_word_ngrams():
+    assert filters.repeated_ngrams(doc(BG), corpus_cfg()) is None
+    # a slogan said again and again: its 2-gram covers too much of the text
+    slogan = " ".join(["Гласувайте днес!"] * 5 + [BG])
+    assert filters.repeated_ngrams(doc(slogan), corpus_cfg()) == "repeated 2-word phrase"
+    # a paragraph pasted twice: its 5-grams are seen before
+    assert filters.repeated_ngrams(doc(BG + "\n" + BG), corpus_cfg()) == "repeated 5-word spans"
+    assert filters.repeated_ngrams(doc(BG + "\n" + BG), corpus_cfg(
+        max_top_ngram_share=[], max_dup_ngram_share=[])) is None
+
+
+def test_ngram_share_settings_are_checked(tmp_path):
+    path = tmp_path / "pipelines.toml"
+    path.write_text("[corpus]\nmax_dup_ngram_share = [[5, 1.5]]\n", encoding="utf-8")
+    with pytest.raises(UserError, match="corpus.max_dup_ngram_share"):
+        load(path)
 
 
 def test_pipeline_counts_each_step_and_lists_a_failing_step_as_bad_input():
