@@ -31,61 +31,16 @@ from common import config
 from common.atomic import atomic_dir, remove_stale_temps
 from common.errors import UserError, cli_main
 from corpus import cache, dedup, filters
-from corpus.document import Document
 from corpus.extract import WIKI_SOURCE
-from corpus.read import raw_shards, read_shard
+from corpus.read import raw_shards
 from corpus.report import text_table, write_report
+from corpus.shard import ShardJob, init, process_shard, site
 from corpus.split import order_key, split_of
 from corpus.stats import Stats
-from corpus.steps import Pipeline, corpus_steps
 from corpus.write import CorpusWriter
 
 BUCKET_BYTES = 64_000_000  # survivors' texts sorted in memory at a time when writing
 MAX_BUCKETS = 1024
-
-_worker: dict = {}  # per-process settings, set by _init
-
-
-class ShardJob(NamedTuple):
-    """One raw shard: its file, its name under raw/, its cache entry and what made that entry."""
-
-    path: Path
-    name: str
-    entry: Path
-    identity: dict
-
-
-def _init(settings: dict) -> None:
-    _worker.clear()
-    _worker.update(settings)
-    _worker["steps"] = corpus_steps(settings["corpus"], settings["selectors"])
-
-
-def _site(source: str) -> str:
-    return cache.site_hash(_worker["selectors"].get(source, ""), _worker["licences"].get(source))
-
-
-def process_shard(job: ShardJob) -> int:
-    """Run one raw shard through the steps and write its cache entry; the documents kept."""
-    cfg = _worker["corpus"]
-    stats = Stats()
-    pipeline = Pipeline(_worker["steps"], stats)
-    docs, sources = [], set()
-    for n, record in enumerate(read_shard(job.path, stats, job.name), 1):
-        doc = Document.from_record(record, _worker["licences"], f"{job.name}#{n}")
-        sources.add(doc.source)
-        if pipeline(doc) is None:
-            continue
-        exact, signature = dedup.keys(doc.text, cfg.minhash_perm, cfg.shingle)
-        metadata = {k: v for k, v in doc.metadata.items() if k != "where"}
-        docs.append({"id": doc.id, "url": doc.url, "title": doc.title, "source": doc.source,
-                     "licence": doc.licence, "text": doc.text, "metadata": metadata,
-                     "exact": exact, "signature": signature})
-    header = {**job.identity, "sites": {s: _site(s) for s in sorted(sources)},
-              "stats": stats.to_json()}
-    cache.write_entry(job.entry, header, docs)
-    return len(docs)
-
 
 def _settings(cfg: config.Section) -> dict:
     licences = {WIKI_SOURCE: cfg.crawl.bgwiki.license}
@@ -104,7 +59,7 @@ def _stale(jobs: list[ShardJob]) -> tuple[list[ShardJob], Counter]:
             reason = "new"
         else:
             try:
-                reason = cache.why_stale(cache.read_header(job.entry), job.identity, _site)
+                reason = cache.why_stale(cache.read_header(job.entry), job.identity, site)
             except cache.CacheError as exc:
                 ignored.setdefault(str(exc), []).append(job)
                 reason = "unreadable"
@@ -129,7 +84,7 @@ def _process(todo: list[ShardJob], settings: dict, workers: int) -> None:
     else:
         sizes = {job.name: job.path.stat().st_size for job in todo}
         ctx = multiprocessing.get_context("forkserver")
-        with ctx.Pool(workers, initializer=_init, initargs=(settings,)) as pool:
+        with ctx.Pool(workers, initializer=init, initargs=(settings,)) as pool:
             for name in pool.imap_unordered(_named, todo):
                 bar.update(sizes[name])
     bar.close()
@@ -261,7 +216,7 @@ def build(cfg: config.Section, workers: int) -> Stats:
     cache_dir = config.data_dir(cfg, "cache", "corpus")
     remove_stale_temps(cache_dir)
     settings = _settings(cfg)
-    _init(settings)
+    init(settings)
     shaping = cache.settings_hash(c)
     jobs = []
     for path in shards:

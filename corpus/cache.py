@@ -31,7 +31,7 @@ AFTER_SHARD = {"workers", "shard_bytes", "dedup_threshold", "valid_ratio", "test
                "split_seed", "order_seed"}
 # Modules and libraries that shape per-shard output: any change to them redoes every shard.
 CODE = ("common.formats", "corpus.cache", "corpus.dedup", "corpus.document", "corpus.extract",
-        "corpus.filters", "corpus.normalize", "corpus.read", "corpus.steps")
+        "corpus.filters", "corpus.normalize", "corpus.read", "corpus.shard", "corpus.steps")
 LIBRARIES = ("beautifulsoup4", "datasketch", "ftfy", "lingua-language-detector", "lxml", "numpy",
              "regex", "trafilatura")
 
