@@ -1,8 +1,8 @@
-"""Step 2: main text of Wikipedia parse HTML and of news pages (trafilatura or a site selector)."""
+"""Step 2: main text of Wikipedia parse HTML and of news pages (two libraries or a site selector)."""
 
 from __future__ import annotations
 
-from corpus.extract import extract, extract_news, extract_wiki
+from corpus.extract import extract, extract_news, extract_news_with_path, extract_wiki
 from corpus.normalize import normalize
 
 # What bg.wikipedia's action=parse returns for an article, in its current markup (headings in
@@ -62,15 +62,21 @@ def test_real_wikipedia_page_loses_navbox_references_toc(fixtures):
     assert len(text) > 3000
 
 
-def test_news_page_body_kept_menus_and_comment_boxes_dropped(fixtures):
+def test_news_page_body_kept_menus_donation_and_teasers_dropped(fixtures):
     html = (fixtures / "news_html/htmldate_test_set/1740081165.html").read_text()
-    text = normalize(extract_news(html))
-    assert text.startswith("Община Хасково осигури компютри и таблети на деца в социални общежития")
-    assert "Нови технически средства получиха децата и младежите, настанени в социални" in text
-    assert "лишени от родителска грижа." in text
-    for menu_or_sidebar in ("Близък изток и Азия", "Футбол Свят", "НАЙ-КОМЕНТИРАНИ",
-                            "Основан е град Пхенян", "КЪСМЕТЧЕ", "Гледна точка"):
-        assert menu_or_sidebar not in text
+    text, path = extract_news_with_path(html)
+    text = normalize(text)
+    assert path == "merged"  # trafilatura and readability agreed on the body
+    assert text.startswith("Нови технически средства получиха децата и младежите, настанени в социални")
+    assert text.endswith("лишени от родителска грижа.")
+    assert "Осигурените по проекта девет преносими компютри" in text
+    for boilerplate in ("Близък изток и Азия", "Футбол Свят", "НАЙ-КОМЕНТИРАНИ",
+                        "Основан е град Пхенян", "КЪСМЕТЧЕ", "Гледна точка",
+                        "Етикети",  # tag list
+                        "Помогнете на новините", "Дари сега", "IBAN",  # donation box
+                        "Само за няколко месеца", "Прочети повече"):  # related-article teaser
+        assert boilerplate not in text
+    assert extract_news(html) == extract_news_with_path(html)[0]
 
 
 def test_site_selector_overrides_trafilatura(fixtures):

@@ -1,0 +1,192 @@
+"""News main text from two libraries that check each other: trafilatura and readability-lxml.
+
+Both run on one parsed page. Where they agree (each finds most of the shorter output in the
+other), the text is trafilatura's lines that readability also has, plus readability-only lines
+that are long prose (trafilatura sometimes misses a block of the body). A line only trafilatura
+keeps (share bars, donation boxes, "read more" teasers: it is recall-leaning) goes unless the
+page's JSON-LD ``articleBody`` has it. When one library returns too little, the other is taken;
+when they pick different parts of the page, trafilatura's pick is kept; when both return too
+little, a long JSON-LD ``articleBody`` is. Lines that are a widget label (``Коментари (12)``,
+``Сподели``, ``Read more``) are dropped on every path. Each result names the path it took.
+
+Readability gets the page without scripts, styles, forms, navigation and footers (the same
+choice, twice as fast). Thresholds are chosen by cross-validation in ``bench/corpus.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import lxml.html
+import regex
+import trafilatura
+from lxml import etree
+from readability import Document
+
+# Paths a page can take (the corpus report counts them).
+MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, EMPTY = (
+    "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "empty")
+
+_NOT_CONTENT = ("script", "style", "noscript", "iframe", "svg", "template", "link", "meta", "nav",
+                "footer", "aside", "form", "button", "select", "input")
+_BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "div", "td", "tr",
+           "dd", "dt", "section", "article", "ul", "ol", "table", "br", "figcaption")
+_WORD = regex.compile(r"\w+")
+_SPACE = regex.compile(r"\s+")
+_PROSE_END = regex.compile(r"[.!?…:;\"'»“”)\]]$")
+# A whole line that is a widget label, not prose (bg and en news sites).
+_WIDGET = regex.compile(
+    r"(коментари|коментирай|сподели(те)?|share( this)?|comments?|прочети(те)? (още|повече)|"
+    r"виж(те)? (още|повече)|read more|още от (категорията|автора|рубриката)|"
+    r"свързани (новини|статии)|related (articles|stories)|етикети|тагове|tags|"
+    r"абонирай(те)? се( за бюлетина)?|subscribe|последвайте ни|follow us|"
+    r"(facebook|twitter|linkedin|viber|whatsapp|email|e-mail|печат|print)"
+    r"([ ,|/]+(facebook|twitter|linkedin|viber|whatsapp|email|e-mail|печат|print))*)"
+    r"\s*[:(\[]?\s*\d*\s*[)\]]?\s*:?",
+    regex.IGNORECASE)
+# A teaser of another article: a line ending in an ellipsis, then a "read more" link.
+_READ_MORE = regex.compile(r"(прочети(те)?|виж(те)?) (още|повече)|read more|continue reading",
+                           regex.IGNORECASE)
+_ELLIPSIS = regex.compile(r"(\.\.\.|…)$")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds of :func:`combine` (defaults chosen by cross-validation)."""
+
+    min_chars: int = 200  # an output shorter than this counts as nothing
+    agree: float = 0.5  # share of the shorter output the other must confirm to merge
+    cover: float = 0.5  # share of a line's word trigrams the other output must contain
+    add_words: int = 40  # a readability-only line joins when it is prose of this many words
+
+
+DEFAULT = Thresholds()
+
+
+@dataclass
+class Candidates:
+    """What each source made of one page: lines of text."""
+
+    trafilatura: list[str]
+    readability: list[str]
+    json_ld: list[str]
+
+
+def candidates(html: str, url: str | None = None) -> Candidates:
+    """Run trafilatura and readability on ``html`` (parsed once) and read its JSON-LD body."""
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return Candidates([], [], [])
+    text = trafilatura.extract(
+        tree, url=url, fast=True, include_comments=False, include_tables=False,
+        include_images=False, include_links=False, deduplicate=False) or ""
+    json_ld = _json_ld_body(tree)
+    etree.strip_elements(tree, *_NOT_CONTENT, with_tail=False)
+    try:
+        summary = Document(tree).summary(html_partial=True)
+    except Exception:  # readability raises its own Unparseable and lxml errors on odd pages
+        summary = ""
+    return Candidates(_lines(text), _html_lines(summary), _lines(json_ld))
+
+
+def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
+    """(text, path): the lines both libraries vouch for, or the one that found anything."""
+    tra, rea = c.trafilatura, c.readability
+    tra_len, rea_len = _chars(tra), _chars(rea)
+    if rea_len < t.min_chars or tra_len < t.min_chars:
+        if max(tra_len, rea_len) < t.min_chars:
+            return (_clean(c.json_ld, c), JSONLD) if _chars(c.json_ld) >= t.min_chars else (
+                _clean(tra or rea, c), EMPTY)
+        return (_clean(tra, c), TRAFILATURA) if tra_len >= rea_len else (_clean(rea, c), READABILITY)
+    tra_grams, rea_grams = [_grams(line) for line in tra], [_grams(line) for line in rea]
+    tra_keys, rea_keys = set().union(*tra_grams), set().union(*rea_grams)
+    jld_keys = set().union(*map(_grams, c.json_ld))
+    confirmed = [_share(g, rea_keys) >= t.cover for g in tra_grams]
+    if _chars(line for line, ok in zip(tra, confirmed, strict=True) if ok) < t.agree * min(
+            tra_len, rea_len):
+        return _clean(tra, c), DISAGREE
+    kept = [(line, g) for line, g, ok in zip(tra, tra_grams, confirmed, strict=True)
+            if ok or (jld_keys and _share(g, jld_keys) >= t.cover)]
+    where = {x: i for i, (_, g) in enumerate(kept) for x in g}  # trigram -> its last line
+    added: dict[int, list[str]] = {}  # readability-only lines, after the line matching their
+    after = -1  # predecessor in readability's order
+    for line, g in zip(rea, rea_grams, strict=True):
+        if _share(g, tra_keys) >= t.cover:
+            after = max((where[x] for x in g if x in where), default=after)
+        elif _is_prose(line, t.add_words) or (jld_keys and _share(g, jld_keys) >= t.cover):
+            added.setdefault(after, []).append(line)
+    out = added.get(-1, []) + [x for i, (line, _) in enumerate(kept)
+                               for x in (line, *added.get(i, ()))]
+    return _clean(out, c), MERGED
+
+
+def extract(html: str, url: str | None = None, t: Thresholds = DEFAULT) -> tuple[str, str]:
+    """(main text, path) of a news page."""
+    return combine(candidates(html, url), t)
+
+
+def _clean(lines: list[str], c: Candidates) -> str:
+    """The lines without widget labels and without teasers of other articles."""
+    teasers = {line for source in (c.trafilatura, c.readability)
+               for line, after in zip(source, source[1:], strict=False)
+               if _ELLIPSIS.search(line) and _READ_MORE.fullmatch(after)}
+    return "\n".join(line for line in lines if not _WIDGET.fullmatch(line) and line not in teasers)
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in (_SPACE.sub(" ", part).strip() for part in text.split("\n")) if line]
+
+
+def _html_lines(fragment: str) -> list[str]:
+    """Text lines of an HTML fragment, one per block element."""
+    if not fragment.strip():
+        return []
+    root = lxml.html.fromstring(fragment)
+    for el in root.iter(*_BLOCKS):
+        el.tail = "\n" + (el.tail or "")
+        if el.tag != "br":
+            el.text = "\n" + (el.text or "")
+    return _lines(root.text_content())
+
+
+def _json_ld_body(tree: lxml.html.HtmlElement) -> str:
+    """The longest ``articleBody`` in the page's JSON-LD scripts ("" when none)."""
+    best = ""
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        try:
+            stack = [json.loads(script.text or "")]
+        except ValueError:
+            continue
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack += item
+            elif isinstance(item, dict):
+                body = item.get("articleBody")
+                if isinstance(body, str) and len(body) > len(best):
+                    best = body
+                stack += [v for v in item.values() if isinstance(v, list | dict)]
+    if "<" in best:  # some sites put HTML there
+        best = "\n".join(_html_lines(f"<div>{best}</div>"))
+    return best
+
+
+def _grams(line: str) -> set[tuple[str, ...]]:
+    """Lower-cased word trigrams of a line (one shorter tuple for a line of 1-2 words)."""
+    w = _WORD.findall(line.lower())
+    return set(zip(w, w[1:], w[2:], strict=False)) or ({tuple(w)} if w else set())
+
+
+def _share(grams: set, keys: set) -> float:
+    """Share of a line's trigrams found in ``keys`` (1.0 for a line without words)."""
+    return len(grams & keys) / len(grams) if grams else 1.0
+
+
+def _is_prose(line: str, min_words: int) -> bool:
+    return len(_WORD.findall(line)) >= min_words and bool(_PROSE_END.search(line))
+
+
+def _chars(lines) -> int:
+    return sum(len(line) for line in lines)
