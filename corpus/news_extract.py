@@ -7,7 +7,8 @@ keeps (share bars, donation boxes, "read more" teasers: it is recall-leaning) go
 page's JSON-LD ``articleBody`` has it. When one library returns too little, the other is taken;
 when they pick different parts of the page, trafilatura's pick is kept; when both return too
 little, a long JSON-LD ``articleBody`` is. Lines that are a widget label (``Коментари (12)``,
-``Сподели``, ``Read more``) are dropped on every path. Each result names the path it took.
+``Сподели``), a link to another article (``Прочетете още: …``) or a teaser (a line ending in an
+ellipsis followed by ``Прочети повече``) are dropped on every path. Each result names the path it took.
 
 Readability gets the page without scripts, styles, forms, navigation and footers (the same
 choice, twice as fast). Thresholds are chosen by cross-validation in ``bench/corpus.py``.
@@ -16,6 +17,7 @@ choice, twice as fast). Thresholds are chosen by cross-validation in ``bench/cor
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 import lxml.html
@@ -37,7 +39,7 @@ _SPACE = regex.compile(r"\s+")
 _PROSE_END = regex.compile(r"[.!?…:;\"'»“”)\]]$")
 # A whole line that is a widget label, not prose (bg and en news sites).
 _WIDGET = regex.compile(
-    r"(коментари|коментирай|сподели(те)?|share( this)?|comments?|прочети(те)? (още|повече)|"
+    r"(коментари|коментирай|сподели(те)?|share( this)?|comments?|прочет(и|ете) (още|повече)|"
     r"виж(те)? (още|повече)|read more|още от (категорията|автора|рубриката)|"
     r"свързани (новини|статии)|related (articles|stories)|етикети|тагове|tags|"
     r"абонирай(те)? се( за бюлетина)?|subscribe|последвайте ни|follow us|"
@@ -46,9 +48,12 @@ _WIDGET = regex.compile(
     r"\s*[:(\[]?\s*\d*\s*[)\]]?\s*:?",
     regex.IGNORECASE)
 # A teaser of another article: a line ending in an ellipsis, then a "read more" link.
-_READ_MORE = regex.compile(r"(прочети(те)?|виж(те)?) (още|повече)|read more|continue reading",
+_READ_MORE = regex.compile(r"(прочет(и|ете)|виж(те)?) (още|повече)|read more|continue reading",
                            regex.IGNORECASE)
 _ELLIPSIS = regex.compile(r"(\.\.\.|…)$")
+# A link to another article inside the body: "Прочетете още: <title>", "Read more: <title>".
+_SEE_ALSO = regex.compile(r"(" + _READ_MORE.pattern + r"|още по темата|свързан[аи]? (новини|статии)"
+                          r"|related( articles| stories)?|see also)\s*:.*", regex.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Thresholds:
 
     min_chars: int = 200  # an output shorter than this counts as nothing
     agree: float = 0.5  # share of the shorter output the other must confirm to merge
-    cover: float = 0.5  # share of a line's word trigrams the other output must contain
+    cover: float = 0.7  # share of a line's word trigrams the other output must contain
     add_words: int = 40  # a readability-only line joins when it is prose of this many words
 
 
@@ -114,7 +119,8 @@ def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
     after = -1  # predecessor in readability's order
     for line, g in zip(rea, rea_grams, strict=True):
         if _share(g, tra_keys) >= t.cover:
-            after = max((where[x] for x in g if x in where), default=after)
+            votes = Counter(where[x] for x in g if x in where)  # the line sharing most
+            after = votes.most_common(1)[0][0] if votes else after
         elif _is_prose(line, t.add_words) or (jld_keys and _share(g, jld_keys) >= t.cover):
             added.setdefault(after, []).append(line)
     out = added.get(-1, []) + [x for i, (line, _) in enumerate(kept)
@@ -132,7 +138,8 @@ def _clean(lines: list[str], c: Candidates) -> str:
     teasers = {line for source in (c.trafilatura, c.readability)
                for line, after in zip(source, source[1:], strict=False)
                if _ELLIPSIS.search(line) and _READ_MORE.fullmatch(after)}
-    return "\n".join(line for line in lines if not _WIDGET.fullmatch(line) and line not in teasers)
+    return "\n".join(line for line in lines if not (
+        _WIDGET.fullmatch(line) or _SEE_ALSO.fullmatch(line) or line in teasers))
 
 
 def _lines(text: str) -> list[str]:

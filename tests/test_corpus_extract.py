@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from corpus import news_extract
 from corpus.extract import extract, extract_news, extract_news_with_path, extract_wiki
+from corpus.news_extract import Candidates, combine
 from corpus.normalize import normalize
 
 # What bg.wikipedia's action=parse returns for an article, in its current markup (headings in
@@ -100,3 +107,76 @@ def test_selector_text_keeps_paragraphs_and_drops_scripts():
 def test_selector_on_a_bare_text_element_keeps_its_lines():
     html = "<div id='body'>Първи ред на статията.<br>Втори ред.</div>"
     assert extract_news(html, "#body") == "Първи ред на статията.\nВтори ред."
+
+
+PAGES = Path(__file__).parent / "pages"
+
+
+def _body_paragraphs(html: str, body_xpath: str) -> list[str]:
+    """The article paragraphs as marked up in the page (the text the extractor must keep)."""
+    tree = lxml.html.fromstring(html)
+    return [" ".join(p.text_content().split()) for p in tree.xpath(body_xpath)]
+
+
+@pytest.mark.parametrize(("page", "body_xpath", "boilerplate"), [
+    ("bg_news_related.html", '//div[@class="post-content"]/p',
+     ["Този сайт използва бисквитки", "Приемам", "Начало", "Автор:", "Сподели", "Facebook",
+      "Етикети", "Свързани новини", "Започва ремонтът на големия мост", "Абонирайте се",
+      "Получавайте най-важните новини", "Коментари (12)", "Най-накрая и нашият квартал",
+      "Най-четени", "Времето утре", "Всички права запазени", "Общи условия"]),
+    ("bg_news_inline_boilerplate.html", '//div[@class="text"]/p[not(strong)]',
+     ["Вход", "Земеделие", "Коментари (12)", "Сподели", "Viber", "Прочетете още",
+      "Земеделците искат компенсации", "Градушка унищожи реколтата", "Прочети повече",
+      "Абонирайте се за бюлетина", "Най-важното от региона", "Подкрепете местната журналистика",
+      "Всяко дарение", "Дари сега", "IBAN", "Тагове", "Ние тази година изобщо",
+      "Изпрати коментар", "бисквитки"]),
+])
+def test_project_written_bg_pages_keep_the_body_and_drop_the_boilerplate(page, body_xpath,
+                                                                         boilerplate):
+    html = (PAGES / page).read_text(encoding="utf-8")
+    text, path = extract_news_with_path(html, url=f"https://news.example.bg/{page}")
+    assert path == "merged"
+    assert text.split("\n") == _body_paragraphs(html, body_xpath)
+    for junk in boilerplate:
+        assert junk not in text
+
+
+# Paragraphs written for these tests (about 20-60 words each).
+LEAD = ("Градският съвет прие днес плана за обновяване на старите училищни дворове, който "
+        "предвижда нови игрища, пейки и засаждане на дървета във всички квартали до края на годината.")
+MIDDLE = ("Според заместник-кмета по образованието първите осем двора ще бъдат готови още през "
+          "септември, а останалите ще бъдат ремонтирани по време на зимната ваканция, за да не "
+          "пречат на учебния процес и на извънкласните занимания на децата в следобедните часове, "
+          "когато дворовете се използват най-много от учениците и техните родители.")
+END = "Родителите могат да изпращат предложения до общината до края на месеца."
+
+
+def test_lines_both_libraries_find_are_merged_with_long_prose_only_one_finds():
+    tra = [LEAD, "Сподели във Facebook", END, "Още по темата: нови детски площадки"]
+    rea = [LEAD, MIDDLE, END, "Дарете за нашата редакция"]
+    text, path = combine(Candidates(tra, rea, []))
+    assert path == news_extract.MERGED
+    # readability's long paragraph goes where readability has it; lines only one library
+    # keeps that are short (a share label, a donation call) go.
+    assert text.split("\n") == [LEAD, MIDDLE, END]
+
+
+def test_json_ld_body_vouches_for_a_line_only_trafilatura_keeps():
+    tra = [LEAD, "Снимка: архив на общината", END]
+    rea = [LEAD, END]
+    assert combine(Candidates(tra, rea, []))[0].split("\n") == [LEAD, END]
+    json_ld = [f"{LEAD} Снимка: архив на общината {END}"]
+    assert combine(Candidates(tra, rea, json_ld))[0].split("\n") == tra
+
+
+def test_fallback_paths_when_a_library_returns_too_little_or_they_disagree():
+    body = [LEAD, MIDDLE, END]
+    other = ["Времето утре ще бъде слънчево в цялата страна, с температури между двадесет и "
+             "двадесет и пет градуса, а вятърът ще е слаб, от северозапад, и ще отслабва вечерта.",
+             "Най-ниските температури ще бъдат в котловините, където сутринта ще има мъгла."]
+    assert combine(Candidates(body, ["Вход"], [])) == ("\n".join(body), news_extract.TRAFILATURA)
+    assert combine(Candidates([], body, [])) == ("\n".join(body), news_extract.READABILITY)
+    assert combine(Candidates(body, other, [])) == ("\n".join(body), news_extract.DISAGREE)
+    json_ld = [" ".join(body)]
+    assert combine(Candidates([END], [], json_ld)) == (json_ld[0], news_extract.JSONLD)
+    assert combine(Candidates([], [], [])) == ("", news_extract.EMPTY)
