@@ -25,6 +25,7 @@ import regex
 import trafilatura
 from lxml import etree
 from readability import Document
+from readability.readability import Unparseable
 
 # Paths a page can take (the corpus report counts them).
 MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, EMPTY = (
@@ -80,9 +81,8 @@ class Candidates:
 
 def candidates(html: str, url: str | None = None) -> Candidates:
     """Run trafilatura and readability on ``html`` (parsed once) and read its JSON-LD body."""
-    try:
-        tree = lxml.html.fromstring(html)
-    except (etree.ParserError, ValueError):
+    tree = trafilatura.load_html(html)  # also takes bytes and XML-declared strings
+    if tree is None:
         return Candidates([], [], [])
     text = trafilatura.extract(
         tree, url=url, fast=True, include_comments=False, include_tables=False,
@@ -91,7 +91,7 @@ def candidates(html: str, url: str | None = None) -> Candidates:
     etree.strip_elements(tree, *_NOT_CONTENT, with_tail=False)
     try:
         summary = Document(tree).summary(html_partial=True)
-    except Exception:  # readability raises its own Unparseable and lxml errors on odd pages
+    except Unparseable:
         summary = ""
     return Candidates(_lines(text), _html_lines(summary), _lines(json_ld))
 

@@ -180,3 +180,12 @@ def test_fallback_paths_when_a_library_returns_too_little_or_they_disagree():
     json_ld = [" ".join(body)]
     assert combine(Candidates([END], [], json_ld)) == (json_ld[0], news_extract.JSONLD)
     assert combine(Candidates([], [], [])) == ("", news_extract.EMPTY)
+
+
+def test_xml_declared_and_byte_pages_parse_like_plain_ones():
+    html = (PAGES / "bg_news_related.html").read_text(encoding="utf-8")
+    expected = extract_news_with_path(html)
+    declared = '<?xml version="1.0" encoding="utf-8"?>\n' + html.removeprefix("<!DOCTYPE html>\n")
+    assert extract_news_with_path(declared) == expected
+    assert extract_news_with_path(html.encode("utf-8")) == expected
+    assert extract_news_with_path("") == ("", news_extract.EMPTY)
