@@ -1,26 +1,28 @@
 """News main text from two libraries that check each other: trafilatura and readability-lxml.
 
-Both run on one parsed page. Where they agree (trafilatura lines that readability also has
-make up half the shorter output), the text is trafilatura's lines that readability also has, plus readability-only lines
-that are long prose (trafilatura sometimes misses a block of the body). A line only trafilatura
-keeps (share bars, donation boxes, "read more" teasers: it is recall-leaning) goes unless the
+Both run on one parsed page. Where they agree (trafilatura lines that readability also has make
+up half the shorter output), the text is those lines, plus readability-only lines that are long
+prose, or shorter prose in a container (class, id) that holds lines both have: trafilatura
+sometimes misses a block of the body, e.g. the part after an inline ad. A line only trafilatura
+keeps (share bars, donation boxes, "read more" teasers: it leans to recall) goes unless the
 page's JSON-LD ``articleBody`` has it. When one library returns too little, the other is taken;
 when they pick different parts of the page, trafilatura's pick is kept; when both return too
 little, a long JSON-LD ``articleBody`` is. Lines that are a widget label (``Коментари (12)``,
 ``Сподели``), a link to another article (``Прочетете още: …``) or a teaser (a line ending in an
 ellipsis followed by ``Прочети повече``) are dropped on every path. Each result names its path.
 
-Readability gets the page without scripts, styles, forms, navigation and footers (the same
-choice, twice as fast): that costs about 20% more CPU than trafilatura alone with its own
-readability fallback. Skipping readability when trafilatura returns only prose lines was tried:
-it saved a fifth of the pages and cost 0.002-0.003 F1, so both run on every page.
+Readability gets the page without scripts, styles, forms, navigation, footers and figures (the
+same choice without captions, in half the time). The pair costs about 20% more CPU than
+trafilatura alone with its built-in readability fallback. Skipping readability when trafilatura
+returns only prose lines was tried: it saved a fifth of the pages and cost 0.002-0.003 F1, so
+both run on every page.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lxml.html
 import regex
@@ -34,11 +36,12 @@ MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, EMPTY = (
     "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "empty")
 
 _NOT_CONTENT = ("script", "style", "noscript", "iframe", "svg", "template", "link", "meta", "nav",
-                "footer", "aside", "form", "button", "select", "input")
+                "footer", "aside", "form", "button", "select", "input", "figure", "figcaption")
 _BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "div", "td", "tr",
            "dd", "dt", "section", "article", "ul", "ol", "table", "br", "figcaption")
 _WORD = regex.compile(r"\w+")
 _SPACE = regex.compile(r"\s+")
+_OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: a line starts, its container
 _PROSE_END = regex.compile(r"[.!?…:;\"'»“”)\]]$")
 # A whole line that is a widget label, not prose (bg and en news sites).
 _WIDGET = regex.compile(
@@ -64,14 +67,16 @@ class Thresholds:
     """Decision thresholds of :func:`combine`.
 
     ``cover`` and ``add_words``: the grid point most folds chose in ``bench/corpus.py``'s 5-fold
-    cross-validation on the Scrapinghub set; ``min_chars`` and ``agree`` do not move its score
-    (25-200 chars, 0.3-0.7), so they are left out of the grid.
+    cross-validation on the Scrapinghub set. ``min_chars``, ``agree`` and ``body_words`` do not
+    move its score (25-200 chars, 0.3-0.7, 8 words to off), so they are left out of the grid;
+    ``body_words`` is low enough for the short paragraphs of a split Bulgarian article body.
     """
 
     min_chars: int = 200  # an output shorter than this counts as nothing
     agree: float = 0.5  # share of the shorter output the other must confirm to merge
     cover: float = 0.7  # share of a line's word trigrams the other output must contain
     add_words: int = 40  # a readability-only line joins when it is prose of this many words
+    body_words: int = 15  # ... or this many, in a container like one holding a line both have
 
 
 DEFAULT = Thresholds()
@@ -79,11 +84,12 @@ DEFAULT = Thresholds()
 
 @dataclass
 class Candidates:
-    """What each source made of one page: lines of text."""
+    """What each source made of one page: lines of text (and readability's line containers)."""
 
     trafilatura: list[str]
     readability: list[str]
     json_ld: list[str]
+    containers: list[str] = field(default_factory=list)  # per readability line; "" = unknown
 
 
 def candidates(html: str, url: str | None = None) -> Candidates:
@@ -100,7 +106,9 @@ def candidates(html: str, url: str | None = None) -> Candidates:
         summary = Document(tree).summary(html_partial=True)
     except Unparseable:
         summary = ""
-    return Candidates(_lines(text), _html_lines(summary), _lines(json_ld))
+    lines = _html_lines(summary)
+    return Candidates(_lines(text), [line for line, _ in lines], _lines(json_ld),
+                      [container for _, container in lines])
 
 
 def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
@@ -124,11 +132,15 @@ def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
     where = {x: i for i, (_, g) in enumerate(kept) for x in g}  # trigram -> its last line
     added: dict[int, list[str]] = {}  # readability-only lines, after the line matching their
     after = -1  # predecessor in readability's order
-    for line, g in zip(rea, rea_grams, strict=True):
-        if _share(g, tra_keys) >= t.cover:
+    both = [_share(g, tra_keys) >= t.cover for g in rea_grams]
+    containers = c.containers or [""] * len(rea)
+    body = {name for name, ok in zip(containers, both, strict=True) if ok and name}
+    for line, g, ok, name in zip(rea, rea_grams, both, containers, strict=True):
+        if ok:
             votes = Counter(where[x] for x in g if x in where)  # the line sharing most
             after = votes.most_common(1)[0][0] if votes else after
-        elif _is_prose(line, t.add_words) or (jld_keys and _share(g, jld_keys) >= t.cover):
+        elif (_is_prose(line, t.add_words) or (name in body and _is_prose(line, t.body_words))
+              or (jld_keys and _share(g, jld_keys) >= t.cover)):
             added.setdefault(after, []).append(line)
     out = added.get(-1, []) + [x for i, (line, _) in enumerate(kept)
                                for x in (line, *added.get(i, ()))]
@@ -153,16 +165,35 @@ def _lines(text: str) -> list[str]:
     return [line for line in (_SPACE.sub(" ", part).strip() for part in text.split("\n")) if line]
 
 
-def _html_lines(fragment: str) -> list[str]:
-    """Text lines of an HTML fragment, one per block element."""
+def _html_lines(fragment: str) -> list[tuple[str, str]]:
+    """(text, container) lines of an HTML fragment, one per block element.
+
+    The container names the nearest element with a class or id around the line's text (its
+    tag, class and id; "" when none): a split article body has the same one twice.
+    """
     if not fragment.strip():
         return []
     root = lxml.html.fromstring(fragment)
-    for el in root.iter(*_BLOCKS):
-        el.tail = "\n" + (el.tail or "")
+    for el in list(root.iter(*_BLOCKS)):
+        block = next(el.iterancestors(*_BLOCKS), None)  # where the text after ``el`` belongs
+        el.tail = _mark(block) + (el.tail or "")
         if el.tag != "br":
-            el.text = "\n" + (el.text or "")
-    return _lines(root.text_content())
+            el.text = _mark(el) + (el.text or "")
+    out = []
+    for piece in root.text_content().split(_OPEN):  # each line begins with its container's name
+        container, marked, text = piece.partition(_CLOSE)
+        text = _SPACE.sub(" ", text if marked else piece).strip()
+        if text:
+            out.append((text, container if marked else ""))
+    return out
+
+
+def _mark(el) -> str:
+    """A line start: the name of the element with a class or id nearest ``el``, marked."""
+    named = next((e for e in (el, *el.iterancestors()) if e.get("class") or e.get("id")),
+                 None) if el is not None else None
+    name = "" if named is None else f"{named.tag}.{named.get('class', '')}#{named.get('id', '')}"
+    return f"{_OPEN}{name}{_CLOSE}"
 
 
 def _json_ld_body(tree: lxml.html.HtmlElement) -> str:
@@ -183,7 +214,7 @@ def _json_ld_body(tree: lxml.html.HtmlElement) -> str:
                     best = body
                 stack += [v for v in item.values() if isinstance(v, list | dict)]
     if "<" in best:  # some sites put HTML there
-        best = "\n".join(_html_lines(f"<div>{best}</div>"))
+        best = "\n".join(line for line, _ in _html_lines(f"<div>{best}</div>"))
     return best
 
 
