@@ -32,8 +32,8 @@ from readability import Document
 from readability.readability import Unparseable
 
 # Paths a page can take (the corpus report counts them).
-MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, EMPTY = (
-    "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "empty")
+MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, TOO_LITTLE = (
+    "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "too-little")
 
 _NOT_CONTENT = ("script", "style", "noscript", "iframe", "svg", "template", "link", "meta", "nav",
                 "footer", "aside", "form", "button", "select", "input", "figure", "figcaption")
@@ -118,7 +118,7 @@ def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
     if rea_len < t.min_chars or tra_len < t.min_chars:
         if max(tra_len, rea_len) < t.min_chars:
             return (_clean(c.json_ld, c), JSONLD) if _chars(c.json_ld) >= t.min_chars else (
-                _clean(tra or rea, c), EMPTY)
+                _clean(tra or rea, c), TOO_LITTLE)
         return (_clean(tra, c), TRAFILATURA) if tra_len >= rea_len else (_clean(rea, c), READABILITY)
     tra_grams, rea_grams = [_grams(line) for line in tra], [_grams(line) for line in rea]
     tra_keys, rea_keys = set().union(*tra_grams), set().union(*rea_grams)

@@ -185,7 +185,7 @@ def test_fallback_paths_when_a_library_returns_too_little_or_they_disagree():
     assert combine(Candidates(body, other, [])) == ("\n".join(body), news_extract.DISAGREE)
     json_ld = [" ".join(body)]
     assert combine(Candidates([END], [], json_ld)) == (json_ld[0], news_extract.JSONLD)
-    assert combine(Candidates([], [], [])) == ("", news_extract.EMPTY)
+    assert combine(Candidates([], [], [])) == ("", news_extract.TOO_LITTLE)
 
 
 def test_xml_declared_and_byte_pages_parse_like_plain_ones():
@@ -194,4 +194,9 @@ def test_xml_declared_and_byte_pages_parse_like_plain_ones():
     declared = '<?xml version="1.0" encoding="utf-8"?>\n' + html.removeprefix("<!DOCTYPE html>\n")
     assert extract_news_with_path(declared) == expected
     assert extract_news_with_path(html.encode("utf-8")) == expected
-    assert extract_news_with_path("") == ("", news_extract.EMPTY)
+    assert extract_news_with_path("") == ("", news_extract.TOO_LITTLE)
+
+
+def test_too_little_text_keeps_what_was_found_and_says_so():
+    assert combine(Candidates(["Кратка бележка."], [], [])) == ("Кратка бележка.",
+                                                                news_extract.TOO_LITTLE)
