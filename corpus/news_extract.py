@@ -75,7 +75,7 @@ class Thresholds:
     min_chars: int = 200  # an output shorter than this counts as nothing
     agree: float = 0.5  # share of the shorter output the other must confirm to merge
     cover: float = 0.7  # share of a line's word trigrams the other output must contain
-    add_words: int = 40  # a readability-only line joins when it is prose of this many words
+    add_words: int = 60  # a readability-only line joins when it is prose of this many words
     body_words: int = 15  # ... or this many, in a container like one holding a line both have
 
 

@@ -147,24 +147,31 @@ def test_project_written_bg_pages_keep_the_body_and_drop_the_boilerplate(page, b
         assert junk not in text
 
 
-# Paragraphs written for these tests (about 20-60 words each).
+# Paragraphs written for these tests (10 to 70 words).
 LEAD = ("Градският съвет прие днес плана за обновяване на старите училищни дворове, който "
         "предвижда нови игрища, пейки и засаждане на дървета във всички квартали до края на годината.")
 MIDDLE = ("Според заместник-кмета по образованието първите осем двора ще бъдат готови още през "
           "септември, а останалите ще бъдат ремонтирани по време на зимната ваканция, за да не "
           "пречат на учебния процес и на извънкласните занимания на децата в следобедните часове, "
-          "когато дворовете се използват най-много от учениците и техните родители.")
+          "когато дворовете се използват най-много от учениците и техните родители, а вечер "
+          "и от по-големите младежи от квартала, които досега нямаха къде да играят баскетбол.")
 END = "Родителите могат да изпращат предложения до общината до края на месеца."
 
 
 def test_lines_both_libraries_find_are_merged_with_long_prose_only_one_finds():
     tra = [LEAD, "Сподели във Facebook", END, "Още по темата: нови детски площадки"]
-    rea = [LEAD, MIDDLE, END, "Дарете за нашата редакция"]
+    reader_note = ("Пишете ни, ако искате да споделите мнението си за новите училищни дворове "
+                   "във вашия квартал.")
+    rea = [LEAD, MIDDLE, END, reader_note, "Дарете за нашата редакция"]
     text, path = combine(Candidates(tra, rea, []))
     assert path == news_extract.MERGED
-    # readability's long paragraph goes where readability has it; lines only one library
-    # keeps that are short (a share label, a donation call) go.
+    # readability's long paragraph goes where readability has it; lines only one library keeps
+    # that are short (a share label, a reader's note, a donation call) go.
     assert text.split("\n") == [LEAD, MIDDLE, END]
+    # ...unless they sit in a container (class, id) that holds lines both libraries have
+    containers = ["div.text#", "div.text#", "div.text#", "div.text#", "div.donate#"]
+    text, _ = combine(Candidates(tra, rea, [], containers))
+    assert text.split("\n") == [LEAD, MIDDLE, END, reader_note]
 
 
 def test_json_ld_body_vouches_for_a_line_only_trafilatura_keeps():
