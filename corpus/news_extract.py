@@ -5,7 +5,8 @@ up half the shorter output), the text is those lines, plus readability-only line
 prose, or shorter prose in a container (class, id) that holds lines both have: trafilatura
 sometimes misses a block of the body, e.g. the part after an inline ad. A line only trafilatura
 keeps (share bars, donation boxes, "read more" teasers: it leans to recall) goes unless the
-page's JSON-LD ``articleBody`` has it. When one library returns too little, the other is taken;
+page's JSON-LD ``articleBody`` has it. When one library returns too little, the other is taken
+(unless that is short too and holds all of it: a stub page, whose extra lines are its frame);
 when they pick different parts of the page, trafilatura's pick is kept; when both return too
 little, a long JSON-LD ``articleBody`` is. Lines that are a widget label (``Коментари (12)``,
 ``Сподели``), a link to another article (``Прочетете още: …``) or a teaser (a line ending in an
@@ -119,7 +120,13 @@ def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
         if max(tra_len, rea_len) < t.min_chars:
             return (_clean(c.json_ld, c), JSONLD) if _chars(c.json_ld) >= t.min_chars else (
                 _clean(tra or rea, c), TOO_LITTLE)
-        return (_clean(tra, c), TRAFILATURA) if tra_len >= rea_len else (_clean(rea, c), READABILITY)
+        (name, longer), (_, shorter) = sorted(
+            ((TRAFILATURA, tra), (READABILITY, rea)), key=lambda x: -_chars(x[1]))
+        keys = set().union(*map(_grams, longer))
+        if shorter and _chars(longer) < 2 * t.min_chars and all(
+                _share(_grams(line), keys) >= t.cover for line in shorter):
+            return _clean(shorter, c), TOO_LITTLE  # a stub: the longer adds only its frame
+        return _clean(longer, c), name
     tra_grams, rea_grams = [_grams(line) for line in tra], [_grams(line) for line in rea]
     tra_keys, rea_keys = set().union(*tra_grams), set().union(*rea_grams)
     jld_keys = set().union(*map(_grams, c.json_ld))

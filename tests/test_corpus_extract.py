@@ -96,6 +96,13 @@ def test_site_selector_overrides_trafilatura(fixtures):
     assert extract(record, {"vratza": "h1.entry-title"}).startswith("ОБЩИНА ВРАЦА СПЕЧЕЛИ ПРОЕКТ")
 
 
+def test_stub_page_gives_its_one_sentence_not_the_menu_around_it(fixtures):
+    # vratza.com serves this article as a one-sentence excerpt; trafilatura adds menu words
+    html = (fixtures / "news_html/htmldate_test_set/1766087391.html").read_text()
+    text, path = extract_news_with_path(html)
+    assert (text, path) == (extract_news(html, ".td-post-content"), news_extract.TOO_LITTLE)
+
+
 def test_selector_text_keeps_paragraphs_and_drops_scripts():
     html = ("<html><body><nav>Начало</nav><div class='story'><h1>Заглавие</h1>"
             "<script>var x = 1;</script><p>Първи абзац.</p><p>Втори <b>абзац</b>.</p></div>"
