@@ -219,7 +219,7 @@ _WORDS = regex.compile(r"\w+").findall
 TOKENISERS: dict[str, Callable[[str], list[str]]] = {"": _WORDS, "_whitespace": str.split}
 CV_FOLDS = 5
 CV_GRID = [news_extract.Thresholds(add_words=words, cover=cover)
-           for words in (20, 30, 40, 60) for cover in (0.3, 0.5, 0.7)]
+           for words in (20, 30, 40, 60, 80, 120) for cover in (0.5, 0.7)]
 
 
 def shingle_counts(text: str, n: int = 4, tokens: Callable[[str], list[str]] = _WORDS) -> Counter:
