@@ -33,7 +33,7 @@ from readability import Document
 from readability.readability import Unparseable
 
 # Paths a page can take (the corpus report counts them).
-MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, TOO_LITTLE = (
+PATHS = MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, TOO_LITTLE = (
     "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "too-little")
 
 _NOT_CONTENT = ("script", "style", "noscript", "iframe", "svg", "template", "link", "meta", "nav",

@@ -36,18 +36,11 @@ def extract_text(doc: Document, selectors: dict[str, str]) -> str | None:
         if text and doc.title and text.split("\n", 1)[0] != doc.title:
             text = doc.title + "\n" + text
     else:
-        text, path = _news(doc.text, selectors.get(doc.source, ""), doc.url)
+        text, path = extract.extract_news_with_path(doc.text, selectors.get(doc.source, ""),
+                                                     doc.url)
     doc.text = text
     doc.metadata["extract_path"] = path
     return None if text.strip() else "no main text"
-
-
-def _news(html: str, selector: str, url: str) -> tuple[str, str]:
-    """(text, path taken) of a news page; the extractor names its path when it can."""
-    with_path = getattr(extract, "extract_news_with_path", None)
-    if with_path is not None:
-        return with_path(html, selector, url)
-    return extract.extract_news(html, selector, url=url), "selector" if selector else "trafilatura"
 
 
 def normalize_text(doc: Document) -> str | None:

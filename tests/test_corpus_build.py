@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from common.formats import SEPARATOR, iter_docs
+from corpus import news_extract
 from corpus.read import write_shard
 from tests.test_corpus_extract import BG_PARSE_HTML
 from tests.util import run_module, write_config
@@ -140,9 +141,13 @@ def test_report_accounts_for_every_step(built):
                 "| filter | dropped: few Cyrillic letters |", "| filter | dropped: too short |",
                 "| dedup | dropped: near duplicate |", "| dedup | dropped: exact duplicate |",
                 "| extract | path: wiki | 2 |", "| extract | path: selector | 2 |",
-                "| extract | path: trafilatura |",
                 "| write | out: train |", "| write | out: valid |", "| write | out: test |"):
         assert row in report, row
+    # every news page without a selector went through the combined extractor, which names its path
+    news_paths = {line.split("|")[2].strip() for line in report.splitlines()
+                  if line.startswith("| extract | path: ") and "wiki" not in line
+                  and "selector" not in line}
+    assert news_paths and news_paths <= {"path: " + p for p in news_extract.PATHS}, news_paths
     assert "`news/part-00004.jsonl.gz:" in report  # the bad shard, named with its line
     assert ".tmp-" not in report
     assert "![document lengths](lengths.png)" in report

@@ -260,3 +260,31 @@ def test_cache_lives_outside_the_corpus_folder(scratch):
     assert len(_entries(scratch.parent.parent)) == 7
     shutil.rmtree(scratch.parent / "cache")  # the corpus stays usable without its cache
     assert (scratch / "manifest.json").is_file()
+
+
+def _project_imports(module: str) -> set[str]:
+    """The project modules (common.*, corpus.*) that ``module`` imports, directly or not."""
+    import ast
+
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = ROOT / (name.replace(".", "/") + ".py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            todo += [n for n in names if n.split(".")[0] in ("common", "corpus")
+                     and (ROOT / (n.replace(".", "/") + ".py")).exists()]
+    return seen
+
+
+def test_cache_code_version_covers_every_module_the_shard_steps_run():
+    # a module missing from cache.CODE could change extraction without invalidating the cache
+    needed = _project_imports("corpus.steps") - {"common.config", "common.errors", "corpus.stats"}
+    assert needed <= set(cache.CODE), sorted(needed - set(cache.CODE))
