@@ -31,8 +31,8 @@ AFTER_SHARD = {"workers", "shard_bytes", "dedup_threshold", "valid_ratio", "test
                "split_seed", "order_seed"}
 # Modules and libraries that shape per-shard output: any change to them redoes every shard.
 CODE = ("common.formats", "corpus.cache", "corpus.dedup", "corpus.document", "corpus.extract",
-        "corpus.filters", "corpus.news_extract", "corpus.normalize", "corpus.read", "corpus.shard", "corpus.split",
-        "corpus.steps")
+        "corpus.filters", "corpus.news_extract", "corpus.normalize", "corpus.read", "corpus.shard",
+        "corpus.split", "corpus.steps")
 LIBRARIES = ("beautifulsoup4", "datasketch", "ftfy", "lingua-language-detector", "lxml", "numpy",
              "readability-lxml", "regex", "trafilatura")
 
