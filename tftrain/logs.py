@@ -113,9 +113,11 @@ class Progress:
         if not self.bar.disable:
             self.bar.update(step - self.bar.n)
             if figures:
-                self.bar.set_postfix(loss=f"{figures['loss']:.4f}", bpb=f"{figures['bpb']:.3f}",
-                                     lr=f"{figures['lr']:.2e}",
-                                     tok_s=f"{figures['tokens_per_s']:,.0f}", refresh=False)
+                self.bar.set_postfix({"loss": f"{figures['loss']:.4f}",
+                                      "bits/byte": f"{figures['bpb']:.3f}",
+                                      "lr": f"{figures['lr']:.2e}",
+                                      "tokens/s": f"{figures['tokens_per_s']:,.0f}"},
+                                     refresh=False)
         elif figures:
             width = len(str(self.total))
             self.say(f"step {step:>{width}}/{self.total}  loss {figures['loss']:.4f}  "
