@@ -1,4 +1,5 @@
-"""What the trainer's start-up lets through, and the model card's licence section (no TF needed).
+"""What the trainer's start-up lets through, its progress output on and off a terminal, and the
+model card's licence section (no TF needed).
 
 The shape of a whole training run's output outside a terminal is checked on the main run of
 ``tests/test_train_run.py``.
@@ -6,8 +7,10 @@ The shape of a whole training run's output outside a terminal is checked on the 
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import sys
 
 from tftrain import card, logs
 
@@ -67,3 +70,34 @@ def test_licences_come_from_the_token_folder(tmp_path):
     missing = card.licences(tmp_path, {})
     assert "No licence record" in missing and "make tokenizer" in missing
     assert str(tmp_path / card.ATTRIBUTION) in missing
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+FIGURES = dict(loss=5.4321, bpb=1.9876, lr=1e-3, tokens_per_s=12345.0, eta_s=125.0)
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
+    for stream in (_Terminal(), io.StringIO()):
+        monkeypatch.setattr(sys, "stdout", stream)
+        progress = logs.Progress(40, 0)
+        for step in range(1, 41):
+            progress.update(step, FIGURES if step % 20 == 0 else None)
+            if step == 20:
+                progress.say("step 20: validation loss 5.5")
+        progress.close()
+        out = stream.getvalue()
+        assert "step 20: validation loss 5.5\n" in out
+        if stream.isatty():  # one bar redrawn in place, figures beside it
+            assert "\r" in out and "40/40" in out and "bits/byte=1.988" in out
+            assert "ETA" not in out
+        else:
+            assert out.splitlines() == [
+                "step 20/40  loss 5.4321  bits/byte 1.9876  lr 1.00e-03  tokens/s 12,345  "
+                "ETA 2m05s",
+                "step 20: validation loss 5.5",
+                "step 40/40  loss 5.4321  bits/byte 1.9876  lr 1.00e-03  tokens/s 12,345  "
+                "ETA 2m05s"]
