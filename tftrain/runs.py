@@ -15,6 +15,7 @@ from pathlib import Path
 
 from common import config as cfglib
 from common.errors import UserError
+from tftrain import checkpoint
 
 
 def run_name(cfg, name: str | None = None) -> str:
@@ -62,8 +63,6 @@ class Located:
 def locate(cfg, ckpt: str | None) -> Located:
     """The model ``--ckpt`` names (a run folder, its ``final/`` or any HF folder), else the
     config's run: its ``final/``, else its latest checkpoint."""
-    from tftrain import checkpoint
-
     path = Path(ckpt).expanduser().resolve() if ckpt else run_dir(cfg)
     if (path / "config.json").is_file():
         return Located(path, path.parent if path.name == "final" else path, "hf")
