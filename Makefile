@@ -7,6 +7,7 @@ SIZE ?=
 J ?=
 RUN ?=
 CKPT ?=
+TEXT ?=
 PROMPT ?=
 SITE ?=
 ARGS ?=
@@ -69,8 +70,8 @@ tokenizer: setup  ## train the ByteLevel BPE tokenizer and write token shards
 train: setup  ## train GPT-2 (SIZE=tiny|small|medium|large|xl); re-run to resume
 	$(PY) -m tftrain.train --config $(CONFIG) $(SIZE_ARG) $(if $(RUN),--run $(RUN)) $(ARGS)
 
-eval: setup  ## loss and perplexity on the test split (CKPT=run folder or final/)
-	$(PY) -m tftrain.evaluate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(ARGS)
+eval: setup  ## loss, perplexity, bits/byte on the test split or TEXT=file.txt (CKPT=run folder or final/)
+	$(PY) -m tftrain.evaluate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(TEXT),--text "$(TEXT)") $(ARGS)
 
 generate: setup  ## sample text: make generate PROMPT="България е"
 	$(PY) -m tftrain.generate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)

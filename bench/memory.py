@@ -1,7 +1,7 @@
 """Training memory, measured, beside the trainer's printed estimate (``tftrain.memory.estimate``).
 
 ``make bench-memory`` (``python -m bench.memory``) runs the trainer's own step
-(``bench.train.trainer_step``: model, recompute, optimiser, clipping, ``Trainer._build_step``) for
+(``bench.train.trainer_step``: model, recompute, optimiser, clipping, ``make_train_step``) for
 a few steps in a fresh process per setting, with GPT-2's 50,257-token vocabulary (the ``--init``
 case before any resize), and reports the peak:
 

@@ -5,7 +5,7 @@ global-norm clipping, AdamW with decoupled weight decay; mean token cross-entrop
 logits) of a 4-layer, 256-wide, 4-head GPT-2 with an 8000-token vocabulary on batches of 8 x 128
 tokens, in a fresh process per variant:
 
-- ``tf-fp32``: the trainer's own step (``tftrain.train.Trainer._build_step``), fp32;
+- ``tf-fp32``: the trainer's own step (``tftrain.step.make_train_step``), fp32;
 - ``tf-fp32-xla``: the same step with the trainer's XLA (on one device: forward, backward,
   clipping and the AdamW update compiled as one program);
 - ``tf-bf16-xla``: mixed_bfloat16 + the trainer's XLA;
@@ -54,7 +54,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from bench.report import machine
 from common.atomic import atomic_write
@@ -90,13 +89,15 @@ def _measure(step) -> tuple[float, float]:
 
 
 def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
-                 recompute: bool = False, **train_updates):
-    """The trainer's own step (``tftrain.train.Trainer._build_step``) on a random GPT-2 ``model``.
+                 recompute: bool = False, net=None, data=None, **train_updates):
+    """The trainer's own step (``tftrain.step.make_train_step``) on a random GPT-2 ``model``.
 
-    Returns ``(step() -> loss, info)``; the step pulls its batch (fixed random ids) from a tf.data
-    iterator, as in the trainer; ``jit``: the trainer's XLA (on one device, the whole step:
-    forward, backward, clipping and the optimiser update in one program). ``train_updates``
-    override the ``[train]`` defaults.
+    Returns ``(step() -> loss, info)``; the step pulls its batch (fixed random ids, or ``data``:
+    a ``tf.data.Dataset`` of ``(inputs, labels)`` batches) from a tf.data iterator, as in the
+    trainer; ``net``: a model already built (default: built here, seed 0); ``jit``: the
+    trainer's XLA (on one device, the whole step: forward, backward, clipping and the optimiser
+    update in one program). ``train_updates`` override the ``[train]`` defaults; the schedule
+    spans ``max_steps`` (10,000 when 0).
     """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
@@ -106,7 +107,7 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
     from common.config import SCHEMA
     from tftrain import model as tfmodel
     from tftrain import optim, precision
-    from tftrain.train import Trainer
+    from tftrain.step import make_train_step
 
     precision.apply(prec)
     tf.keras.utils.set_random_seed(0)
@@ -116,22 +117,23 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
                  weight_decay=WEIGHT_DECAY, clip_norm=CLIP, optimizer="adamw", batch_size=batch,
                  accumulate=1, recompute=recompute)
     train.update(train_updates)
-    net = tfmodel.build_model(config)
+    net = net or tfmodel.build_model(config)
     if recompute:
         tfmodel.enable_recompute(net)
     variables = net.trainable_variables
-    opt = optim.build_optimizer(train, optim.schedule(train, 10_000), variables,
+    opt = optim.build_optimizer(train, optim.schedule(train, train["max_steps"] or 10_000), variables,
                                 loss_scale=prec == "fp16")
     info = {"framework": f"tensorflow {tf.__version__}", "precision": prec, "xla": jit,
             "optimizer": train["optimizer"], "recompute": recompute,
             "params": tfmodel.parameter_count(net)}
-    xs, ys = zip(*batches(model["vocab_size"], batch, block), strict=True)
-    trainer = SimpleNamespace(
-        plan=SimpleNamespace(train=train, block=block, tokens_per_step=batch * block),
-        opt=opt, variables=variables, precision=prec, model=net,
-        strategy=tf.distribute.get_strategy(), step=tf.Variable(0, dtype=tf.int64))
-    train_step = Trainer._build_step(trainer, jit)
-    iterator = iter(tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))).repeat())
+    if data is None:
+        xs, ys = zip(*batches(model["vocab_size"], batch, block), strict=True)
+        data = tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))).repeat()
+    train_step = make_train_step(net, opt, tf.distribute.get_strategy(),
+                                 tf.Variable(0, dtype=tf.int64), batch_size=batch,
+                                 accumulate=train["accumulate"], block=block,
+                                 clip_norm=train["clip_norm"], jit=jit)
+    iterator = iter(data)
     return (lambda: float(train_step(iterator)[0])), info
 
 
@@ -341,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup": {"model": MODEL, "batch": BATCH, "block": BLOCK, "dropout": 0.0,
                   "rounds": args.rounds,
                   "step": "forward + backward + clip(1.0) + AdamW(wd 0.1, no decay on 1-D)",
-                  "tf_step": "tftrain.train.Trainer._build_step (xla: the trainer's XLA, the "
+                  "tf_step": "tftrain.step.make_train_step (xla: the trainer's XLA, the "
                              "whole step incl. clipping and AdamW in one program)"},
         "headline": {"figure": f"TF best ({tf_best}) / PyTorch eager fp32, median over "
                                f"{args.rounds} rounds",

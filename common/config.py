@@ -217,6 +217,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "checkpoint_every": Field(int, 500, **POS),
         "keep_checkpoints": Field(int, 3, **POS),
         "eval_every": Field(int, 500, **POS),
+        "eval_tokens": Field(int, 1_000_000, **POS),  # validation budget (whole split if smaller)
         "log_every": Field(int, 10, **POS),
         "prompts": Field(list, ["България е", "Столицата на България"]),
         "sample_tokens": Field(int, 40, **POS),

@@ -6,7 +6,9 @@ streamed to ``data/tokens/<split>/shard-NNNNN.bin``: token ids as little-endian 
 ``<|endoftext|>`` after every document, ``shard_tokens`` ids a shard (the last one shorter).
 A document may span two shards; a shard's ``documents`` counts the EOS ids it holds.
 Text that merely spells a special token inside a document is encoded as plain text, so the only
-EOS ids in the shards are the separators written here.
+EOS ids in the shards are the separators written here. Each split's ``meta.json`` entry counts
+the UTF-8 ``bytes`` of its documents' text (separators not counted), the denominator of bits per
+byte.
 """
 
 from __future__ import annotations
@@ -103,10 +105,12 @@ def tokenize_split(encoder: Tokenizer, paths: list[Path], out: Path, *, batch_do
     """Write one split's token shards under ``out``; return its ``meta.json`` entry."""
     writer = _ShardWriter(out, shard_tokens, dtype, eos_id)
     eos = [eos_id]
+    text_bytes = 0
     with tqdm(total=sum(p.stat().st_size for p in paths), unit="B", unit_scale=True,
               desc=desc, leave=False) as bar:
         for path in paths:
             for batch in batched(read_docs(path), batch_docs):
+                text_bytes += sum(len(doc.encode("utf-8")) for doc in batch)
                 flat: list[int] = []
                 for enc in encoder.encode_batch_fast(batch, add_special_tokens=False):
                     flat += enc.ids
@@ -115,7 +119,7 @@ def tokenize_split(encoder: Tokenizer, paths: list[Path], out: Path, *, batch_do
             bar.update(path.stat().st_size)
     shards = writer.finish()
     return {"shards": shards, "tokens": sum(s["tokens"] for s in shards),
-            "documents": sum(s["documents"] for s in shards)}
+            "documents": sum(s["documents"] for s in shards), "bytes": text_bytes}
 
 
 def tokenize_corpus(tokenizer_json: Path, vocab_size: int, corpus: Path, out: Path, *,

@@ -142,6 +142,8 @@ def write_report(art: Path, data: Path, stage: Stage, samples: str, evaluation: 
     timing_rows = "\n".join(f"| {k} | {v:.1f} |" for k, v in stage.timings.items())
     if (run / "loss.png").is_file():
         shutil.copyfile(run / "loss.png", art / "loss.png")
+    scores = run / "eval-test.json"
+    bpb = json.loads(scores.read_text(encoding="utf-8"))["bits_per_byte"] if scores.is_file() else None
     text = f"""# Demo report
 
 {"First run" if first_run else "Re-run: crawl, corpus, tokenizer and training reused what was there"}
@@ -173,6 +175,8 @@ metrics: `{run / "metrics.jsonl"}`.
 
 A smoke test, not a quality claim: the `tiny` model trained for a few minutes on a few dozen
 short demo articles. Real figures need a real crawl (`make crawl`) and a bigger `SIZE`.
+Bits per byte on the test split: {"(missing)" if bpb is None else f"{bpb:.4f}"} (total nats / ln 2
+/ UTF-8 bytes: comparable across tokenizers, unlike perplexity).
 
 ```
 {evaluation.strip()}

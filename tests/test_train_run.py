@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -61,6 +62,7 @@ def main_run(ws) -> Path:
                           warmup_steps=20, eval_every=60, checkpoint_every=40, keep_checkpoints=2,
                           log_every=10, buffer_budget_mb=0.01)
     out = _finish(_start(config))
+    (ws / "main_run.out").write_text(out, encoding="utf-8")  # for the log-shape test
     assert "parameters" in out and "memory estimate" in out
     assert "shuffle buffer: 256 blocks = 0.03 MB" in out  # 256 x 65 ids x 2 bytes
     assert "warning: the shuffle buffer" in out  # over buffer_budget_mb
@@ -111,6 +113,110 @@ def test_eval_reports_test_loss_and_perplexity(main_run, ws):
     assert result["tokens"] == blocks * 64
     assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
     assert result["loss"] < math.log(1000)  # better than uniform over the vocabulary
+
+
+def _bytes_per_token(ws: Path, split: str) -> float:
+    entry = json.loads((ws / "data" / "tokens" / "meta.json").read_text())["splits"][split]
+    return entry["bytes"] / entry["tokens"]
+
+
+def test_token_meta_counts_the_utf8_bytes_of_each_split(ws):
+    """``meta.json`` ``bytes``: the UTF-8 bytes of the documents tokenised (separators not)."""
+    from common.formats import iter_docs
+
+    meta = json.loads((ws / "data" / "tokens" / "meta.json").read_text())
+    for split, entry in meta["splits"].items():
+        docs = list(iter_docs(ws / "data" / "corpus" / split / "shard-00000.txt"))
+        assert entry["bytes"] == sum(len(d.encode("utf-8")) for d in docs) > 2 * len(docs)
+
+
+def test_bits_per_byte_in_metrics_eval_and_card(main_run, ws):
+    """bits/byte = nats / ln 2 / bytes, with the split's bytes a token: in every train and valid
+    record, in ``eval-test.json`` and in the model card and summary."""
+    for kind, split in (("train", "train"), ("valid", "valid")):
+        for r in _records(main_run, kind):
+            expected = r["loss"] / math.log(2) / _bytes_per_token(ws, split)
+            assert r["bits_per_byte"] == pytest.approx(expected, rel=1e-9), (kind, r)
+    result = json.loads((main_run / "eval-test.json").read_text())
+    assert result["bits_per_byte"] == pytest.approx(
+        result["loss"] / math.log(2) / _bytes_per_token(ws, "test"), rel=1e-9)
+    assert 0.5 < result["bits_per_byte"] < 8  # Cyrillic: 2 bytes a letter; 8 = a byte guessed
+    valid = _records(main_run, "valid")[-1]
+    assert f"{valid['bits_per_byte']:.4f} bits per byte (the whole valid split)" in \
+        (main_run / "final" / "README.md").read_text()
+    assert re.search(rf"validation bits/byte +│ +{valid['bits_per_byte']:.4f}",
+                     (ws / "main_run.out").read_text())
+
+
+def test_progress_outside_a_terminal_is_one_line_every_log_every_steps(main_run, ws):
+    """Piped stdout (CI, nohup, the demo's logs): no progress-bar line per step, one summary line
+    per ``log_every`` (10) steps with loss, bits/byte, lr, tokens/s and ETA; no start-up noise."""
+    out = (ws / "main_run.out").read_text()
+    lines = re.findall(r"^step +(\d+)/120  loss [\d.]+  bits/byte [\d.]+  lr [\d.e+-]+  "
+                       r"tokens/s [\d,]+  ETA \d", out, re.M)
+    assert [int(s) for s in lines] == list(range(10, 130, 10))
+    assert "ETA:" not in out and "[====" not in out and "\r" not in out
+    assert len(out.splitlines()) < 60, out
+    for noise in ("cuInit", "oneDNN", "TensorFlow and JAX classes are deprecated",
+                  "absl::InitializeLog"):
+        assert noise not in out
+
+
+def test_validation_budget_and_eval_of_any_text(main_run, ws, fixtures, tmp_path):
+    """``train.eval_tokens`` caps validation at whole batches; ``make eval TEXT=`` scores every
+    token of a text the model never saw (UD Bulgarian treebank sentences) over its own bytes,
+    and scores the same characters shuffled far worse."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    from tftrain import data, evaluate, runs
+
+    net = runs.load_hf_model(main_run / "final")
+    import tensorflow as tf
+
+    tokens = ws / "data" / "tokens"
+    meta = data.load_meta(tokens, net.config.vocab_size)
+    ev = evaluate.Evaluator(net, tf.distribute.get_strategy(), 64, 8)
+    part, whole = ev.split(tokens, meta, "valid", 1000), ev.split(tokens, meta, "valid")
+    assert part["tokens"] == 2 * 8 * 64 and not part["whole"] and whole["whole"]
+    assert whole["loss"] == pytest.approx(_records(main_run, "valid")[-1]["loss"], rel=1e-5)
+
+    conllu = fixtures / "bg_text" / "ud_bulgarian_btb" / "bg_btb-ud-test.conllu"
+    sentences = [line[len("# text = "):] for line in conllu.read_text("utf-8").splitlines()
+                 if line.startswith("# text = ")][:300]
+    text = "\n".join(sentences) + "\n"
+    letters = list(text)
+    random.Random(0).shuffle(letters)
+    scores = {}
+    for name, body in (("ud", text), ("shuffled", "".join(letters))):
+        (tmp_path / f"{name}.txt").write_text(body, encoding="utf-8")
+        done = run_module("tftrain.evaluate", "--config", str(ws / "pipelines.toml"), "--ckpt",
+                          str(main_run), "--text", str(tmp_path / f"{name}.txt"))
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "bits/byte" in done.stdout and not done.stderr.strip(), done.stderr
+        scores[name] = json.loads((main_run / f"eval-text-{name}.json").read_text())
+    ud = scores["ud"]
+    tok = AutoTokenizer.from_pretrained(str(main_run / "final"))
+    assert ud["bytes"] == len(text.encode("utf-8"))
+    assert ud["tokens"] == len(tok(text, add_special_tokens=False)["input_ids"])
+    assert ud["bits_per_byte"] == pytest.approx(
+        ud["loss"] * ud["tokens"] / math.log(2) / ud["bytes"], rel=1e-9)
+    assert ud["bits_per_byte"] < scores["shuffled"]["bits_per_byte"] - 0.5, scores
+
+
+def test_token_folder_without_bytes_fails_in_one_line(ws, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(ws / "artifacts" / "tokenizer", old / "artifacts" / "tokenizer")
+    shutil.copytree(ws / "data" / "tokens", old / "data" / "tokens")
+    meta_path = old / "data" / "tokens" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for entry in meta["splits"].values():
+        del entry["bytes"]
+    meta_path.write_text(json.dumps(meta))
+    line = _fails(train_config(old))
+    assert "no \"bytes\"" in line and "make tokenizer" in line
+    assert not (old / "artifacts" / "runs").exists()
 
 
 def _final_valid_losses(ws: Path, config: Path, runs: dict[str, tuple[str, str]]) -> dict:

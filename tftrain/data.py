@@ -69,6 +69,19 @@ def files(tokens: Path, meta: dict, split: str) -> list[tuple[str, int]]:
     return [(str(tokens / split / s["file"]), s["tokens"]) for s in meta["splits"][split]["shards"]]
 
 
+def bytes_per_token(tokens: Path, meta: dict, split: str) -> float:
+    """UTF-8 bytes of the split's document text per token id (EOS separators included).
+
+    A loss in nats a token times ``1 / (ln 2 * bytes_per_token)`` is bits per byte. Token folders
+    written before ``meta.json`` had ``bytes`` fail with a one-line error.
+    """
+    entry = meta["splits"][split]
+    if not entry.get("bytes"):
+        raise UserError(f"{tokens / 'meta.json'}: split {split!r} has no \"bytes\" (written "
+                        "before bits per byte were reported); re-run `make tokenizer ARGS=--force`")
+    return entry["bytes"] / entry["tokens"]
+
+
 def count_blocks(meta: dict, split: str, block: int) -> int:
     """How many ``block + 1``-id records the split yields (see the module docstring)."""
     return sum(max(s["tokens"] // block - 1, 0) for s in meta["splits"][split]["shards"])

@@ -1,9 +1,18 @@
-"""``make eval [CKPT=...]``: loss and perplexity of a trained model on the whole test split.
+"""``make eval [CKPT=...] [TEXT=file.txt]``: loss, perplexity and bits per byte of a trained model.
 
 ``CKPT`` is a run folder (its ``final/``, else its latest checkpoint) or a Hugging Face folder;
-default: the config's run. The loss is the mean cross-entropy (nats) over every predicted token of
-the split, read in order in blocks of the run's block size; perplexity is its exponential. The
-result is printed and written to ``eval.json`` in the run folder.
+default: the config's run. Without ``TEXT`` the whole test split (``--split valid``: the valid
+split) is read in order in blocks of the run's block size; the loss is the mean cross-entropy
+(nats) over every predicted token, perplexity its exponential, and bits per byte = total nats /
+ln 2 / UTF-8 bytes of the text scored, the figure that compares models with different
+tokenizers. A split's bytes come from ``meta.json`` (its documents' UTF-8 bytes per token, times
+the tokens scored: exact for the whole split up to the few ids a shard loses at its end; the
+trainer's validation on a ``train.eval_tokens`` budget uses the split's average for the part it
+reads). ``TEXT`` is any UTF-8 file, e.g. text the model never saw: it is NFC-normalised (as the
+corpus is), tokenised with the model's tokenizer after one ``<|endoftext|>``, and every token of
+it is scored, each with up to a block of preceding context; its bits per byte are over its own
+bytes (exact). Results are printed and written to ``eval-<split>.json`` or
+``eval-text-<name>.json`` in the run folder.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import json
 import math
 import os
 import sys
+import unicodedata
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -21,17 +31,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from common import config as cfglib  # noqa: E402
 from common.atomic import atomic_write  # noqa: E402
 from common.errors import UserError, cli_main  # noqa: E402
-from tftrain import data, model  # noqa: E402
+from tftrain import data, logs, model, runs  # noqa: E402
+
+
+def figures(nats: float, tokens: int, text_bytes: float) -> dict:
+    """Mean loss (nats a token), perplexity and bits per byte of ``nats`` summed over ``tokens``."""
+    loss = nats / tokens
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),
+            "bits_per_byte": nats / math.log(2) / text_bytes, "tokens": tokens}
 
 
 class Evaluator:
-    """Summed loss over a whole split, through the strategy (one compiled step per shape)."""
+    """Summed loss over blocks, through the strategy (one compiled step per shape)."""
 
-    def __init__(self, net, strategy, tokens: Path, meta: dict, block: int, batch: int):
+    def __init__(self, net, strategy, block: int, batch: int):
         import tensorflow as tf
 
-        self.strategy, self.tokens, self.meta, self.block, self.batch = (
-            strategy, tokens, meta, block, batch)
+        self.strategy, self.block, self.batch = strategy, block, batch
 
         def replica(x, y):
             return model.token_loss(net, x, y, training=False)
@@ -44,58 +60,69 @@ class Evaluator:
 
         self._step = step
 
-    def run(self, split: str) -> tuple[float, int]:
-        """``(mean loss in nats, tokens)`` over every block of ``split``."""
+    def _sum(self, dataset) -> tuple[float, int]:
         import tensorflow as tf
 
-        dataset = data.eval_dataset(data.files(self.tokens, self.meta, split),
-                                    self.meta["dtype"], self.block, self.batch)
         options = tf.data.Options()  # several workers: each reads all, keeps its share of batches
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        dataset = dataset.with_options(options)
         total, count = 0.0, 0.0
-        for x, y in self.strategy.experimental_distribute_dataset(dataset):
+        for x, y in self.strategy.experimental_distribute_dataset(dataset.with_options(options)):
             t, n = self._step(x, y)
             total += float(t)
             count += float(n)
+        return total, int(count)
+
+    def split(self, tokens: Path, meta: dict, split: str, max_tokens: int = 0) -> dict:
+        """``figures`` over ``split`` (its first ``max_tokens`` tokens, rounded up to whole
+        batches, when given) and ``whole``: whether every block of the split was scored."""
+        per_token = data.bytes_per_token(tokens, meta, split)  # fails fast on an old folder
+        dataset = data.eval_dataset(data.files(tokens, meta, split), meta["dtype"], self.block,
+                                    self.batch)
+        if max_tokens:
+            dataset = dataset.take(-(-max_tokens // (self.batch * self.block)))
+        nats, count = self._sum(dataset)
         if not count:
-            raise UserError(f"{self.tokens}/{split}: no block of {self.block} tokens to evaluate")
-        return total / count, int(count)
+            raise UserError(f"{tokens}/{split}: no block of {self.block} tokens to evaluate")
+        result = figures(nats, count, count * per_token)
+        return {**result, "whole": count == data.count_blocks(meta, split, self.block) * self.block}
+
+    def text(self, ids: list[int]) -> tuple[float, int]:
+        """Summed nats and count over every id after the first, in blocks of ``block``."""
+        import numpy as np
+        import tensorflow as tf
+
+        ids = np.asarray(ids, dtype=np.int32)
+        full = (len(ids) - 1) // self.block * self.block
+        x, y = ids[:-1], ids[1:]
+        parts = [tf.data.Dataset.from_tensor_slices((x[:full].reshape(-1, self.block),
+                                                     y[:full].reshape(-1, self.block)))
+                 .batch(self.batch)] if full else []
+        if full < len(x):
+            parts.append(tf.data.Dataset.from_tensors((x[None, full:], y[None, full:])))
+        sums = [self._sum(p) for p in parts]
+        return sum(s for s, _ in sums), sum(n for _, n in sums)
 
 
-def resolve(cfg, ckpt: str | None) -> tuple[Path, Path, str]:
-    """``(model path, run folder, kind)``: kind is "hf" (a HF folder) or "checkpoint"."""
-    if ckpt:
-        path = Path(ckpt).expanduser().resolve()
-    else:
-        path = cfglib.artifacts_dir(cfg, "runs", cfg.train.run_name or cfg.train.size)
-    if (path / "config.json").is_file():
-        return path, path.parent if path.name == "final" else path, "hf"
-    if (path / "final" / "config.json").is_file():
-        return path / "final", path, "hf"
-    from tftrain import checkpoint
-
-    latest = checkpoint.latest(path)
-    if latest and (path / "model_config.json").is_file():
-        return Path(latest), path, "checkpoint"
-    raise UserError(f"{path}: no trained model (no final/ folder, config.json or checkpoint); "
-                    "run `make train` first or pass CKPT=")
+def read_text(path: Path) -> str:
+    """The NFC text of a UTF-8 file, with one-line errors for a missing, binary or empty one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"--text {path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--text {path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    text = unicodedata.normalize("NFC", text)
+    if not text.strip():
+        raise UserError(f"--text {path}: no text")
+    return text
 
 
-def load(path: Path, run: Path, kind: str):
-    """The TF model from a HF folder or from a run's checkpoint (weights only)."""
-    import tensorflow as tf
-    from transformers import GPT2Config, TFAutoModelForCausalLM
-
-    if kind == "hf":
-        try:
-            return TFAutoModelForCausalLM.from_pretrained(str(path))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{path}: cannot load the model ({str(exc).splitlines()[0]})") from None
-    config = GPT2Config.from_json_file(str(run / "model_config.json"))
-    net = model.build_model(config)
-    tf.train.Checkpoint(model=net).restore(str(path)).expect_partial()
-    return net
+def score_text(evaluator: Evaluator, tokenizer, text: str) -> dict:
+    """``figures`` of ``text`` after one EOS, over its own UTF-8 bytes."""
+    ids = tokenizer(text, add_special_tokens=False, split_special_tokens=True,
+                    verbose=False)["input_ids"]
+    nats, count = evaluator.text([tokenizer.eos_token_id, *ids])
+    return {**figures(nats, count, len(text.encode("utf-8"))), "bytes": len(text.encode("utf-8"))}
 
 
 @cli_main
@@ -105,32 +132,36 @@ def main(argv: list[str] | None = None) -> int:
     cfglib.add_config_args(parser)
     parser.add_argument("--ckpt", help="run folder, final/ or HF folder (default: the config's run)")
     parser.add_argument("--split", default="test", choices=("valid", "test"))
+    parser.add_argument("--text", type=Path, help="score this UTF-8 text file instead of a split")
     args = parser.parse_args(argv)
     cfg = cfglib.from_args(args)
-    path, run, kind = resolve(cfg, args.ckpt)
+    found = runs.locate(cfg, args.ckpt)
+    text = read_text(args.text) if args.text else None
     tokens = cfglib.data_dir(cfg, "tokens")
-    run_json = run / "run.json"
-    block = (json.loads(run_json.read_text(encoding="utf-8"))["data"]["block_size"]
-             if run_json.is_file() else 0)
 
-    import tensorflow as tf
-
-    net = load(path, run, kind)
-    meta = data.load_meta(tokens, net.config.vocab_size)
-    block = block or cfg.train.block_size or net.config.n_positions
+    tf = logs.import_tensorflow()
+    net = runs.load_model(found)
+    block = runs.block_size(found.run) or cfg.train.block_size or net.config.n_positions
     if block > net.config.n_positions:
         raise UserError(f"train.block_size={block} is above the model's context "
                         f"n_positions={net.config.n_positions}")
-    evaluator = Evaluator(net, tf.distribute.get_strategy(), tokens, meta, block,
-                          cfg.train.batch_size)
-    loss, count = evaluator.run(args.split)
-    result = {"split": args.split, "loss": loss, "perplexity": math.exp(min(loss, 50.0)),
-              "tokens": count, "block_size": block, "model": str(path)}
-    with atomic_write(run / f"eval-{args.split}.json") as fh:
+    evaluator = Evaluator(net, tf.distribute.get_strategy(), block, cfg.train.batch_size)
+    if text is not None:
+        result = {"text": str(args.text.resolve()),
+                  **score_text(evaluator, runs.load_run_tokenizer(cfg, found), text)}
+        name, what = f"eval-text-{args.text.stem}.json", f"{args.text.name}:"
+    else:
+        meta = data.load_meta(tokens, net.config.vocab_size)
+        result = {"split": args.split, **evaluator.split(tokens, meta, args.split)}
+        del result["whole"]
+        name, what = f"eval-{args.split}.json", args.split
+    result.update(block_size=block, model=str(found.path))
+    with atomic_write(found.run / name) as fh:
         json.dump(result, fh, indent=2)
-    print(f"{args.split} loss {loss:.4f}  perplexity {result['perplexity']:.2f}  "
-          f"({count:,} tokens, block {block}, model {path})")
-    print(f"written: {run / f'eval-{args.split}.json'}")
+    print(f"{what} loss {result['loss']:.4f}  perplexity {result['perplexity']:.2f}  "
+          f"bits/byte {result['bits_per_byte']:.4f}  ({result['tokens']:,} tokens, "
+          f"block {block}, model {found.path})")
+    print(f"written: {found.run / name}")
     return 0
 
 

@@ -23,10 +23,12 @@ import numpy as np
 from common import config as cfglib
 from common.atomic import atomic_dir
 from common.errors import UserError, cli_main
+from tftrain import runs
 from tftrain.memory import param_shapes
 
 COPY = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-        "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json", "README.md")
+        "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json", "README.md",
+        "ATTRIBUTION.md")
 _LAYER = re.compile(r"h_\._(\d+)")
 
 
@@ -129,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output folder (default: artifacts/runs/<run>/pt)")
     args = parser.parse_args(argv)
     cfg = cfglib.from_args(args)
-    run = args.run or cfg.train.run_name or cfg.train.size
-    src = Path(args.src).resolve() if args.src else cfglib.artifacts_dir(cfg, "runs", run, "final")
-    dst = Path(args.out).resolve() if args.out else cfglib.artifacts_dir(cfg, "runs", run, "pt")
+    run = runs.run_name(cfg, args.run)
+    src = Path(args.src).resolve() if args.src else runs.run_dir(cfg, run, "final")
+    dst = Path(args.out).resolve() if args.out else runs.run_dir(cfg, run, "pt")
     if not src.is_dir():
         raise UserError(f"no trained model at {src}; make one with: make train RUN={run}")
     summary = export(src, dst)

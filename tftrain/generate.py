@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import config as cfglib  # noqa: E402
 from common.errors import UserError, cli_main  # noqa: E402
+from tftrain import logs, runs  # noqa: E402
 
 BUCKET = 16
 _XLA_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> compiled generate
@@ -94,35 +95,9 @@ def generate_samples(model, tokenizer, prompts: list[str], max_new_tokens: int, 
     return [p + t for p, t in zip(prompts, texts, strict=True)]
 
 
-def resolve_model_dir(cfg, ckpt: str | None) -> Path:
-    """The HF folder to load: ``--ckpt`` (a final/ folder or a run folder) or the config's run."""
-    if ckpt:
-        path = Path(ckpt).expanduser().resolve()
-        how = f"--ckpt {ckpt}"
-    else:
-        run = cfg.train.run_name or cfg.train.size
-        path = cfglib.artifacts_dir(cfg, "runs", run, "final")
-        how = f"make train SIZE={cfg.train.size}" + (f" RUN={run}" if cfg.train.run_name else "")
-    if (path / "final" / "config.json").is_file():
-        path = path / "final"
-    if not (path / "config.json").is_file():
-        raise UserError(f"no trained model at {path} (config.json missing); make one with: {how}"
-                        if not ckpt else f"no Hugging Face model folder at {path} "
-                        "(config.json missing)")
-    return path
-
-
 def load_model(path: Path):
-    """``TFAutoModelForCausalLM`` and ``AutoTokenizer`` from a saved folder."""
-    from transformers import AutoTokenizer, TFAutoModelForCausalLM
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = TFAutoModelForCausalLM.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load the model in {path}: {first}") from None
-    return model, tokenizer
+    """The TF model and its tokenizer from a saved Hugging Face folder."""
+    return runs.load_hf_model(path), runs.load_tokenizer(path, "not a trained model folder")
 
 
 @cli_main
@@ -135,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = cfglib.from_args(args)
     g = cfg.generate
-    path = resolve_model_dir(cfg, args.ckpt)
+    path = runs.hf_folder(cfg, args.ckpt)
     prompts = args.prompt or list(cfg.train.prompts)
     if not prompts:
         raise UserError("no prompt: pass --prompt or set train.prompts")
+    logs.import_tensorflow()
     model, tokenizer = load_model(path)
     start = time.perf_counter()
     texts = generate_samples(model, tokenizer, prompts, g.max_new_tokens, top_k=g.top_k,

@@ -1,0 +1,103 @@
+"""What the trainer's start-up lets through, its progress output on and off a terminal, and the
+model card's licence section (no TF needed).
+
+The shape of a whole training run's output outside a terminal is checked on the main run of
+``tests/test_train_run.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+
+from tftrain import card, logs
+
+REAL = "W0000 00:00:1 op_kernel.cc:1] Resource exhausted: out of memory while allocating"
+CPU_START = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1 port.cc:153] oneDNN custom operations are on. You may see slightly different",
+    "I0000 00:00:1 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not "
+    "be used.",
+    "E0000 00:00:1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call "
+    "to cuInit: UNKNOWN ERROR (303)",
+]
+
+
+def test_startup_noise_is_dropped_and_real_lines_kept():
+    assert logs.startup_noise([*CPU_START, REAL]) == [REAL]
+    # with a CUDA driver installed, a failing cuInit is the user's business: kept
+    gpu_box = [CPU_START[0], CPU_START[3]]
+    assert logs.startup_noise(gpu_box) == [CPU_START[3]]
+
+
+def test_quiet_startup_holds_back_fd2_and_replays_what_matters(capfd):
+    with logs.quiet_startup():
+        for line in (*CPU_START, REAL):
+            os.write(2, (line + "\n").encode())
+    err = capfd.readouterr().err
+    assert err.splitlines() == [REAL]
+
+
+def test_transformers_deprecation_dropped_other_warnings_kept():
+    logs.quiet_transformers()
+    logger = logging.getLogger("transformers.modeling_tf_utils")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        logger.warning("TensorFlow and JAX classes are deprecated and will be removed in "
+                       "Transformers v5. We recommend migrating to PyTorch classes.")
+        logger.warning("All model checkpoint layers were used when initializing X.\n")
+        logger.warning("Some layers of X were not initialized from the model checkpoint")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["Some layers of X were not initialized from the model checkpoint"]
+
+
+def test_licences_come_from_the_token_folder(tmp_path):
+    meta = {"licenses": {"bgwiki": {"CC BY-SA 4.0": 1200},
+                         "bta": {"© БТА, all rights reserved; research use": 30}}}
+    (tmp_path / card.ATTRIBUTION).write_text("# Attribution\n", encoding="utf-8")
+    text = card.licences(tmp_path, meta)
+    assert "| bgwiki | CC BY-SA 4.0 | 1,200 |" in text
+    assert "| bta | © БТА, all rights reserved; research use | 30 |" in text
+    assert f"[{card.ATTRIBUTION}]" in text
+
+    (tmp_path / card.ATTRIBUTION).unlink()
+    missing = card.licences(tmp_path, {})
+    assert "No licence record" in missing and "make tokenizer" in missing
+    assert str(tmp_path / card.ATTRIBUTION) in missing
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+FIGURES = dict(loss=5.4321, bpb=1.9876, lr=1e-3, tokens_per_s=12345.0, eta_s=125.0)
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
+    for stream in (_Terminal(), io.StringIO()):
+        monkeypatch.setattr(sys, "stdout", stream)
+        progress = logs.Progress(40, 0)
+        for step in range(1, 41):
+            progress.update(step, FIGURES if step % 20 == 0 else None)
+            if step == 20:
+                progress.say("step 20: validation loss 5.5")
+        progress.close()
+        out = stream.getvalue()
+        assert "step 20: validation loss 5.5\n" in out
+        if stream.isatty():  # one bar redrawn in place, figures beside it
+            assert "\r" in out and "40/40" in out and "bits/byte=1.988" in out
+            assert "ETA" not in out
+        else:
+            assert out.splitlines() == [
+                "step 20/40  loss 5.4321  bits/byte 1.9876  lr 1.00e-03  tokens/s 12,345  "
+                "ETA 2m05s",
+                "step 20: validation loss 5.5",
+                "step 40/40  loss 5.4321  bits/byte 1.9876  lr 1.00e-03  tokens/s 12,345  "
+                "ETA 2m05s"]

@@ -1,0 +1,127 @@
+"""Where a run lives and how its model and tokenizer are loaded: the one place ``train``,
+``evaluate``, ``generate`` and ``export_pt`` look them up.
+
+A run folder is ``<artifacts>/runs/<run>/`` (``--run``, else ``train.run_name``, else
+``train.size``) holding ``checkpoints/``, ``run.json``, ``model_config.json`` and, once training
+has finished, ``final/`` (a Hugging Face folder: weights, tokenizer, model card).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import config as cfglib
+from common.errors import UserError
+from tftrain import checkpoint
+
+
+def run_name(cfg, name: str | None = None) -> str:
+    """``name``, else ``train.run_name``, else the size."""
+    return name or cfg.train.run_name or cfg.train.size
+
+
+def run_dir(cfg, name: str | None = None, *parts: str) -> Path:
+    """``<artifacts>/runs/<run>[/parts]``."""
+    return cfglib.artifacts_dir(cfg, "runs", run_name(cfg, name), *parts)
+
+
+def train_command(cfg) -> str:
+    """The command that makes the config's run (for "no model here" messages)."""
+    return f"make train SIZE={cfg.train.size}" + (
+        f" RUN={cfg.train.run_name}" if cfg.train.run_name else "")
+
+
+def load_tokenizer(folder: Path, missing: str = "run `make tokenizer` first"):
+    """``AutoTokenizer`` from ``folder``, with a one-line error when it is missing or broken."""
+    from transformers import AutoTokenizer
+
+    if not (folder / "tokenizer.json").is_file():
+        raise UserError(f"{folder}: tokenizer not found; {missing}")
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{folder}: cannot load the tokenizer ({exc})") from None
+
+
+def tokenizer_sha256(folder: Path) -> str:
+    return hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Located:
+    """A trained model on disk: ``path`` is a HF folder (kind "hf") or a checkpoint prefix
+    (kind "checkpoint"); ``run`` is the run folder results are written to."""
+
+    path: Path
+    run: Path
+    kind: str
+
+
+def locate(cfg, ckpt: str | None) -> Located:
+    """The model ``--ckpt`` names (a run folder, its ``final/`` or any HF folder), else the
+    config's run: its ``final/``, else its latest checkpoint."""
+    path = Path(ckpt).expanduser().resolve() if ckpt else run_dir(cfg)
+    if (path / "config.json").is_file():
+        return Located(path, path.parent if path.name == "final" else path, "hf")
+    if (path / "final" / "config.json").is_file():
+        return Located(path / "final", path, "hf")
+    latest = checkpoint.latest(path)
+    if latest and (path / "model_config.json").is_file():
+        return Located(Path(latest), path, "checkpoint")
+    raise UserError(f"{path}: no trained model (no final/ folder, config.json or checkpoint); "
+                    "run `make train` first or pass CKPT=")
+
+
+def hf_folder(cfg, ckpt: str | None) -> Path:
+    """The Hugging Face folder ``--ckpt`` names (a ``final/`` or a run folder), else the config's
+    run's ``final/``."""
+    path = Path(ckpt).expanduser().resolve() if ckpt else run_dir(cfg, None, "final")
+    if (path / "final" / "config.json").is_file():
+        path = path / "final"
+    if not (path / "config.json").is_file():
+        raise UserError(f"no Hugging Face model folder at {path} (config.json missing)" if ckpt
+                        else f"no trained model at {path} (config.json missing); make one with: "
+                        f"{train_command(cfg)}")
+    return path
+
+
+def load_hf_model(path: Path):
+    """``TFAutoModelForCausalLM`` from a Hugging Face folder."""
+    from transformers import TFAutoModelForCausalLM
+
+    try:
+        return TFAutoModelForCausalLM.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: cannot load the model ({first})") from None
+
+
+def load_model(found: Located):
+    """The TF model of a located run: its HF folder, or its checkpoint's weights (only)."""
+    if found.kind == "hf":
+        return load_hf_model(found.path)
+    import tensorflow as tf
+    from transformers import GPT2Config
+
+    from tftrain import model
+
+    config = GPT2Config.from_json_file(str(found.run / "model_config.json"))
+    net = model.build_model(config)
+    tf.train.Checkpoint(model=net).restore(str(found.path)).expect_partial()
+    return net
+
+
+def load_run_tokenizer(cfg, found: Located):
+    """The tokenizer saved with the model (``final/``), else the config's tokenizer folder."""
+    if found.kind == "hf" and (found.path / "tokenizer.json").is_file():
+        return load_tokenizer(found.path)
+    return load_tokenizer(cfglib.artifacts_dir(cfg, "tokenizer"))
+
+
+def block_size(run: Path) -> int:
+    """The block size the run trained with (``run.json``); 0 when unknown."""
+    path = run / "run.json"
+    return json.loads(path.read_text(encoding="utf-8"))["data"]["block_size"] if path.is_file() else 0
