@@ -1,0 +1,326 @@
+"""Wikimedia Enterprise HTML dumps in their real shape, built from replay pages, for tests, demo, bench.
+
+A dump is a gzipped tar of ``<wiki>_namespace_0_<N>.ndjson`` files, one Enterprise "article" a
+line (``name``, ``identifier``, ``url``, ``date_modified``, ``version``, ``namespace``,
+``in_language``, ``license[]``, ``redirects[]``, ``categories[]``, ``templates[]``, ``abstract``,
+``article_body.html`` / ``.wikitext``). The HTML is shaped like Parsoid's: a whole document with
+``<section data-mw-section-id>`` wrappers, templates as ``typeof="mw:Transclusion"`` nodes grouped
+by ``about`` (hatnote, infobox, a coordinates box, a navbox, inline date templates inside
+paragraphs), ``sup.mw-ref`` citation marks, a ``div.mw-references-wrap`` list under „Бележки“,
+„Външни препратки“, category ``<link>``s, and no edit links.
+
+``DumpFile`` answers HTTP GET/HEAD for such a file the way dumps.wikimedia.org does: ETag,
+Last-Modified, ``Range``/``If-Range`` (206), optionally slowly, so a test can kill a download
+part-way; ``runs_listing`` is the ``runs/`` index page. The replay server routes to them.
+
+    python -m demo.enterprise_dump --pages 20000 OUT.json.tar.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import io
+import json
+import re
+import tarfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from email.utils import formatdate
+from pathlib import Path
+from urllib.parse import quote
+
+from common.atomic import atomic_write
+from common.errors import UserError, cli_main
+from demo.mediawiki_replay import Page, synthetic_pages
+
+WIKI = "bgwiki"
+BASE = "https://bg.wikipedia.org"
+LICENSE = {"name": "Creative Commons Attribution Share Alike 4.0 International",
+           "identifier": "CC-BY-SA-4.0", "url": "https://creativecommons.org/licenses/by-sa/4.0/"}
+
+
+def _url(title: str) -> str:
+    return f"{BASE}/wiki/{quote(title.replace(' ', '_'))}"
+
+
+def _data_mw(template: str, *args: str, **params: str) -> str:
+    values = {**{str(i): a for i, a in enumerate(args, 1)}, **params}
+    data = {"parts": [{"template": {"target": {"wt": template, "href": f"./Шаблон:{quote(template)}"},
+                                    "params": {k: {"wt": v} for k, v in values.items()}, "i": 0}}]}
+    return html.escape(json.dumps(data, ensure_ascii=False), quote=True)
+
+
+class ParsoidRenderer:
+    """A page's body as a Parsoid HTML document (what ``article_body.html`` holds)."""
+
+    def __init__(self, pages: list[Page]):
+        self.by_category: dict[str, list[str]] = {}
+        for page in pages:
+            for cat in page.categories:
+                self.by_category.setdefault(cat, []).append(page.title)
+        self.about = 0
+
+    def _mwt(self) -> str:
+        self.about += 1
+        return f"#mwt{self.about}"
+
+    def _inline(self, text: str, notes: list[str], page: Page) -> str:
+        text = html.escape(text, quote=False)
+        text = re.sub(r"'''(.+?)'''", r"<b>\1</b>", text)
+
+        def link(m: re.Match) -> str:
+            target, _, label = m.group(1).partition("|")
+            return f'<a rel="mw:WikiLink" href="./{quote(target.replace(" ", "_"))}" title="{target}">{label or target}</a>'
+
+        text = re.sub(r"\[\[(.+?)\]\]", link, text)
+        # a date template inside the prose: its text is article text
+        text = re.sub(r"\b(1[89]\d\d) г\.", lambda m: f'<span about="{self._mwt()}" typeof="mw:Transclusion" '
+                      f'data-mw="{_data_mw("Дата", година=m.group(1))}">{m.group(1)} г.</span>', text, count=1)
+        if len(notes) < 6:
+            notes.append(f"Енциклопедичен справочник за {html.escape(page.title)}, т. {len(notes) + 1}, "
+                         f"с. {40 + 9 * len(notes)}.")
+            n = len(notes)
+            mark = (f'<sup about="{self._mwt()}" class="mw-ref reference" id="cite_ref-{n}" rel="dc:references" '
+                    f'typeof="mw:Extension/ref" data-mw="{{&quot;name&quot;:&quot;ref&quot;}}"><a href="./'
+                    f'{quote(page.title.replace(" ", "_"))}#cite_note-{n}"><span class="mw-reflink-text">'
+                    f'<span class="cite-bracket">[</span>{n}<span class="cite-bracket">]</span></span></a></sup>')
+            text = re.sub(r"([.!?])(\s|$)", lambda m: m.group(1) + mark + m.group(2), text, count=1)
+        return text
+
+    def render(self, page: Page) -> str:
+        sections: list[tuple[int, str, list[str]]] = [(0, "", [])]
+        for line in page.body.splitlines():
+            m = re.fullmatch(r"(={2,4})\s*(.+?)\s*\1\s*", line)
+            if m:
+                sections.append((len(m.group(1)), m.group(2), []))
+            elif line.strip():
+                sections[-1][2].append(line.strip())
+        notes: list[str] = []
+        title = html.escape(page.title)
+        out = ['<!DOCTYPE html>\n<html prefix="dc: http://purl.org/dc/terms/ mw: http://mediawiki.org/rdf/" '
+               f'about="{BASE}/wiki/Special:Redirect/revision/{page.revid}"><head prefix="mwr: {BASE}/wiki/'
+               f'Special:Redirect/"><meta charset="utf-8"/><meta property="mw:pageId" content="{page.pageid}"/>'
+               '<meta property="mw:pageNamespace" content="0"/><meta property="mw:htmlVersion" content="2.8.0"/>'
+               f'<link rel="dc:isVersionOf" href="//bg.wikipedia.org/wiki/{quote(page.title.replace(" ", "_"))}"/>'
+               f'<base href="//bg.wikipedia.org/wiki/"/><title>{title}</title>'
+               '<meta http-equiv="content-language" content="bg"/></head>'
+               '<body id="mwAA" lang="bg" class="mw-content-ltr sitedir-ltr ltr mw-body-content parsoid-body '
+               'mediawiki mw-parser-output" dir="ltr">',
+               '<section data-mw-section-id="0" id="mwAQ">', self._hatnote(page), self._infobox(page),
+               self._coordinates()]
+        out += self._paragraphs(sections[0][2], notes, page)
+        open_levels: list[int] = [1]
+        for number, (level, heading, lines) in enumerate(sections[1:], 1):
+            while open_levels[-1] >= level:
+                out.append("</section>")
+                open_levels.pop()
+            out.append(f'<section data-mw-section-id="{number}" id="mwS{number}">'
+                       f'<h{level} id="{html.escape(heading.replace(" ", "_"))}">{html.escape(heading)}</h{level}>')
+            if number == 1:
+                out.append(self._main_article(f"{page.title} – {heading}"))
+            open_levels.append(level)
+            out += self._paragraphs(lines, notes, page)
+        out += ["</section>"] * len(open_levels)
+        number = len(sections)
+        refs = "".join(f'<li about="#cite_note-{i}" id="cite_note-{i}"><span class="mw-cite-backlink" '
+                       f'rel="mw:referencedBy"><a href="./{quote(page.title)}#cite_ref-{i}"><span '
+                       f'class="mw-linkback-text">↑ </span></a></span> <span id="mw-reference-text-cite_note-{i}" '
+                       f'class="mw-reference-text reference-text">{note}</span></li>'
+                       for i, note in enumerate(notes, 1))
+        out.append(f'<section data-mw-section-id="{number}" id="mwS{number}"><h2 id="Бележки">Бележки</h2>'
+                   f'<div class="mw-references-wrap" typeof="mw:Extension/references" about="{self._mwt()}" '
+                   f'data-mw="{{&quot;name&quot;:&quot;references&quot;}}"><ol class="mw-references references">'
+                   f"{refs}</ol></div></section>")
+        out.append(f'<section data-mw-section-id="{number + 1}" id="mwS{number + 1}"><h2 id="Външни_препратки">'
+                   f'Външни препратки</h2><ul><li><a rel="mw:ExtLink nofollow" class="external text" '
+                   f'href="https://www.example.bg/encyclopedia/{quote(page.title)}">„{title}“ в Енциклопедия '
+                   f"България</a></li></ul>{self._navbox(page)}")
+        out += [f'<link rel="mw:PageProp/Category" href="./Категория:{quote(c.replace(" ", "_"))}"/>'
+                for c in page.categories]
+        out.append("</section></body></html>")
+        return "\n".join(out)
+
+    def _paragraphs(self, lines: list[str], notes: list[str], page: Page) -> list[str]:
+        out, items = [], []
+        for line in lines:
+            if line.startswith("*"):
+                items.append(f"<li>{self._inline(line.lstrip('* '), notes, page)}</li>")
+                continue
+            if items:
+                out.append("<ul>" + "".join(items) + "</ul>")
+                items = []
+            out.append(f"<p>{self._inline(line, notes, page)}</p>")
+        if items:
+            out.append("<ul>" + "".join(items) + "</ul>")
+        return out
+
+    def _hatnote(self, page: Page) -> str:
+        return (f'<div class="hatnote navigation-not-searchable" role="note" about="{self._mwt()}" '
+                f'typeof="mw:Transclusion" data-mw="{_data_mw("Друго значение")}">Вижте пояснителната '
+                f'страница за други значения на „{html.escape(page.title)}“.</div>')
+
+    def _infobox(self, page: Page) -> str:
+        about = self._mwt()
+        rows = "".join(f'<tr><th scope="row">Категория</th><td><a rel="mw:WikiLink" href="./Категория:'
+                       f'{quote(c)}">{html.escape(c)}</a></td></tr>' for c in page.categories[:3])
+        return (f'<style data-mw-deduplicate="TemplateStyles:r1" typeof="mw:Extension/templatestyles '
+                f'mw:Transclusion" about="{about}" data-mw="{_data_mw("Инфокутия")}">.infobox{{float:right}}'
+                f'</style><table class="infobox infobox-table" about="{about}"><tbody><tr><th colspan="2">'
+                f"{html.escape(page.title)}</th></tr>{rows}<tr><td colspan=\"2\">Общ преглед на обекта</td></tr>"
+                "</tbody></table>")
+
+    def _main_article(self, target: str) -> str:
+        # "main article" box: class-less list markup a template emits under a heading
+        return (f'<dl about="{self._mwt()}" typeof="mw:Transclusion" data-mw="{_data_mw("Основна", target)}">'
+                f'<dd><i>Основна статия: <a rel="mw:WikiLink" href="./{quote(target.replace(" ", "_"))}">'
+                f"{html.escape(target)}</a></i></dd></dl>")
+
+    def _coordinates(self) -> str:
+        # a block template without a telling class: only its typeof marks it as template output
+        about = self._mwt()
+        return (f'<div style="float:right;font-size:90%" about="{about}" typeof="mw:Transclusion" '
+                f'data-mw="{_data_mw("Координати", ширина="42.7", дължина="23.3")}"><span>Координати: '
+                f'42°41′ с. ш. 23°19′ и. д.</span></div><span about="{about}">Карта на местоположението</span>')
+
+    def _navbox(self, page: Page) -> str:
+        if not page.categories:
+            return ""
+        cat = page.categories[0]
+        links = " • ".join(f'<a rel="mw:WikiLink" href="./{quote(t.replace(" ", "_"))}">{html.escape(t)}</a>'
+                           for t in self.by_category.get(cat, [])[:20])
+        return (f'<div role="navigation" class="navbox" about="{self._mwt()}" typeof="mw:Transclusion" '
+                f'data-mw="{_data_mw("Навигация", група=cat)}"><table class="nowraplinks navbox-inner"><tbody>'
+                f'<tr><th class="navbox-title">{html.escape(cat)}</th></tr><tr><td class="navbox-list">'
+                f"<div>{links}</div></td></tr></tbody></table></div>")
+
+
+def article(page: Page, renderer: ParsoidRenderer, modified: str = "2026-11-01T08:00:00Z") -> dict:
+    """The Enterprise "article" object of one page."""
+    return {
+        "name": page.title, "identifier": page.pageid, "abstract": page.body.split(".")[0][:200] + ".",
+        "date_modified": modified,
+        "version": {"identifier": page.revid, "comment": "правопис", "tags": [], "is_minor_edit": False,
+                    "editor": {"identifier": 4242, "name": "Редактор"}},
+        "url": _url(page.title), "namespace": {"identifier": 0}, "in_language": {"identifier": "bg"},
+        "is_part_of": {"identifier": WIKI, "url": BASE}, "license": [LICENSE],
+        "redirects": [{"name": r, "url": _url(r)} for r in page.redirects],
+        "categories": [{"name": f"Категория:{c}", "url": _url(f"Категория:{c}")} for c in page.categories],
+        "templates": [{"name": "Шаблон:Инфокутия", "url": _url("Шаблон:Инфокутия")}],
+        "article_body": {"html": renderer.render(page), "wikitext": page.body},
+    }
+
+
+def dump_articles(pages: list[Page]) -> Iterator[dict]:
+    """Enterprise articles of ``pages``, one at a time (ids numbered like the replay wiki's)."""
+    renderer = ParsoidRenderer(pages)
+    for number, page in enumerate(pages, 1):
+        page.pageid = page.pageid or 1000 + number
+        page.revid = page.revid or 9_000_000 + 37 * number
+        yield article(page, renderer)
+
+
+def write_dump(path: Path, lines: Iterable[dict | bytes], per_file: int = 1000, compresslevel: int = 6) -> Path:
+    """Write a dump ``.tar.gz`` of NDJSON files (``per_file`` lines each); a ``bytes`` item is a raw line."""
+    def member(number: int, chunk: list[bytes]) -> None:
+        data = b"".join(chunk)
+        info = tarfile.TarInfo(f"{WIKI}_namespace_0_{number}.ndjson")
+        info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
+        tar.addfile(info, io.BytesIO(data))
+
+    with atomic_write(path, "wb") as fh, tarfile.open(fileobj=fh, mode="w:gz", compresslevel=compresslevel) as tar:
+        chunk: list[bytes] = []
+        number = 0
+        for item in lines:
+            chunk.append(item if isinstance(item, bytes) else
+                         json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+            if len(chunk) == per_file:
+                member(number, chunk)
+                number, chunk = number + 1, []
+        if chunk:
+            member(number, chunk)
+    return path
+
+
+class DumpFile:
+    """One dump file served like dumps.wikimedia.org: ETag, Last-Modified, Range/If-Range, HEAD.
+
+    ``bytes_per_s`` > 0 sends slowly (a test kills the download part-way); ``ranges`` records the
+    ``Range`` header of every GET (None for a whole-file GET). Replace ``data`` to publish a new file.
+    """
+
+    def __init__(self, data: bytes, bytes_per_s: float = 0):
+        self.bytes_per_s = bytes_per_s
+        self.ranges: list[str | None] = []
+        self.lock = threading.Lock()
+        self.publish(data)
+
+    def publish(self, data: bytes) -> None:
+        self.data = data
+        self.etag = '"' + hashlib.md5(data).hexdigest() + '"'
+        self.last_modified = formatdate(time.time(), usegmt=True)
+
+    def respond(self, handler) -> None:
+        """Answer ``handler``'s GET or HEAD (a ``BaseHTTPRequestHandler``)."""
+        data, start = self.data, 0
+        requested = handler.headers.get("Range")
+        if_range = handler.headers.get("If-Range")
+        if handler.command == "GET":
+            with self.lock:
+                self.ranges.append(requested)
+        match = re.fullmatch(r"bytes=(\d+)-", requested or "")
+        if match and (not if_range or if_range in (self.etag, self.last_modified)):
+            start = int(match.group(1))
+            if start >= len(data):
+                handler.send_response(416)
+                handler.send_header("Content-Range", f"bytes */{len(data)}")
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+                return
+            handler.send_response(206)
+            handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            handler.send_response(200)
+        handler.send_header("Content-Type", "application/gzip")
+        handler.send_header("Accept-Ranges", "bytes")
+        handler.send_header("ETag", self.etag)
+        handler.send_header("Last-Modified", self.last_modified)
+        handler.send_header("Content-Length", str(len(data) - start))
+        handler.end_headers()
+        if handler.command == "HEAD":
+            return
+        step = 16384
+        for offset in range(start, len(data), step):
+            try:
+                handler.wfile.write(data[offset:offset + step])
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client went away (killed): as a real server, stop sending
+            if self.bytes_per_s:
+                time.sleep(step / self.bytes_per_s)
+
+
+def runs_listing(dates: list[str]) -> bytes:
+    """The ``runs/`` index page (nginx autoindex shape) listing ``YYYYMMDD/`` run folders."""
+    rows = "".join(f'<a href="{d}/">{d}/</a>{" " * 40}01-Nov-2026 08:00       -\n' for d in dates)
+    return (f'<html>\n<head><title>Index of /other/enterprise_html/runs/</title></head>\n<body>\n'
+            f'<h1>Index of /other/enterprise_html/runs/</h1><hr><pre><a href="../">../</a>\n{rows}'
+            "</pre><hr></body>\n</html>\n").encode()
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="write a generated bgwiki Enterprise HTML dump (.tar.gz)")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--paragraphs", type=int, default=6)
+    args = parser.parse_args(argv)
+    if args.pages < 1 or args.paragraphs < 1:
+        raise UserError("--pages and --paragraphs must be at least 1")
+    write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs)))
+    print(f"{args.pages} articles -> {args.out} ({args.out.stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
