@@ -77,7 +77,7 @@ class ParsoidRenderer:
 
         text = re.sub(r"\[\[(.+?)\]\]", link, text)
         # a date template inside the prose: its text is article text
-        text = re.sub(r"\b(1[89]\d\d) г\.", lambda m: f'<span about="{self._mwt()}" typeof="mw:Transclusion" '
+        text = re.sub(r"\b(1[89]\d\d) г\.(?![^<]*>)", lambda m: f'<span about="{self._mwt()}" typeof="mw:Transclusion" '
                       f'data-mw="{_data_mw("Дата", година=m.group(1))}">{m.group(1)} г.</span>', text, count=1)
         if len(notes) < 6:
             notes.append(f"Енциклопедичен справочник за {html.escape(page.title)}, т. {len(notes) + 1}, "
