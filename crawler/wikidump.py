@@ -21,6 +21,7 @@ article. A line that is not JSON and an article without HTML are counted, not fa
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import tarfile
@@ -43,6 +44,7 @@ from crawler.spiders.bgwiki import CATEGORY_PREFIX, canonical_url
 
 DUMP_NAME = "bgwiki-NS0-{date}-ENTERPRISE-HTML.json.tar.gz"
 SOURCE = "bgwiki"
+CHUNK = 1 << 20
 ROWS = [("articles read", "read"), ("selected", "selected"), ("stored", "stored"),
         ("already stored", "already_stored"), ("without HTML", "no_html"), ("bad lines", "bad_lines"),
         ("not articles", "not_articles")]
@@ -114,7 +116,8 @@ def articles(path: Path, counts: Counter, progress: bool | None = None) -> Itera
                                        disable=None if progress is None else not progress) as bar:
         stream = _Counting(raw, bar)
         try:
-            with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+            # gzip (not tarfile's own "r|gz") checks the CRC and length at the end of the stream
+            with gzip.GzipFile(fileobj=stream, mode="rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
                 for info in tar:
                     if not info.isfile() or not info.name.endswith(".ndjson"):
                         continue
@@ -130,6 +133,10 @@ def articles(path: Path, counts: Counter, progress: bool | None = None) -> Itera
                             counts["bad_lines"] += 1
                             continue
                         yield article
+                # tarfile ends quietly at a damaged header: a whole archive has only zero padding left
+                while rest := gz.read(CHUNK):
+                    if rest.count(0) != len(rest):
+                        raise tarfile.ReadError(f"damaged tar header after {member or 'the start'}")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             where = f"{member} line {line_no}" if member else "its start"
             raise DumpError(f"dump {path} is truncated or corrupt at {where} ({exc}); delete it and "

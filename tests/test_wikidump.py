@@ -1,0 +1,210 @@
+"""``python -m crawler.wikidump``: a generated Enterprise HTML dump (Parsoid-shaped Bulgarian pages
+with redirects) read into the raw shards, as a user runs it; kill -9 and re-run; bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from crawler import wikidump as wikidump_module
+from crawler.pipelines import salvage
+from demo.enterprise_dump import dump_articles, write_dump
+from demo.mediawiki_replay import Page, ReplayServer, synthetic_pages
+from tests.crawl_util import crawl_config, records, scrapy_crawl, scrapy_env
+from tests.util import ROOT, run_module
+
+PAGES = 60
+
+
+def wikidump(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return run_module("crawler.wikidump", *args, config=config, timeout=timeout)
+
+
+def make_dump(path: Path, pages: list[Page], extra: list[bytes] = (), per_file: int = 25) -> Path:
+    """A dump of ``pages`` in members of ``per_file`` lines; ``extra`` raw lines go in the middle."""
+    lines: list = list(dump_articles(pages))
+    lines[len(lines) // 2:len(lines) // 2] = list(extra)
+    return write_dump(path, lines, per_file=per_file)
+
+
+@pytest.fixture
+def pages() -> list[Page]:
+    return synthetic_pages(PAGES, paragraphs=4)
+
+
+def setup(tmp_path: Path, api: str = "https://bg.wikipedia.org/w/api.php", **crawl) -> tuple[Path, Path]:
+    return crawl_config(tmp_path, api, **crawl), tmp_path / "data"
+
+
+def by_url(data: Path) -> Counter:
+    return Counter(r["canonical_url"] for r in records(data))
+
+
+def test_every_article_stored_once_with_the_api_crawls_fields(tmp_path, pages):
+    config, data = setup(tmp_path)
+    dump = make_dump(tmp_path / "bgwiki-NS0-20261101-ENTERPRISE-HTML.json.tar.gz", pages)
+    done = wikidump(config, "--dump", str(dump))
+    assert done.returncode == 0, done.stderr[-3000:]
+    stored = records(data)
+    assert len(stored) == PAGES and max(by_url(data).values()) == 1
+    first = next(r for r in stored if r["title"] == pages[0].title)
+    assert first["source"] == "bgwiki" and first["via"] == "dump" and first["lang"] == "bg"
+    assert first["revid"] == pages[0].revid and first["license"] == "CC-BY-SA-4.0"
+    assert first["canonical_url"] == "https://bg.wikipedia.org/wiki/%D0%A1%D1%82%D0%B0%D1%82%D0%B8%D1%8F_00000"
+    assert first["categories"] == pages[0].categories
+    assert 'data-mw-section-id="0"' in first["html"] and first["fetched_at"]
+    assert "articles read" in done.stdout and f"{PAGES:>14,}" in done.stdout
+
+    again = wikidump(config, "--dump", str(dump))  # an earlier dump run: nothing stored twice
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(records(data)) == PAGES
+    assert "already stored" in again.stdout and f"already stored    {PAGES:>14,}" in again.stdout
+
+
+def test_titles_select_by_name_or_redirect_and_missing_titles_are_listed(tmp_path, pages):
+    config, data = setup(tmp_path)
+    dump = make_dump(tmp_path / "dump.tar.gz", pages)
+    titles = tmp_path / "titles.txt"
+    titles.write_text("# chosen\n"
+                      f"{pages[3].title}\n"
+                      f"{pages[7].redirects[0]}\n"                     # a redirect's name
+                      f"{pages[11].redirects[1]}\n"                    # "статия_00011_стара": underscores, lower case
+                      "https://bg.wikipedia.org/wiki/%D0%A1%D1%82%D0%B0%D1%82%D0%B8%D1%8F_00020\n"
+                      "Несъществуваща статия\n"
+                      "Лош [ред\n", encoding="utf-8")
+    done = wikidump(config, "--dump", str(dump), "--titles", str(titles))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(r["title"] for r in records(data)) == [pages[n].title for n in (3, 7, 11, 20)]
+    assert "titles not found (1): Несъществуваща статия" in done.stdout
+    assert "line 7 skipped" in done.stderr
+
+
+def test_category_filter_and_limit(tmp_path, pages):
+    config, data = setup(tmp_path)
+    dump = make_dump(tmp_path / "dump.tar.gz", pages)
+    done = wikidump(config, "--dump", str(dump), "--category", "Категория:Група 3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(r["title"] for r in records(data)) == [p.title for p in pages if "Група 3" in p.categories]
+    more = wikidump(config, "--dump", str(dump), "--limit", "20")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert len(records(data)) == 6 + 20 - 2  # the first 20 articles, two of them already stored
+
+
+def test_no_duplicates_with_an_earlier_api_crawl(tmp_path, pages):
+    """Pages the bgwiki spider stored through the API are not stored again from the dump."""
+    with ReplayServer(pages) as server:
+        titles = tmp_path / "titles.txt"
+        titles.write_text("\n".join(p.title for p in pages[:15]) + "\n", encoding="utf-8")
+        config, data = setup(tmp_path, server.api, titles=titles)
+        crawl = scrapy_crawl(config, "bgwiki")
+    assert crawl.returncode == 0, crawl.stderr[-3000:]
+    assert len(records(data)) == 15
+    dump = make_dump(tmp_path / "dump.tar.gz", pages)
+    done = wikidump(config, "--dump", str(dump))
+    assert done.returncode == 0, done.stderr[-3000:]
+    stored = records(data)
+    assert len(stored) == PAGES and max(by_url(data).values()) == 1
+    assert Counter(r["via"] for r in stored) == {"http": 15, "dump": PAGES - 15}
+    assert f"already stored    {15:>14,}" in done.stdout
+
+
+def test_bad_lines_and_articles_without_html_are_counted(tmp_path, pages):
+    config, data = setup(tmp_path)
+    no_html = next(dump_articles([Page("Празна статия", "x")]))
+    no_html["article_body"] = {"wikitext": "x"}
+    talk = next(dump_articles([Page("Беседа:Нещо", "x")]))
+    talk["namespace"] = {"identifier": 1}
+    extra = [b"{not json\n", b"[1, 2]\n", json.dumps(no_html).encode() + b"\n", json.dumps(talk).encode() + b"\n"]
+    dump = make_dump(tmp_path / "dump.tar.gz", pages, extra)
+    done = wikidump(config, "--dump", str(dump))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(records(data)) == PAGES
+    assert f"bad lines         {2:>14,}" in done.stdout
+    assert f"without HTML      {1:>14,}" in done.stdout
+    assert f"not articles      {1:>14,}" in done.stdout
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_damaged_dump_one_line_error_keeps_whole_shards(tmp_path, pages, damage):
+    config, data = setup(tmp_path)
+    dump = make_dump(tmp_path / "dump.tar.gz", synthetic_pages(300, paragraphs=8), per_file=50)
+    raw = dump.read_bytes()
+    if damage == "truncated":
+        dump.write_bytes(raw[:len(raw) * 2 // 3])
+    else:
+        middle = len(raw) * 2 // 3
+        dump.write_bytes(raw[:middle] + bytes(b ^ 0x5A for b in raw[middle:middle + 4000]) + raw[middle + 4000:])
+    done = wikidump(config, "--dump", str(dump))
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "truncated or corrupt" in errors[0] and "dump.tar.gz" in errors[0]
+    assert "Traceback" not in done.stderr
+    folder = data / "raw" / "bgwiki"
+    assert not list(folder.glob(".*.partial"))  # the open shard was finished, not left half-written
+    stored = records(data)
+    assert 0 < len(stored) < 300 and f"stored            {len(stored):>14,}" in done.stdout
+    for shard in folder.glob("part-*.jsonl.gz"):
+        with gzip.open(shard) as fh:
+            fh.read()  # whole gzip streams with their trailers
+
+
+def test_bad_arguments_exit_2_with_one_line(tmp_path, pages, capsys):
+    config, data = setup(tmp_path)
+    dump = make_dump(tmp_path / "dump.tar.gz", pages[:3])
+    cases = [(["--dump", str(tmp_path / "nope.tar.gz")], "dump file not found"),
+             (["--dump", str(dump), "--limit", "-1"], "--limit"),
+             (["--dump", str(dump), "--titles", "t.txt", "--category", "X"], "not both"),
+             (["--dump", str(dump), "--titles", str(tmp_path / "none.txt")], "titles file not found"),
+             (["--dump", str(dump), "--category", "Лош [ред"], "--category")]
+    for args, says in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            wikidump_module.main(["--config", str(config), *args])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2, (args, err)
+        assert says in err and "Traceback" not in err, (args, err)
+    assert not (data / "raw").exists()
+
+
+def _open_shard_records(folder: Path) -> int:
+    return sum(len(salvage(p.read_bytes())) for p in folder.glob(".*.partial"))
+
+
+def test_import_killed_with_kill_9_resumes_without_loss_or_duplicates(tmp_path):
+    pages = synthetic_pages(1500, paragraphs=8)
+    config, data = setup(tmp_path, shard_bytes=400_000)
+    dump = make_dump(tmp_path / "dump.tar.gz", pages, per_file=200)
+    folder = data / "raw" / "bgwiki"
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.wikidump", "--dump", str(dump)], cwd=ROOT,
+                            env=scrapy_env(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        proc.send_signal(signal.SIGSTOP)  # look at the files with the writer frozen
+        finished = list(folder.glob("part-*.jsonl.gz")) if folder.is_dir() else []
+        if finished and _open_shard_records(folder):
+            break
+        proc.send_signal(signal.SIGCONT)
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.02)
+    else:
+        proc.kill()
+        raise AssertionError("the import finished no shard in 60 s")
+    proc.kill()  # SIGKILL mid-shard
+    proc.communicate()
+    assert list(folder.glob(".*.partial"))
+    before = len(records(data))
+    assert 0 < before < len(pages)
+
+    again = wikidump(config, "--dump", str(dump))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "salvaged" in again.stdout
+    counts = by_url(data)
+    assert len(counts) == len(pages) and max(counts.values()) == 1
+    assert not list(folder.glob(".*.partial"))
