@@ -1,7 +1,7 @@
 """Crawl throughput: the real ``bgwiki`` spider with its pipeline beside a no-op Scrapy spider.
 
 ``make bench-crawl`` (``python -m bench.crawl``) serves a replay MediaWiki API of ``--pages``
-generated Bulgarian pages (``demo.mediawiki_replay``; HTML pre-rendered so the server is not the
+generated Bulgarian pages (``demo.replay.WikiReplay``; HTML pre-rendered so the server is not the
 bottleneck) on 127.0.0.1, then, ``--runs`` times, each in a fresh ``scrapy`` process:
 
 - ``bgwiki``: ``scrapy crawl bgwiki`` as a user runs it: titles resolved 50 per POST, one
@@ -18,7 +18,7 @@ with other load; the ratio of pages per CPU second is the steadier companion.
 
 Each run also times the Selenium fallback: seconds per page for headless Chromium
 (``crawler.render.selenium_seconds_per_page``, one warm-up, then the median of ``--renders``) on the
-JavaScript-only article of the bundled news site (``demo.news_replay``), beside a plain HTTP fetch
+JavaScript-only article of the bundled news site (``demo.replay.NewsReplay``), beside a plain HTTP fetch
 of the same page. Results: ``bench/results/crawl.json`` (``figures`` as ``bench.report`` reads them).
 """
 
@@ -41,8 +41,7 @@ from bench import report
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
 from crawler import render
-from demo.mediawiki_replay import ReplayServer, synthetic_pages
-from demo.news_replay import NewsReplay
+from demo.replay import NewsReplay, WikiReplay, synthetic_pages
 from tests.util import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
 
     pages = synthetic_pages(args.pages, paragraphs=12)
-    with ReplayServer(pages) as server, tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
+    with WikiReplay(pages) as server, tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
         wiki = server.wiki
         for page in pages:
             wiki.parse({"pageid": str(page.pageid)})  # render once, before any timing

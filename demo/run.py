@@ -23,8 +23,7 @@ from pathlib import Path
 
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
-from demo.mediawiki_replay import ReplayServer, load_site
-from demo.news_replay import NewsReplay
+from demo.replay import NewsReplay, WikiReplay, load_site
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "demo" / "site"
@@ -221,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     first_run = not (art / "REPORT.md").exists()
     start = time.monotonic()
     try:
-        servers = ReplayServer(load_site(SITE / "wiki"), args.port), \
+        servers = WikiReplay(load_site(SITE / "wiki"), args.port), \
             NewsReplay(SITE / "news", args.port + 1)
     except OSError as exc:
         raise UserError(f"cannot serve the demo site on 127.0.0.1:{args.port}-{args.port + 1} "

@@ -11,7 +11,7 @@ import lxml.html
 import pytest
 
 from crawler.pipelines import FIELDS
-from demo.mediawiki_replay import Page, ReplayServer, synthetic_pages
+from demo.replay import Page, WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_crawl
 
 
@@ -27,7 +27,7 @@ def test_titles_resolve_in_batches_redirects_collapse_and_backoff_succeeds(tmp_p
     titles.write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = tmp_path / "summary.json"
     broken = pages[5].title  # its parse always answers an internal API error
-    with ReplayServer(pages, maxlag_faults=1, ratelimit_faults=1, retry_after=1, broken=(broken,)) as server:
+    with WikiReplay(pages, maxlag_faults=1, ratelimit_faults=1, retry_after=1, broken=(broken,)) as server:
         config = crawl_config(tmp_path, server.api, titles)
         proc = scrapy_crawl(config, "bgwiki", "-s", f"SUMMARY_JSON={summary}")
         wiki = server.wiki
@@ -72,7 +72,7 @@ def category_site() -> list[Page]:
 
 @pytest.mark.parametrize("depth, limit, expected", [("0", "0", 5), ("1", "0", 9), ("1", "3", 3)])
 def test_category_mode_walks_subcategories_to_the_given_depth(tmp_path, depth, limit, expected):
-    with ReplayServer(category_site()) as server:
+    with WikiReplay(category_site()) as server:
         config = crawl_config(tmp_path, server.api)
         proc = scrapy_crawl(config, "bgwiki", "-a", "category=Планини", "-a", f"depth={depth}",
                             "-a", f"limit={limit}")
@@ -99,7 +99,7 @@ def test_real_parser_output_and_real_bulgarian_text(fixtures, tmp_path):
     pages += [Page(verb[0].upper() + verb[1:], text, ["Глаголи"]) for verb, text in zip(verbs, news, strict=True)]
     titles = tmp_path / "titles.txt"
     titles.write_text("T-distributed_stochastic_neighbor_embedding\n" + "\n".join(verbs) + "\n", encoding="utf-8")
-    with ReplayServer(pages) as server:
+    with WikiReplay(pages) as server:
         proc = scrapy_crawl(crawl_config(tmp_path, server.api, titles), "bgwiki")
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = {r["title"]: r for r in records(tmp_path / "data")}

@@ -13,7 +13,7 @@ from scrapy import FormRequest
 from scrapy.utils.request import request_from_dict
 
 from crawler import redis_json
-from demo.mediawiki_replay import ReplayServer, synthetic_pages
+from demo.replay import WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_cmd, scrapy_env
 from tests.util import ROOT, free_port
 
@@ -46,7 +46,7 @@ def test_two_workers_share_one_frontier(tmp_path, redis_url):
     pages = synthetic_pages(PAGES)
     titles = tmp_path / "titles.txt"
     titles.write_text("\n".join(p.title for p in pages) + "\n", encoding="utf-8")
-    with ReplayServer(pages, delay=0.02) as server:
+    with WikiReplay(pages, delay=0.02) as server:
         workers = []
         for name in ("a", "b"):  # two "machines": each its own data folder, one Redis
             folder = tmp_path / name

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from crawler.pipelines import ShardWriter, partial_path, recover, salvage, shard_path
-from demo.mediawiki_replay import ReplayServer, synthetic_pages
+from demo.replay import WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_cmd, scrapy_crawl, scrapy_env
 from tests.util import ROOT
 
@@ -54,7 +54,7 @@ def start_and_wait(config: Path, raw: Path, at_least: int, frozen_with_open_shar
     raise AssertionError("the crawl stored too little in 60 s")
 
 
-def setup(tmp_path: Path, server: ReplayServer) -> tuple[Path, Path]:
+def setup(tmp_path: Path, server: WikiReplay) -> tuple[Path, Path]:
     titles = tmp_path / "titles.txt"
     titles.write_text("\n".join(p.title for p in server.wiki.pages.values()) + "\n", encoding="utf-8")
     # small shards: the kill lands after several rotations, with a partial shard open
@@ -64,7 +64,7 @@ def setup(tmp_path: Path, server: ReplayServer) -> tuple[Path, Path]:
 
 def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path):
     pages = synthetic_pages(PAGES)
-    with ReplayServer(pages, delay=0.02) as server:
+    with WikiReplay(pages, delay=0.02) as server:
         config, raw = setup(tmp_path, server)
         proc = start_and_wait(config, raw, at_least=25, frozen_with_open_shard=True)
         proc.kill()  # SIGKILL: no handler runs
@@ -86,7 +86,7 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path):
 
 def test_ctrl_c_then_rerun_resumes_from_the_jobdir(tmp_path):
     pages = synthetic_pages(PAGES)
-    with ReplayServer(pages, delay=0.02) as server:
+    with WikiReplay(pages, delay=0.02) as server:
         config, raw = setup(tmp_path, server)
         proc = start_and_wait(config, raw, at_least=25)
         proc.send_signal(signal.SIGINT)  # one Ctrl-C: graceful stop

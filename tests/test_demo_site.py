@@ -9,8 +9,7 @@ import pytest
 import regex
 
 from crawler.titles import normalize
-from demo.mediawiki_replay import load_site
-from demo.news_replay import load_articles
+from demo.replay import load_articles, load_site
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "demo" / "site"

@@ -18,7 +18,7 @@ import pytest
 
 from crawler.pipelines import iter_records
 from crawler.render import RenderPool, RenderTimeout, selenium_seconds_per_page
-from demo.news_replay import NewsReplay
+from demo.replay import NewsReplay
 from tests.test_crawl_news import ARTICLES, PARAGRAPHS, write_articles
 from tests.util import run_module, write_config
 
