@@ -149,7 +149,7 @@ def _stream(info: Remote, out, agent: str, timeout: float, progress: bool | None
                 if attempt == ATTEMPTS - 1:
                     raise DownloadError(f"{info.url}: gave up after {ATTEMPTS} connections at byte "
                                         f"{out.tell():,} ({exc}); run again to resume") from None
-                time.sleep(min(2 ** attempt, 10))
+                time.sleep(min(0.5 * 2 ** attempt, 10))
                 continue
             if info.size is None:
                 return  # no length announced: the connection's end is the file's end
@@ -169,10 +169,10 @@ def _one_connection(info: Remote, out, agent: str, timeout: float, bar: tqdm) ->
             out.seek(0)  # the server sent the whole (possibly changed) file: take it from byte 0
             out.truncate()
             bar.reset(total=info.size)
-        while chunk := response.read(CHUNK):
+        while chunk := response.read1(CHUNK):
             out.write(chunk)
+            out.flush()  # on disk (the OS's) as it arrives: a kill -9 loses nothing received
             bar.update(len(chunk))
-        out.flush()
 
 
 def _range_start(response) -> int | None:

@@ -9,9 +9,9 @@ by ``about`` (hatnote, infobox, a coordinates box, a navbox, inline date templat
 paragraphs), ``sup.mw-ref`` citation marks, a ``div.mw-references-wrap`` list under „Бележки“,
 „Външни препратки“, category ``<link>``s, and no edit links.
 
-``DumpFile`` answers HTTP GET/HEAD for such a file the way dumps.wikimedia.org does: ETag,
-Last-Modified, ``Range``/``If-Range`` (206), optionally slowly, so a test can kill a download
-part-way; ``runs_listing`` is the ``runs/`` index page. The replay server routes to them.
+``DumpMirror`` is the download server's shape for the one replay server (``demo.replay``): the
+``runs/`` index and dump files answered resumably (with ``Faults`` slowly, so a test can kill a
+download part-way).
 
     python -m demo.enterprise_dump --pages 20000 OUT.json.tar.gz
 """
@@ -19,22 +19,18 @@ part-way; ``runs_listing`` is the ``runs/`` index page. The replay server routes
 from __future__ import annotations
 
 import argparse
-import hashlib
 import html
 import io
 import json
 import re
 import tarfile
-import threading
-import time
 from collections.abc import Iterable, Iterator
-from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
 
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
-from demo.mediawiki_replay import Page, synthetic_pages
+from demo.replay import Page, Request, Response, synthetic_pages
 
 WIKI = "bgwiki"
 BASE = "https://bg.wikipedia.org"
@@ -244,69 +240,39 @@ def write_dump(path: Path, lines: Iterable[dict | bytes], per_file: int = 1000, 
     return path
 
 
-class DumpFile:
-    """One dump file served like dumps.wikimedia.org: ETag, Last-Modified, Range/If-Range, HEAD.
+class DumpMirror:
+    """dumps.wikimedia.org's shape, a site for ``demo.replay.ReplayServer``: the runs listing and dump files.
 
-    ``bytes_per_s`` > 0 sends slowly (a test kills the download part-way); ``ranges`` records the
-    ``Range`` header of every GET (None for a whole-file GET). Replace ``data`` to publish a new file.
+    ``files`` maps ``<run date>/<file name>`` to the file (bytes or a path); a run folder without
+    its file is listed all the same (a run still being written). Files are answered like the real
+    server (``Range``/``If-Range``, ETag, 206/416 from the replay core). ``ranges`` keeps the
+    ``Range`` header of every GET of a file (None: the whole file), ``agents`` the User-Agents.
+    Assigning new bytes to a file publishes a changed file (a new ETag).
     """
 
-    def __init__(self, data: bytes, bytes_per_s: float = 0):
-        self.bytes_per_s = bytes_per_s
+    prefix = "/other/enterprise_html/runs/"
+
+    def __init__(self, files: dict[str, bytes | Path], dates: Iterable[str] = ()):
+        self.files = dict(files)
+        self.dates = sorted({*dates, *(name.split("/")[0] for name in files)})
         self.ranges: list[str | None] = []
-        self.lock = threading.Lock()
-        self.publish(data)
+        self.agents: set[str] = set()
 
-    def publish(self, data: bytes) -> None:
-        self.data = data
-        self.etag = '"' + hashlib.md5(data).hexdigest() + '"'
-        self.last_modified = formatdate(time.time(), usegmt=True)
-
-    def respond(self, handler) -> None:
-        """Answer ``handler``'s GET or HEAD (a ``BaseHTTPRequestHandler``)."""
-        data, start = self.data, 0
-        requested = handler.headers.get("Range")
-        if_range = handler.headers.get("If-Range")
-        if handler.command == "GET":
-            with self.lock:
-                self.ranges.append(requested)
-        match = re.fullmatch(r"bytes=(\d+)-", requested or "")
-        if match and (not if_range or if_range in (self.etag, self.last_modified)):
-            start = int(match.group(1))
-            if start >= len(data):
-                handler.send_response(416)
-                handler.send_header("Content-Range", f"bytes */{len(data)}")
-                handler.send_header("Content-Length", "0")
-                handler.end_headers()
-                return
-            handler.send_response(206)
-            handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            handler.send_response(200)
-        handler.send_header("Content-Type", "application/gzip")
-        handler.send_header("Accept-Ranges", "bytes")
-        handler.send_header("ETag", self.etag)
-        handler.send_header("Last-Modified", self.last_modified)
-        handler.send_header("Content-Length", str(len(data) - start))
-        handler.end_headers()
-        if handler.command == "HEAD":
-            return
-        step = 16384
-        for offset in range(start, len(data), step):
-            try:
-                handler.wfile.write(data[offset:offset + step])
-            except (BrokenPipeError, ConnectionResetError):
-                return  # the client went away (killed): as a real server, stop sending
-            if self.bytes_per_s:
-                time.sleep(step / self.bytes_per_s)
-
-
-def runs_listing(dates: list[str]) -> bytes:
-    """The ``runs/`` index page (nginx autoindex shape) listing ``YYYYMMDD/`` run folders."""
-    rows = "".join(f'<a href="{d}/">{d}/</a>{" " * 40}01-Nov-2026 08:00       -\n' for d in dates)
-    return (f'<html>\n<head><title>Index of /other/enterprise_html/runs/</title></head>\n<body>\n'
-            f'<h1>Index of /other/enterprise_html/runs/</h1><hr><pre><a href="../">../</a>\n{rows}'
-            "</pre><hr></body>\n</html>\n").encode()
+    def __call__(self, request: Request) -> Response | None:
+        if not request.path.startswith(self.prefix):
+            return None
+        self.agents.add(request.headers.get("User-Agent", ""))
+        name = request.path[len(self.prefix):]
+        if not name:
+            rows = "".join(f'<a href="{d}/">{d}/</a>{" " * 40}01-Nov-2026 08:00       -\n' for d in self.dates)
+            return Response(200, (f"<html>\n<head><title>Index of {self.prefix}</title></head>\n<body>\n"
+                                  f'<h1>Index of {self.prefix}</h1><hr><pre><a href="../">../</a>\n{rows}'
+                                  "</pre><hr></body>\n</html>\n").encode(), "text/html")
+        if name not in self.files:
+            return None
+        if request.method == "GET":
+            self.ranges.append(request.headers.get("Range"))
+        return Response(200, self.files[name], "application/octet-stream", ranged=True)
 
 
 @cli_main

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from corpus.extract import extract, extract_wiki
 from demo.enterprise_dump import ParsoidRenderer, dump_articles
-from demo.mediawiki_replay import Page, Renderer, synthetic_pages
+from demo.replay import Page, Renderer, synthetic_pages
 
 TEMPLATE = 'typeof="mw:Transclusion" data-mw="{&quot;parts&quot;:[]}"'
 

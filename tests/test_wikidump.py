@@ -16,8 +16,8 @@ import pytest
 
 from crawler import wikidump as wikidump_module
 from crawler.pipelines import salvage
-from demo.enterprise_dump import dump_articles, write_dump
-from demo.mediawiki_replay import Page, ReplayServer, synthetic_pages
+from demo.enterprise_dump import DumpMirror, dump_articles, write_dump
+from demo.replay import Faults, Page, ReplayServer, WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_crawl, scrapy_env
 from tests.util import ROOT, run_module
 
@@ -40,8 +40,12 @@ def pages() -> list[Page]:
     return synthetic_pages(PAGES, paragraphs=4)
 
 
-def setup(tmp_path: Path, api: str = "https://bg.wikipedia.org/w/api.php", **crawl) -> tuple[Path, Path]:
-    return crawl_config(tmp_path, api, **crawl), tmp_path / "data"
+def setup(tmp_path: Path, api: str = "https://bg.wikipedia.org/w/api.php", dump: str = "", **crawl
+          ) -> tuple[Path, Path]:
+    config = crawl_config(tmp_path, api, **crawl)
+    if dump:
+        config.write_text(config.read_text(encoding="utf-8") + f'dump = "{dump}"\n', encoding="utf-8")
+    return config, tmp_path / "data"
 
 
 def by_url(data: Path) -> Counter:
@@ -100,7 +104,7 @@ def test_category_filter_and_limit(tmp_path, pages):
 
 def test_no_duplicates_with_an_earlier_api_crawl(tmp_path, pages):
     """Pages the bgwiki spider stored through the API are not stored again from the dump."""
-    with ReplayServer(pages) as server:
+    with WikiReplay(pages) as server:
         titles = tmp_path / "titles.txt"
         titles.write_text("\n".join(p.title for p in pages[:15]) + "\n", encoding="utf-8")
         config, data = setup(tmp_path, server.api, titles=titles)
@@ -208,3 +212,111 @@ def test_import_killed_with_kill_9_resumes_without_loss_or_duplicates(tmp_path):
     counts = by_url(data)
     assert len(counts) == len(pages) and max(counts.values()) == 1
     assert not list(folder.glob(".*.partial"))
+
+
+# -- the download: a dump mirror on the replay server ---------------------------------------------
+
+DATE = "20261101"
+NAME = f"bgwiki-NS0-{DATE}-ENTERPRISE-HTML.json.tar.gz"
+
+
+def mirror_setup(tmp_path: Path, pages: list[Page], **faults) -> tuple[DumpMirror, ReplayServer, bytes]:
+    data = make_dump(tmp_path / "served.tar.gz", pages, per_file=100).read_bytes()
+    mirror = DumpMirror({f"{DATE}/{NAME}": data}, dates=["20261115"])  # the newest run is unfinished
+    return mirror, ReplayServer(mirror, faults=Faults(only=r"\.tar\.gz$", **faults)), data
+
+
+def start(config: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "crawler.wikidump", *args], cwd=ROOT, env=scrapy_env(config),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_bytes(proc: subprocess.Popen, partial: Path, at_least: int) -> None:
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size >= at_least):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the download did not get far enough in 60 s"
+        time.sleep(0.02)
+
+
+def test_download_stopped_by_ctrl_c_and_kill_9_resumes_with_range(tmp_path):
+    pages = synthetic_pages(800, paragraphs=8)
+    mirror, server, data = mirror_setup(tmp_path, pages, rate=150_000)
+    with server:
+        listing = server.url(DumpMirror.prefix)
+        config, data_dir = setup(tmp_path, dump=listing)
+        partial = data_dir / "downloads" / f"{NAME}.partial"
+
+        proc = start(config)
+        wait_for_bytes(proc, partial, 60_000)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and "interrupted" in err, err[-2000:]
+        first = partial.stat().st_size
+
+        proc = start(config)
+        wait_for_bytes(proc, partial, first + 60_000)
+        proc.kill()  # kill -9
+        proc.communicate()
+        second = partial.stat().st_size
+        assert 0 < first < second < len(data)
+
+        server.faults.rate = 0
+        done = wikidump(config)
+        again = wikidump(config)  # downloaded and unchanged: no GET, nothing stored twice
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert mirror.ranges == [None, f"bytes={first}-", f"bytes={second}-"]
+    assert f"newest dump: {listing}{DATE}/{NAME}" in done.stderr
+    assert (data_dir / "downloads" / NAME).read_bytes() == data and not partial.exists()
+    assert mirror.agents == {"BgGPT2Toolkit/0.1 (https://github.com/bg-gpt2/bg-gpt2; bg-gpt2@example.org)"}
+    assert len(by_url(data_dir)) == len(pages) == len(records(data_dir))
+    assert again.returncode == 0 and len(mirror.ranges) == 3 and len(records(data_dir)) == len(pages)
+
+
+def test_a_changed_file_on_the_server_starts_over(tmp_path):
+    mirror, server, data = mirror_setup(tmp_path, synthetic_pages(600, paragraphs=8), rate=150_000)
+    newer = make_dump(tmp_path / "newer.tar.gz", [Page(f"Нова статия {n}", "Нов текст за проба.\n" * 3)
+                                                  for n in range(40)]).read_bytes()
+    with server:
+        url = server.url(f"{DumpMirror.prefix}{DATE}/{NAME}")
+        config, data_dir = setup(tmp_path)
+        partial = data_dir / "downloads" / f"{NAME}.partial"
+        proc = start(config, "--dump", url)
+        wait_for_bytes(proc, partial, 50_000)
+        proc.kill()
+        proc.communicate()
+        mirror.files[f"{DATE}/{NAME}"] = newer  # republished: new size, new ETag
+        server.faults.rate = 0
+        done = wikidump(config, "--dump", url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert mirror.ranges == [None, None]
+    assert (data_dir / "downloads" / NAME).read_bytes() == newer
+    assert sorted(r["title"] for r in records(data_dir)) == sorted(f"Нова статия {n}" for n in range(40))
+
+
+def test_dropped_connections_are_resumed_in_one_run(tmp_path):
+    pages = synthetic_pages(300, paragraphs=8)
+    mirror, server, data = mirror_setup(tmp_path, pages)
+    third = len(data) // 3 + 1
+    server.faults.truncate_after = third  # every body stops short of its Content-Length
+    with server:
+        config, data_dir = setup(tmp_path)
+        done = wikidump(config, "--dump", server.url(f"{DumpMirror.prefix}{DATE}/{NAME}"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert mirror.ranges == [None, f"bytes={third}-", f"bytes={2 * third}-"]
+    assert len(records(data_dir)) == len(pages)
+
+
+def test_missing_dump_url_is_one_line_and_leaves_nothing(tmp_path):
+    mirror, server, _ = mirror_setup(tmp_path, synthetic_pages(3))
+    with server:
+        config, data_dir = setup(tmp_path)
+        done = wikidump(config, "--dump", server.url(f"{DumpMirror.prefix}{DATE}/bgwiki-NS0-nope.json.tar.gz"))
+        empty = server.url("/other/enterprise_html/empty/")
+        listing = wikidump(config, "--dump", empty)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {server.url(DumpMirror.prefix)}{DATE}/bgwiki-NS0-nope.json.tar.gz: HTTP 404 Not Found"]
+    assert listing.returncode == 2 and "HTTP 404" in listing.stderr
+    assert not (data_dir / "downloads").exists() or not any((data_dir / "downloads").iterdir())
+    assert not (data_dir / "raw").exists()
