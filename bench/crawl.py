@@ -20,6 +20,11 @@ Each run also times the Selenium fallback: seconds per page for headless Chromiu
 (``crawler.render.selenium_seconds_per_page``, one warm-up, then the median of ``--renders``) on the
 JavaScript-only article of the bundled news site (``demo.replay.NewsReplay``), beside a plain HTTP fetch
 of the same page. Results: ``bench/results/crawl.json`` (``figures`` as ``bench.report`` reads them).
+
+``make wikidump``'s reader is timed on a local generated Enterprise HTML dump of ``--dump-articles``
+Parsoid-shaped pages (``demo.enterprise_dump``): articles/s of ``crawler.wikidump.import_dump`` (gzip
++ tar stream, JSON, selection, done-keys, the raw shard writer) beside a bare stream read of the same
+file (gzip + tar stream + ``json.loads`` of each line, nothing kept), ``--runs`` times alternately.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -41,6 +47,8 @@ from bench import report
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
 from crawler import render
+from crawler.wikidump import Selection, import_dump
+from demo.enterprise_dump import dump_articles, write_dump
 from demo.replay import NewsReplay, WikiReplay, synthetic_pages
 from tests.util import write_config
 
@@ -173,6 +181,48 @@ def figures(median: dict, runs: int, pages: int, renders: int) -> list[dict]:
     ]
 
 
+def bare_read(dump: Path) -> int:
+    """The peer of the dump import: every line of every member parsed, nothing else."""
+    count = 0
+    with tarfile.open(dump, mode="r|gz") as tar:
+        for info in tar:
+            for line in tar.extractfile(info):
+                json.loads(line)
+                count += 1
+    return count
+
+
+def dump_import(work: Path, articles: int, runs: int) -> dict:
+    """articles/s of ``crawler.wikidump`` reading a local dump into raw shards, beside a bare read."""
+    dump = write_dump(work / "bgwiki-bench.json.tar.gz", dump_articles(synthetic_pages(articles, paragraphs=6)))
+    rows = []
+    for number in range(runs):
+        def ours(number=number) -> int:
+            counts = import_dump(dump, work / f"dump-raw{number}", "https://bg.wikipedia.org", Selection(),
+                                 32_000_000, progress=False)
+            assert counts["stored"] == articles, counts
+            return counts["read"]
+
+        timed = {}
+        order = [("import", ours), ("bare", lambda: bare_read(dump))]
+        for name, read in order[::-1] if number % 2 else order:  # alternate, as the crawl runs do
+            start = time.perf_counter()
+            count = read()
+            timed[name] = count / (time.perf_counter() - start)
+        rows.append({"import_articles_per_s": timed["import"], "bare_articles_per_s": timed["bare"],
+                     "ratio": timed["import"] / timed["bare"]})
+        print(f"dump run {number + 1}/{runs}: import {timed['import']:.0f} articles/s, bare read "
+              f"{timed['bare']:.0f} articles/s", file=sys.stderr)
+    median = {key: float(f"{statistics.median(r[key] for r in rows):.4g}") for key in rows[0]}
+    figure = {"figure": f"wikidump articles/s, local Enterprise HTML dump of {articles} generated articles "
+                        f"({dump.stat().st_size / 1e6:.0f} MB) into raw shards (median of {runs} runs)",
+              "value": median["import_articles_per_s"], "unit": "articles/s",
+              "peer": "bare stream read of the same dump (gzip + tar + json.loads)",
+              "peer_value": median["bare_articles_per_s"], "ratio": median["ratio"], "device": "CPU"}
+    return {"articles": articles, "dump_bytes": dump.stat().st_size, "figures": [figure], "median": median,
+            "runs": rows}
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="crawl throughput: bgwiki spider vs a no-op spider")
@@ -180,11 +230,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight to the one host")
     parser.add_argument("--renders", type=int, default=10, help="Chromium renders (and plain fetches) per run")
+    parser.add_argument("--dump-articles", type=int, default=20000, help="articles in the generated dump")
     parser.add_argument("--noop", nargs=2, metavar=("URLS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.noop:
         return run_noop(*args.noop, args.concurrency)
-    for name in ("pages", "runs", "concurrency", "renders"):
+    for name in ("pages", "runs", "concurrency", "renders", "dump_articles"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
 
@@ -222,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"no-op {run['noop_pages_per_s']:.1f} pages/s, ratio {run['ratio']:.2f} "
                   f"(per CPU second: {run['cpu_ratio']:.2f}); Chromium {run['selenium_s_per_page']:.3f} "
                   f"s/page, plain fetch {run['plain_s_per_page']:.4f} s/page", file=sys.stderr)
+        dump = dump_import(Path(tmp), args.dump_articles, args.runs)
     median = {key: float(f"{statistics.median(r[key] for r in runs):.4g}")
               for key in ("bgwiki_pages_per_s", "noop_pages_per_s", "ratio", "bgwiki_pages_per_cpu_s",
                           "noop_pages_per_cpu_s", "cpu_ratio", "selenium_s_per_page", "plain_s_per_page",
@@ -230,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
         "name": "crawl", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
         "site": {"pages": args.pages, "mean_parse_json_bytes": round(html_bytes), "concurrency": args.concurrency,
                  "selenium_page": f"/news/{JS_ARTICLE}.html", "renders": args.renders},
-        "figures": figures(median, args.runs, args.pages, args.renders), "median": median, "runs": runs,
+        "figures": figures(median, args.runs, args.pages, args.renders) + dump.pop("figures"), "median": median,
+        "runs": runs, "wikidump": dump,
     }
     with atomic_write(RESULTS) as fh:
         json.dump(result, fh, indent=1)
@@ -242,6 +295,10 @@ def main(argv: list[str] | None = None) -> None:
           f"  Chromium render            {median['selenium_s_per_page']:>8.3f} s/page (JS-only article)\n"
           f"  plain HTTP fetch           {median['plain_s_per_page']:>8.4f} s/page (same page)\n"
           f"  ratio                      {median['selenium_ratio']:>8.1f}\n"
+          f"  wikidump import            {dump['median']['import_articles_per_s']:>8.0f} articles/s "
+          f"({args.dump_articles} in a local dump)\n"
+          f"  bare stream read           {dump['median']['bare_articles_per_s']:>8.0f} articles/s\n"
+          f"  ratio                      {dump['median']['ratio']:>8.2f}\n"
           f"written {RESULTS}")
 
 
