@@ -7,7 +7,8 @@ ETag and Last-Modified before the first byte is written. A re-run after Ctrl-C o
 asks only for the rest (``Range`` with ``If-Range``); when the size, ETag or Last-Modified no
 longer match, or the server answers with the whole file, the partial file starts over. The
 finished file is renamed to ``<name>`` (its ``<name>.json`` kept), so a file under its own name is
-always whole, and a later run that finds it unchanged on the server downloads nothing.
+always whole, and a later run that finds it unchanged on the server (or cannot reach the server)
+downloads nothing.
 
 One connection at a time (Wikimedia's dumps allow two per IP); a second process on the same file
 is refused. A dropped or stalled connection is resumed in-process a few times before giving up.
@@ -19,6 +20,7 @@ import fcntl
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass
 from http.client import HTTPException
@@ -115,7 +117,14 @@ def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: boo
     folder.mkdir(parents=True, exist_ok=True)
     final, partial = folder / name, folder / f"{name}.partial"
     final_meta, partial_meta = folder / f"{name}.json", folder / f"{name}.partial.json"
-    info = remote(url, agent, timeout)
+    try:
+        info = remote(url, agent, timeout)
+    except DownloadError:
+        kept = _meta(final_meta)
+        if not (final.is_file() and kept and kept["url"] == url and kept["size"] == final.stat().st_size):
+            raise
+        print(f"warning: {url} unreachable; using the whole copy downloaded earlier, {final}", file=sys.stderr)
+        return final
     if final.is_file() and _meta(final_meta) == asdict(info) and final.stat().st_size == info.size:
         return final  # downloaded by an earlier run, unchanged on the server
     with open(partial, "ab") as out:

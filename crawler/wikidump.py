@@ -271,9 +271,9 @@ def main(argv: list[str] | None = None) -> None:
             selection = Selection(category=titles_file.normalize(args.category.removeprefix(CATEGORY_PREFIX)))
         except ValueError as exc:
             raise UserError(f"--category {args.category}: {exc}") from None
-    source = args.dump or str(cfg.crawl.bgwiki.dump)
+    source = args.dump or cfg.crawl.bgwiki.dump
     if not args.dump and not source.startswith(("http://", "https://")):
-        source = str(Path(cfg.source).parent / source)  # a config path is relative to the config file
+        source = str(Path(cfg.source).parent / Path(source).expanduser())  # relative to the config file
     path = resolve_dump(source, cfg, cfg.crawl.user_agent)
     api = urlsplit(cfg.crawl.bgwiki.api)
     started = time.monotonic()

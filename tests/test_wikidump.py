@@ -292,6 +292,9 @@ def test_a_changed_file_on_the_server_starts_over(tmp_path):
     assert mirror.ranges == [None, None]
     assert (data_dir / "downloads" / NAME).read_bytes() == newer
     assert sorted(r["title"] for r in records(data_dir)) == sorted(f"Нова статия {n}" for n in range(40))
+    offline = wikidump(config, "--dump", url)  # the server is gone: the whole copy on disk is used
+    assert offline.returncode == 0 and "unreachable" in offline.stderr, offline.stderr[-3000:]
+    assert len(records(data_dir)) == 40
 
 
 def test_dropped_connections_are_resumed_in_one_run(tmp_path):
