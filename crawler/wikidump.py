@@ -175,13 +175,19 @@ def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, 
     try:
         for article in articles(path, counts, progress):
             counts["read"] += 1
-            if (article.get("namespace") or {}).get("identifier", 0) != 0 or not article.get("name"):
-                counts["not_articles"] += 1
-                continue
-            if not selection(article):
+            try:
+                if (article.get("namespace") or {}).get("identifier", 0) != 0:
+                    counts["not_articles"] += 1
+                    continue
+                if not isinstance(article.get("name"), str) or not article["name"].strip():
+                    raise TypeError("no name")
+                if not selection(article):
+                    continue
+                rec = record(article, wiki_base)
+            except (TypeError, AttributeError, KeyError, ValueError):  # JSON, but not an article's shape
+                counts["bad_lines"] += 1
                 continue
             counts["selected"] += 1
-            rec = record(article, wiki_base)
             keys = record_keys(rec)
             if keys & done:
                 counts["already_stored"] += 1

@@ -126,12 +126,14 @@ def test_bad_lines_and_articles_without_html_are_counted(tmp_path, pages):
     no_html["article_body"] = {"wikitext": "x"}
     talk = next(dump_articles([Page("Беседа:Нещо", "x")]))
     talk["namespace"] = {"identifier": 1}
-    extra = [b"{not json\n", b"[1, 2]\n", json.dumps(no_html).encode() + b"\n", json.dumps(talk).encode() + b"\n"]
+    extra = [b"{not json\n", b"[1, 2]\n", b'{"name": 42, "namespace": {"identifier": 0}}\n',
+             '{"name": "Статия", "namespace": "нула"}\n'.encode(),
+             json.dumps(no_html).encode() + b"\n", json.dumps(talk).encode() + b"\n"]
     dump = make_dump(tmp_path / "dump.tar.gz", pages, extra)
     done = wikidump(config, "--dump", str(dump))
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(records(data)) == PAGES
-    assert f"bad lines         {2:>14,}" in done.stdout
+    assert f"bad lines         {4:>14,}" in done.stdout
     assert f"without HTML      {1:>14,}" in done.stdout
     assert f"not articles      {1:>14,}" in done.stdout
 
