@@ -114,7 +114,6 @@ def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: boo
     name = Path(urlsplit(url).path).name
     if not name:
         raise UserError(f"{url}: not a file URL (no file name in its path)")
-    folder.mkdir(parents=True, exist_ok=True)
     final, partial = folder / name, folder / f"{name}.partial"
     final_meta, partial_meta = folder / f"{name}.json", folder / f"{name}.partial.json"
     try:
@@ -127,6 +126,7 @@ def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: boo
         return final
     if final.is_file() and _meta(final_meta) == asdict(info) and final.stat().st_size == info.size:
         return final  # downloaded by an earlier run, unchanged on the server
+    folder.mkdir(parents=True, exist_ok=True)
     with open(partial, "ab") as out:
         try:
             fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -323,5 +323,4 @@ def test_missing_dump_url_is_one_line_and_leaves_nothing(tmp_path):
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {server.url(DumpMirror.prefix)}{DATE}/bgwiki-NS0-nope.json.tar.gz: HTTP 404 Not Found"]
     assert listing.returncode == 2 and "HTTP 404" in listing.stderr
-    assert not (data_dir / "downloads").exists() or not any((data_dir / "downloads").iterdir())
-    assert not (data_dir / "raw").exists()
+    assert not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
