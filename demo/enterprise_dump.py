@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import html
 import io
+import itertools
 import json
 import re
 import tarfile
@@ -30,12 +31,16 @@ from urllib.parse import quote
 
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
-from demo.replay import Page, Request, Response, synthetic_pages
+from demo.replay import Page, Renderer, Request, Response, synthetic_pages
 
 WIKI = "bgwiki"
 BASE = "https://bg.wikipedia.org"
 LICENSE = {"name": "Creative Commons Attribution Share Alike 4.0 International",
            "identifier": "CC-BY-SA-4.0", "url": "https://creativecommons.org/licenses/by-sa/4.0/"}
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _url(title: str) -> str:
@@ -49,14 +54,11 @@ def _data_mw(template: str, *args: str, **params: str) -> str:
     return html.escape(json.dumps(data, ensure_ascii=False), quote=True)
 
 
-class ParsoidRenderer:
+class ParsoidRenderer(Renderer):
     """A page's body as a Parsoid HTML document (what ``article_body.html`` holds)."""
 
     def __init__(self, pages: list[Page]):
-        self.by_category: dict[str, list[str]] = {}
-        for page in pages:
-            for cat in page.categories:
-                self.by_category.setdefault(cat, []).append(page.title)
+        super().__init__(pages)
         self.about = 0
 
     def _mwt(self) -> str:
@@ -87,13 +89,10 @@ class ParsoidRenderer:
         return text
 
     def render(self, page: Page) -> str:
-        sections: list[tuple[int, str, list[str]]] = [(0, "", [])]
-        for line in page.body.splitlines():
-            m = re.fullmatch(r"(={2,4})\s*(.+?)\s*\1\s*", line)
-            if m:
-                sections.append((len(m.group(1)), m.group(2), []))
-            elif line.strip():
-                sections[-1][2].append(line.strip())
+        # the body split at its ``== Heading ==`` lines: intro, then (marks, heading, text) triples
+        parts = re.split(r"^(={2,4})[ \t]*(.+?)[ \t]*\1[ \t]*$", page.body, flags=re.M)
+        sections = [(0, "", _lines(parts[0]))] + [(len(parts[i]), parts[i + 1], _lines(parts[i + 2]))
+                                                  for i in range(1, len(parts), 3)]
         notes: list[str] = []
         title = html.escape(page.title)
         out = ['<!DOCTYPE html>\n<html prefix="dc: http://purl.org/dc/terms/ mw: http://mediawiki.org/rdf/" '
@@ -140,17 +139,11 @@ class ParsoidRenderer:
         return "\n".join(out)
 
     def _paragraphs(self, lines: list[str], notes: list[str], page: Page) -> list[str]:
-        out, items = [], []
-        for line in lines:
-            if line.startswith("*"):
-                items.append(f"<li>{self._inline(line.lstrip('* '), notes, page)}</li>")
-                continue
-            if items:
-                out.append("<ul>" + "".join(items) + "</ul>")
-                items = []
-            out.append(f"<p>{self._inline(line, notes, page)}</p>")
-        if items:
-            out.append("<ul>" + "".join(items) + "</ul>")
+        out = []
+        for is_list, group in itertools.groupby(lines, key=lambda line: line.startswith("*")):
+            items = [self._inline(line.lstrip("* ") if is_list else line, notes, page) for line in group]
+            out += ["<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"] if is_list else \
+                [f"<p>{i}</p>" for i in items]
         return out
 
     def _hatnote(self, page: Page) -> str:
@@ -182,15 +175,11 @@ class ParsoidRenderer:
                 f'42°41′ с. ш. 23°19′ и. д.</span></div><span about="{about}">Карта на местоположението</span>')
 
     def _navbox(self, page: Page) -> str:
-        if not page.categories:
-            return ""
-        cat = page.categories[0]
-        links = " • ".join(f'<a rel="mw:WikiLink" href="./{quote(t.replace(" ", "_"))}">{html.escape(t)}</a>'
-                           for t in self.by_category.get(cat, [])[:20])
-        return (f'<div role="navigation" class="navbox" about="{self._mwt()}" typeof="mw:Transclusion" '
-                f'data-mw="{_data_mw("Навигация", група=cat)}"><table class="nowraplinks navbox-inner"><tbody>'
-                f'<tr><th class="navbox-title">{html.escape(cat)}</th></tr><tr><td class="navbox-list">'
-                f"<div>{links}</div></td></tr></tbody></table></div>")
+        # the API shape's navbox, marked as the template output it is
+        box = super()._navbox(page)
+        marks = (f'about="{self._mwt()}" typeof="mw:Transclusion" '
+                 f'data-mw="{_data_mw("Навигация", група=page.categories[0])}"') if box else ""
+        return box.replace('class="navbox"', f'class="navbox" {marks}', 1)
 
 
 def article(page: Page, renderer: ParsoidRenderer, modified: str = "2026-11-01T08:00:00Z") -> dict:
