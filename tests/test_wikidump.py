@@ -184,8 +184,8 @@ def _open_shard_records(folder: Path) -> int:
 
 
 def test_import_killed_with_kill_9_resumes_without_loss_or_duplicates(tmp_path):
-    pages = synthetic_pages(1500, paragraphs=8)
-    config, data = setup(tmp_path, shard_bytes=400_000)
+    pages = synthetic_pages(600, paragraphs=8)
+    config, data = setup(tmp_path, shard_bytes=200_000)
     dump = make_dump(tmp_path / "dump.tar.gz", pages, per_file=200)
     folder = data / "raw" / "bgwiki"
     proc = subprocess.Popen([sys.executable, "-m", "crawler.wikidump", "--dump", str(dump)], cwd=ROOT,
@@ -242,7 +242,7 @@ def wait_for_bytes(proc: subprocess.Popen, partial: Path, at_least: int) -> None
 
 
 def test_download_stopped_by_ctrl_c_and_kill_9_resumes_with_range(tmp_path):
-    pages = synthetic_pages(800, paragraphs=8)
+    pages = synthetic_pages(400, paragraphs=8)
     mirror, server, data = mirror_setup(tmp_path, pages, rate=150_000)
     with server:
         listing = server.url(DumpMirror.prefix)
@@ -276,7 +276,7 @@ def test_download_stopped_by_ctrl_c_and_kill_9_resumes_with_range(tmp_path):
 
 
 def test_a_changed_file_on_the_server_starts_over(tmp_path):
-    mirror, server, data = mirror_setup(tmp_path, synthetic_pages(600, paragraphs=8), rate=150_000)
+    mirror, server, data = mirror_setup(tmp_path, synthetic_pages(300, paragraphs=8), rate=150_000)
     newer = make_dump(tmp_path / "newer.tar.gz", [Page(f"Нова статия {n}", "Нов текст за проба.\n" * 3)
                                                   for n in range(40)]).read_bytes()
     with server:
