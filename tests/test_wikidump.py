@@ -103,21 +103,29 @@ def test_category_filter_and_limit(tmp_path, pages):
 
 
 def test_no_duplicates_with_an_earlier_api_crawl(tmp_path, pages):
-    """Pages the bgwiki spider stored through the API are not stored again from the dump."""
+    """Pages the bgwiki spider stored through the API are not stored again from the dump, and a
+    later API crawl fetches none of the pages the dump stored."""
     with WikiReplay(pages) as server:
         titles = tmp_path / "titles.txt"
         titles.write_text("\n".join(p.title for p in pages[:15]) + "\n", encoding="utf-8")
         config, data = setup(tmp_path, server.api, titles=titles)
         crawl = scrapy_crawl(config, "bgwiki")
-    assert crawl.returncode == 0, crawl.stderr[-3000:]
-    assert len(records(data)) == 15
-    dump = make_dump(tmp_path / "dump.tar.gz", pages)
-    done = wikidump(config, "--dump", str(dump))
-    assert done.returncode == 0, done.stderr[-3000:]
-    stored = records(data)
-    assert len(stored) == PAGES and max(by_url(data).values()) == 1
-    assert Counter(r["via"] for r in stored) == {"http": 15, "dump": PAGES - 15}
-    assert f"already stored    {15:>14,}" in done.stdout
+        assert crawl.returncode == 0, crawl.stderr[-3000:]
+        assert len(records(data)) == 15 and server.wiki.counts["action=parse"] == 15
+
+        dump = make_dump(tmp_path / "dump.tar.gz", pages)
+        done = wikidump(config, "--dump", str(dump))
+        assert done.returncode == 0, done.stderr[-3000:]
+        stored = records(data)
+        assert len(stored) == PAGES and max(by_url(data).values()) == 1
+        assert Counter(r["via"] for r in stored) == {"http": 15, "dump": PAGES - 15}
+        assert f"already stored    {15:>14,}" in done.stdout
+
+        titles.write_text("\n".join(p.title for p in pages[10:30]) + "\n", encoding="utf-8")
+        later = scrapy_crawl(config, "bgwiki")
+        assert later.returncode == 0, later.stderr[-3000:]
+        assert server.wiki.counts["action=parse"] == 15  # every page already stored: none fetched
+    assert len(records(data)) == PAGES
 
 
 def test_bad_lines_and_articles_without_html_are_counted(tmp_path, pages):
