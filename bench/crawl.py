@@ -192,6 +192,26 @@ def bare_read(dump: Path) -> int:
     return count
 
 
+PEAK_RSS_CHILD = """import resource, sys
+from crawler.wikidump import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def wikidump_peak_rss_mb(work: Path, dump: Path) -> float:
+    """Peak RSS of ``python -m crawler.wikidump --dump DUMP`` (a fresh process, fresh raw folder)."""
+    work.mkdir()
+    config = write_config(work, {"paths": {"data": work / "data", "artifacts": work / "artifacts"}})
+    proc = subprocess.run([sys.executable, "-c", PEAK_RSS_CHILD, "--config", str(config), "--dump", str(dump)],
+                          cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"wikidump failed:\n{proc.stderr[-3000:]}")
+    return int(proc.stderr.rsplit("peak_rss_kb", 1)[1].split()[0]) / 1024
+
+
 def dump_import(work: Path, articles: int, runs: int) -> dict:
     """articles/s of ``crawler.wikidump`` reading a local dump into raw shards, beside a bare read."""
     dump = write_dump(work / "bgwiki-bench.json.tar.gz", dump_articles(synthetic_pages(articles, paragraphs=6)))
@@ -226,8 +246,18 @@ def dump_import(work: Path, articles: int, runs: int) -> dict:
                {"figure": f"wikidump articles per CPU-second, {what}", "value": median["import_articles_per_cpu_s"],
                 "unit": "articles/CPU-s", "peer": peer, "peer_value": median["bare_articles_per_cpu_s"],
                 "ratio": median["cpu_ratio"], "device": "CPU"}]
+    # memory stays flat with the dump's size: the same command on a dump a quarter the size
+    small = write_dump(work / "bgwiki-bench-small.json.tar.gz",
+                       dump_articles(synthetic_pages(max(articles // 4, 1), paragraphs=6)))
+    rss = {"small": wikidump_peak_rss_mb(work / "rss-small", small), "big": wikidump_peak_rss_mb(work / "rss-big", dump)}
+    figures.append({"figure": f"wikidump peak RSS, `python -m crawler.wikidump` on the {articles}-article dump",
+                    "value": round(rss["big"], 1), "unit": "MB",
+                    "peer": f"the same on a {max(articles // 4, 1)}-article dump", "peer_value": round(rss["small"], 1),
+                    "ratio": round(rss["big"] / rss["small"], 3), "device": "CPU"})
+    print(f"wikidump peak RSS: {rss['big']:.0f} MB ({articles} articles), {rss['small']:.0f} MB "
+          f"({max(articles // 4, 1)} articles)", file=sys.stderr)
     return {"articles": articles, "dump_bytes": dump.stat().st_size, "figures": figures, "median": median,
-            "runs": rows}
+            "runs": rows, "peak_rss_mb": rss}
 
 
 @cli_main
