@@ -192,12 +192,14 @@ def bare_read(dump: Path) -> int:
     return count
 
 
-PEAK_RSS_CHILD = """import resource, sys
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's RSS across exec
+PEAK_RSS_CHILD = """import re, sys
 from crawler.wikidump import main
 try:
     main(sys.argv[1:])
 finally:
-    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+    hwm = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
+    print("peak_rss_kb", hwm, file=sys.stderr)
 """
 
 
