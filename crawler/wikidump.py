@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import sys
 import tarfile
 import time
@@ -145,12 +146,18 @@ def articles(path: Path, counts: Counter, progress: bool | None = None) -> Itera
             counts["dump_bytes"] = stream.bytes
 
 
+def _licence(licence: dict) -> str:
+    """A ``license[]`` entry as the API crawl writes licences: ``CC-BY-SA-4.0`` -> ``CC BY-SA 4.0``."""
+    identifier = licence.get("identifier") or ""
+    match = re.fullmatch(r"CC-([A-Z-]+)-(\d\.\d)", identifier)
+    return f"CC {match.group(1)} {match.group(2)}" if match else identifier or licence.get("name") or ""
+
+
 def record(article: dict, wiki_base: str) -> dict:
     """The raw record of one Enterprise article (the API spider's fields, ``via = "dump"``)."""
     title = article["name"]
     url = canonical_url(wiki_base, title)
-    licences = [lic.get("identifier") or lic.get("name") for lic in article.get("license") or []
-                if isinstance(lic, dict)]
+    licences = [_licence(lic) for lic in article.get("license") or [] if isinstance(lic, dict)]
     return encode({
         "url": article.get("url") or url, "canonical_url": url, "title": title, "source": SOURCE,
         "lang": (article.get("in_language") or {}).get("identifier") or "bg",

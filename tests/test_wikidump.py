@@ -61,7 +61,7 @@ def test_every_article_stored_once_with_the_api_crawls_fields(tmp_path, pages):
     assert len(stored) == PAGES and max(by_url(data).values()) == 1
     first = next(r for r in stored if r["title"] == pages[0].title)
     assert first["source"] == "bgwiki" and first["via"] == "dump" and first["lang"] == "bg"
-    assert first["revid"] == pages[0].revid and first["license"] == "CC-BY-SA-4.0"
+    assert first["revid"] == pages[0].revid and first["license"] == "CC BY-SA 4.0"  # as the API crawl's
     assert first["canonical_url"] == "https://bg.wikipedia.org/wiki/%D0%A1%D1%82%D0%B0%D1%82%D0%B8%D1%8F_00000"
     assert first["categories"] == pages[0].categories
     assert 'data-mw-section-id="0"' in first["html"] and first["fetched_at"]
@@ -119,6 +119,7 @@ def test_no_duplicates_with_an_earlier_api_crawl(tmp_path, pages):
         stored = records(data)
         assert len(stored) == PAGES and max(by_url(data).values()) == 1
         assert Counter(r["via"] for r in stored) == {"http": 15, "dump": PAGES - 15}
+        assert {r["license"] for r in stored} == {"CC BY-SA 4.0"}  # one licence, one spelling
         assert f"already stored    {15:>14,}" in done.stdout
 
         titles.write_text("\n".join(p.title for p in pages[10:30]) + "\n", encoding="utf-8")
