@@ -1,12 +1,14 @@
 """Step 2: the main text of a page, paragraphs separated by newlines.
 
-Wikipedia HTML, ``action=parse`` output or the Parsoid documents of the Enterprise HTML dumps,
-is cleaned with BeautifulSoup: headings, paragraphs and lists are kept; navboxes, infoboxes,
-tables, references and citation marks, edit links, the TOC, coordinates, math, hatnotes and the
-trailing sections (Бележки, Източници, …) go. In Parsoid HTML a template's output is marked
-(``typeof="mw:Transclusion"``, its nodes sharing one ``about``): outside prose it is furniture
-(infobox, navbox, "main article" box, sister-project links) and goes even without a telling
-class; inside a paragraph (a date, a foreign word) it is text and stays. News pages go
+Wikipedia pages come as ``action=parse`` output (the API crawl) or as Parsoid documents (the
+Enterprise HTML dumps, ``make wikidump``); both are cleaned alike. Parsoid marks a template's
+output (``typeof="mw:Transclusion"``, its nodes sharing one ``about``): outside prose it is
+furniture (infobox, navbox, "main article" box, sister-project links) and goes even without a
+telling class; inside a paragraph (a date, a foreign word) it is text and stays.
+
+Wikipedia ``action=parse`` HTML is cleaned with BeautifulSoup: headings, paragraphs and lists
+are kept; navboxes, infoboxes, tables, references and citation marks, edit links, the TOC,
+coordinates, math, hatnotes and the trailing sections (Бележки, Източници, …) go. News pages go
 through trafilatura leaning to precision, unless the site's config names a CSS ``selector`` for
 its article body: then the text of the selected elements is taken the same way as wiki text.
 """
