@@ -25,14 +25,26 @@ of the same page. Results: ``bench/results/crawl.json`` (``figures`` as ``bench.
 Parsoid-shaped pages (``demo.enterprise_dump``): articles/s of ``crawler.wikidump.import_dump`` (gzip
 + tar stream, JSON, selection, done-keys, the raw shard writer) beside a bare stream read of the same
 file (gzip + tar stream + ``json.loads`` of each line, nothing kept), ``--runs`` times alternately.
+
+Resume at size (``--resume-gb``, default 1): raw shards of generated pages (distinct URLs, ~60 kB
+of HTML of made-up Cyrillic words each, 32 MB uncompressed a shard like ``crawl.shard_bytes``) are written to
+a temporary ``data/raw/bgwiki`` until they hold that many GB on disk, each with its keys file. To
+write a GB in seconds a record is two gzip members, its own small head and an HTML body from a
+pool of pre-compressed ones: readers decompress and parse every byte as in a crawler's shard.
+Figures, ``--runs`` each, before/after alternating: the done-keys load (every record's JSON
+parsed, as a start did before keys files, vs the keys files only), and the time from starting
+``scrapy crawl bgwiki`` over those shards to its first request at a replay API (keys files
+removed before each "before" run, so that start rebuilds them from the shards).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -47,6 +59,14 @@ from bench import report
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
 from crawler import render
+from crawler.pipelines import (
+    finished_shards,
+    keys_path,
+    read_keys,
+    shard_keys,
+    shard_path,
+    write_keys,
+)
 from crawler.wikidump import Selection, import_dump
 from demo.enterprise_dump import dump_articles, write_dump
 from demo.replay import NewsReplay, WikiReplay, synthetic_pages
@@ -161,6 +181,109 @@ def selenium_seconds_per_page(renders: int, chromium_first: bool = True) -> dict
             "ratio": chromium["median_s"] / plain["median_s"]}
 
 
+def write_raw_shards(folder: Path, gigabytes: float, shard_bytes: int = 32_000_000) -> dict:
+    """Raw shards of generated pages in ``folder`` until they hold ``gigabytes`` GB on disk."""
+    rng = random.Random(13)
+    # 20,000 made-up Cyrillic words: text that gzip shrinks about 2.8 times, like prose
+    words = ["".join(rng.choice("бвгджзклмнпрстфхцчшщ") + rng.choice("аеиоуъяю")
+                     for _ in range(rng.randint(1, 4))) for _ in range(20_000)]
+    bodies = []  # (uncompressed bytes, gzip member): the end of a record, from "html" on
+    for _ in range(32):
+        html = "".join(f"<p>{' '.join(rng.choices(words, k=120))}</p>" for _ in range(45))
+        tail = (json.dumps(html, ensure_ascii=False)[1:] + ', "categories": []}\n').encode()
+        bodies.append((len(tail), gzip.compress(tail, compresslevel=6, mtime=0)))
+    folder.mkdir(parents=True, exist_ok=True)
+    total = records = number = 0
+    while total < gigabytes * 1e9:
+        number += 1
+        path, keys, size = shard_path(folder, number), set(), 0
+        with open(path, "wb") as fh:
+            while size < shard_bytes:
+                records += 1
+                canonical = f"https://bg.wikipedia.org/wiki/Статия_{records:07d}"
+                url = f"https://bg.wikipedia.org/w/api.php?action=parse&pageid={records}"
+                head = json.dumps({"url": url, "canonical_url": canonical, "title": f"Статия {records}",
+                                   "source": "bgwiki", "lang": "bg", "fetched_at": "2026-11-29T12:00:00Z",
+                                   "http_status": 200, "via": "http", "revid": records,
+                                   "license": "CC BY-SA 4.0"}, ensure_ascii=False)[:-1] + ', "html": "'
+                length, member = rng.choice(bodies)
+                fh.write(gzip.compress(head.encode(), compresslevel=6, mtime=0) + member)
+                size += len(head.encode()) + length
+                keys |= {url, canonical}
+        write_keys(path, keys, path.stat().st_size)
+        total += path.stat().st_size
+    return {"shards": number, "records": records, "gz_bytes": total}
+
+
+def first_request_seconds(work: Path, server: WikiReplay, title: str) -> float:
+    """Seconds from starting ``scrapy crawl bgwiki`` (data under ``work``) to its first request."""
+    titles = work / "one-title.txt"
+    titles.write_text(title + "\n", encoding="utf-8")
+    config = write_config(work, {"paths": {"data": work / "data", "artifacts": work / "artifacts"},
+                                 "crawl": {"download_delay": 0.0, "autothrottle": False},
+                                 "crawl.bgwiki": {"api": server.api, "titles": titles}})
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    seen = len(server.requests)
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "bgwiki"], cwd=ROOT,
+                            env={**env, "BG_CONFIG": str(config)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    while len(server.requests) == seen and proc.poll() is None:
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    _, err = proc.communicate()
+    if proc.returncode or len(server.requests) == seen:
+        raise RuntimeError(f"bgwiki crawl failed:\n{err[-3000:]}")
+    return elapsed
+
+
+def resume_start(gigabytes: float, runs: int) -> dict:
+    """Crawl start over ``gigabytes`` GB of raw shards: done keys from every record vs from the
+    keys files, and the time to the first request without vs with keys files (see the docstring)."""
+    with tempfile.TemporaryDirectory(prefix="bench-resume-") as tmp, \
+            WikiReplay(synthetic_pages(1)) as server:
+        work = Path(tmp)
+        raw = work / "data" / "raw" / "bgwiki"
+        made = write_raw_shards(raw, gigabytes)
+        print(f"resume: {made['gz_bytes'] / 1e9:.2f} GB of raw shards, {made['records']:,} pages",
+              file=sys.stderr)
+        rounds = []
+        for number in range(runs):
+            row = {}
+            for kind in (("parse", "keys") if number % 2 == 0 else ("keys", "parse")):
+                shards = finished_shards(raw)
+                start = time.perf_counter()
+                keys = set().union(*((shard_keys if kind == "parse" else read_keys)(s) for s in shards))
+                row[f"load_{kind}_s"] = time.perf_counter() - start
+                row["keys"] = len(keys)
+                if kind == "parse":
+                    for shard in shards:
+                        keys_path(shard).unlink()
+                row[f"first_request_{kind}_s"] = first_request_seconds(work, server, "Статия 00001")
+            rounds.append(row)
+            print(f"resume run {number + 1}/{runs}: done keys {row['load_parse_s']:.2f} s -> "
+                  f"{row['load_keys_s']:.3f} s; first request {row['first_request_parse_s']:.2f} s -> "
+                  f"{row['first_request_keys_s']:.2f} s", file=sys.stderr)
+    median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    return {**made, "runs": rounds, "median": median}
+
+
+def resume_figures(resume: dict, runs: int) -> list[dict]:
+    """``bench.report`` figures of ``resume_start``'s result."""
+    size, m = f"{resume['gz_bytes'] / 1e9:.2f} GB of raw shards, {resume['records']:,} pages", resume["median"]
+    return [
+        {"figure": f"crawl start: done keys from keys files ({size}, median of {runs} runs)",
+         "value": float(f"{m['load_keys_s']:.4g}"), "unit": "s",
+         "peer": "every stored record decompressed and parsed (before keys files)",
+         "peer_value": float(f"{m['load_parse_s']:.4g}"),
+         "ratio": float(f"{m['load_keys_s'] / m['load_parse_s']:.4g}"), "device": "CPU"},
+        {"figure": f"crawl start: time to the first request, scrapy crawl bgwiki ({size}, median of {runs} runs)",
+         "value": float(f"{m['first_request_keys_s']:.4g}"), "unit": "s",
+         "peer": "same crawl, shards without keys files", "peer_value": float(f"{m['first_request_parse_s']:.4g}"),
+         "ratio": float(f"{m['first_request_keys_s'] / m['first_request_parse_s']:.4g}"), "device": "CPU"},
+    ]
+
+
 def figures(median: dict, runs: int, pages: int, renders: int) -> list[dict]:
     """The figures of ``bench.report``: medians over ``runs``, ratio = median of per-run ratios."""
     of = f"median of {runs} runs"
@@ -270,6 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight to the one host")
     parser.add_argument("--renders", type=int, default=10, help="Chromium renders (and plain fetches) per run")
     parser.add_argument("--dump-articles", type=int, default=20000, help="articles in the generated dump")
+    parser.add_argument("--resume-gb", type=float, default=1.0, help="GB of raw shards for the crawl-start figures")
     parser.add_argument("--noop", nargs=2, metavar=("URLS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.noop:
@@ -277,6 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("pages", "runs", "concurrency", "renders", "dump_articles"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.resume_gb <= 0:
+        raise UserError(f"--resume-gb must be above 0, got {args.resume_gb}")
 
     pages = synthetic_pages(args.pages, paragraphs=12)
     with WikiReplay(pages) as server, tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
@@ -317,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
               for key in ("bgwiki_pages_per_s", "noop_pages_per_s", "ratio", "bgwiki_pages_per_cpu_s",
                           "noop_pages_per_cpu_s", "cpu_ratio", "selenium_s_per_page", "plain_s_per_page",
                           "selenium_ratio")}
+    resume = resume_start(args.resume_gb, args.runs)
     result = {
         "name": "crawl", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
         "site": {"pages": args.pages, "mean_parse_json_bytes": round(html_bytes), "concurrency": args.concurrency,
@@ -324,6 +451,8 @@ def main(argv: list[str] | None = None) -> None:
         "figures": figures(median, args.runs, args.pages, args.renders) + dump.pop("figures"), "median": median,
         "runs": runs, "wikidump": dump,
     }
+    result["figures"] += resume_figures(resume, args.runs)
+    result["resume"] = resume
     with atomic_write(RESULTS) as fh:
         json.dump(result, fh, indent=1)
     print(f"crawl benchmark ({args.pages} pages, {args.runs} runs, medians)\n"
@@ -339,6 +468,9 @@ def main(argv: list[str] | None = None) -> None:
           f"  bare stream read           {dump['median']['bare_articles_per_s']:>8.0f} articles/s\n"
           f"  ratio                      {dump['median']['ratio']:>8.2f}\n"
           f"  ratio per CPU second       {dump['median']['cpu_ratio']:>8.2f}\n"
+          f"  crawl start, {resume['gz_bytes'] / 1e9:.2f} GB of shards: done keys "
+          f"{resume['median']['load_parse_s']:.2f} s -> {resume['median']['load_keys_s']:.3f} s, first request "
+          f"{resume['median']['first_request_parse_s']:.2f} s -> {resume['median']['first_request_keys_s']:.2f} s\n"
           f"written {RESULTS}")
 
 

@@ -12,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,17 @@ NONNEG = dict(check=_non_negative, rule=">= 0")
 FRAC = dict(check=_fraction, rule="between 0 and 1")
 NUM = (int, float)
 
+def _http_url(v) -> bool:
+    return isinstance(v, str) and v.startswith(("http://", "https://"))
+
+
+def _date_template(v) -> bool:
+    try:
+        return _http_url(v) and v.format(date=date(2000, 1, 2)) != v
+    except (ValueError, KeyError, IndexError, AttributeError):
+        return False
+
+
 NEWS_SITE: dict[str, Field] = {
     "name": Field(str, None),
     "start_urls": Field(list, None),
@@ -69,6 +81,14 @@ NEWS_SITE: dict[str, Field] = {
     "render": Field(str, "fallback", *_one_of("never", "fallback", "always")),
     # regex an article URL must match (search); empty: any same-domain page linked from a feed
     "article_pattern": Field(str, ""),
+    # read by an archive crawl (-a since=/until=): robots.txt, sitemap index or sitemap URLs;
+    # empty: https://<first allowed domain>/robots.txt's Sitemap: lines (unless archive_urls)
+    "sitemaps": Field(list, [], check=lambda v: all(_http_url(u) for u in v),
+                      rule="a list of http(s) URLs"),
+    # daily "all news" page URL templates, walked day by day from -a since= to -a until=
+    "archive_urls": Field(list, [], check=lambda v: all(_date_template(u) for u in v),
+                          rule="a list of http(s) URL templates with {date} (YYYY-MM-DD) or "
+                          "{date:%d.%m.%Y}-style strftime formats"),
     # CSS selector of the article body, overriding trafilatura in the corpus stage
     "selector": Field(str, ""),
     "license": Field(str, "All rights reserved (publisher); research use"),
@@ -97,6 +117,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "redis_idle_seconds": Field(NUM, 5, **NONNEG),  # a Redis worker waits this long for new work
         "obey_robots": Field(bool, True),
         "render_min_chars": Field(int, 400, **NONNEG),  # fallback renders below this text size
+        "render_settle_seconds": Field(NUM, 0.5, **NONNEG),  # late content: quiet this long = done
         "selenium_pool": Field(int, 2, **POS),
         "selenium_timeout": Field(NUM, 30, **POS),
         "chromium": Field(str, "/usr/bin/chromium"),

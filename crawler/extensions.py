@@ -3,7 +3,12 @@
 Counters the summary reads (spiders and components increment them in the crawl stats):
 ``pages/ok`` (stored by the pipeline), ``pages/missing`` (the site says the page does not exist),
 ``pages/failed`` (gave up on it), ``pages/selenium`` (stored pages rendered by Chromium),
-``pages/already_stored`` (skipped: in the shards from an earlier run), ``raw/bytes``.
+``pages/already_stored`` (skipped: in the shards from an earlier run), ``raw/bytes``; and
+``fetch/ok`` / ``fetch/failed/<kind>/<host:port>`` (``crawler.middlewares.FetchOutcomeMiddleware``).
+
+A crawl that stored no page and got no answer at all ends with one line naming the cause (the
+``crawl/failed`` stat, which ``crawler.commands.crawl`` turns into ``error: ...`` and exit code 1);
+a partial failure lists its causes in the summary and exits 0.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import sys
 import time
+from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, NotConfigured
@@ -23,6 +29,41 @@ logger = logging.getLogger(__name__)
 ROWS = [("pages ok", "pages/ok"), ("pages missing", "pages/missing"), ("pages failed", "pages/failed"),
         ("via selenium", "pages/selenium"), ("already stored", "pages/already_stored"),
         ("bytes (raw JSON)", "raw/bytes")]
+
+FAILED = "fetch/failed/"
+
+
+def cause_line(kind: str, host: str) -> str:
+    """What a failed fetch of ``kind`` (see ``FetchOutcomeMiddleware``) from ``host`` means."""
+    if kind == "dns":
+        return f"could not resolve {urlsplit(f'//{host}').hostname}: no network?"
+    if kind == "refused":
+        return f"connection refused by {host}: is the server down or the URL wrong?"
+    if kind == "timeout":
+        return f"{host} did not answer in time: a slow or blocked network?"
+    if kind == "http-403":
+        return f"403 from {host}: set crawl.user_agent to name you and a contact"
+    if kind == "http-429":
+        return f"429 from {host}: too many requests; raise crawl.download_delay"
+    if kind.startswith("http-"):
+        return f"HTTP {kind.removeprefix('http-')} from {host}"
+    return f"{kind} fetching from {host}"
+
+
+def failure_causes(stats: dict) -> list[tuple[str, int]]:
+    """(cause line, failed fetches) for every cause in the crawl ``stats``, the most frequent first."""
+    causes = [(cause_line(*key.removeprefix(FAILED).split("/", 1)), count)
+              for key, count in stats.items() if key.startswith(FAILED)]
+    return sorted(causes, key=lambda cause: -cause[1])
+
+
+def nothing_fetched(stats: dict) -> str | None:
+    """The one line naming why a crawl that stored nothing and got no answer failed; else None."""
+    causes = failure_causes(stats)
+    if stats.get("pages/ok", 0) or stats.get("fetch/ok", 0) or not causes:
+        return None
+    more = f" (and {len(causes) - 1} other cause(s): see the summary)" if len(causes) > 1 else ""
+    return f"nothing fetched: {causes[0][0]}{more}"
 
 
 class CrawlSummary:
@@ -55,9 +96,17 @@ class CrawlSummary:
         lines += [f"  {label:<18}{summary[key]:>14,}" for label, key in ROWS]
         lines += [f"  {'elapsed (s)':<18}{elapsed:>14.1f}", f"  {'cpu (s)':<18}{summary['cpu_s']:>14.1f}",
                   f"  {'pages/s':<18}{summary['pages_per_s']:>14.2f}"]
+        causes = failure_causes(stats.get_stats())
+        if causes:
+            lines.append("  failed fetches (every attempt counts):")
+            lines += [f"  {count:>8,}  {line}" for line, count in causes]
+        summary["failures"] = dict(causes)
         table = "\n".join(lines)
         print(table, file=sys.stdout, flush=True)
         logger.info("%s", table)
+        failed = nothing_fetched(stats.get_stats())
+        if failed:
+            stats.set_value("crawl/failed", failed)
         if self.path:
             with atomic_write(self.path) as fh:
                 json.dump(summary, fh, indent=1)

@@ -1,4 +1,5 @@
-"""Decode pages in any (Cyrillic) encoding, and read article links out of feeds and sitemaps.
+"""Decode pages in any (Cyrillic) encoding, and read article links (and their dates) out of feeds
+and sitemaps.
 
 Decoding trusts the bytes before the labels: a BOM; then valid UTF-8 with non-ASCII text; then
 the encoding the document declares (XML prolog, HTML meta); then the HTTP header; then the
@@ -11,6 +12,8 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from datetime import date
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -91,6 +94,25 @@ class Entry:
     title: str = ""
     published: str = ""
     author: str = ""
+    modified: str = ""  # a sitemap's <lastmod>
+
+    @property
+    def day(self) -> date | None:
+        """The day that dates the entry: its lastmod, else its publication date."""
+        return entry_day(self.modified) or entry_day(self.published)
+
+
+def entry_day(value: str | None) -> date | None:
+    """The calendar day of a W3C/ISO 8601 date(time) or an RFC 822 date; None if neither."""
+    if not value:
+        return None
+    m = re.match(r"\s*(\d{4})-(\d{2})-(\d{2})", value)
+    try:
+        if m:
+            return date(*map(int, m.groups()))
+        return parsedate_to_datetime(value).date()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -155,7 +177,8 @@ def parse_xml_links(body: bytes, base_url: str, header: str | None = None) -> Xm
             entries.append(Entry(urljoin(base_url, loc),
                                  title=_child_text(news, "title") if news is not None else "",
                                  published=(_child_text(news, "publication_date")
-                                            if news is not None else "")))
+                                            if news is not None else ""),
+                                 modified=_child_text(el, "lastmod")))
         return XmlLinks("sitemap" if kind == "urlset" else "sitemapindex", entries)
     entries = []
     for el in root.iter():

@@ -16,6 +16,7 @@ class RawPage(scrapy.Item):
     fetched_at = scrapy.Field()     # ISO 8601 UTC
     http_status = scrapy.Field()
     via = scrapy.Field()            # "http" or "selenium"
+    render_s = scrapy.Field()       # selenium: seconds to render, the wait for late content included
     revid = scrapy.Field()          # wiki revision id (None for news)
     license = scrapy.Field()        # "CC BY-SA 4.0" for Wikipedia
     html = scrapy.Field()           # wiki: action=parse HTML; news: the whole page

@@ -9,24 +9,37 @@ Rendered responses carry the flag ``"selenium"``. WebDriver calls run in a threa
 middleware waits out the download slot's delay (AutoThrottle's included) and marks the slot as
 just used, so browser fetches and plain fetches share one per-domain pace. A page that cannot be
 rendered keeps its plain response (``fallback``) or is downloaded plainly (``always``).
+Browsers are recorded in the spider's job folder (``JOBS_DIR/<spider>``) while they run, and a
+new crawl first ends those a killed crawl left (``crawler.render.reap_orphans``).
+
+``FetchOutcomeMiddleware`` (next to the downloader) counts every fetch's outcome in the crawl
+stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>``, for the summary to name the causes.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import trafilatura
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
 from scrapy.http import HtmlResponse, Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import error as net_error
 from twisted.internet import threads
 from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.task import deferLater
 from twisted.python.threadpool import ThreadPool
 
 from common.config import SCHEMA
-from crawler.render import RenderError, RenderPool
+from crawler.render import RenderError, RenderPool, reap_orphans
 
 _DEFAULTS = SCHEMA["crawl"]
 
@@ -47,9 +60,14 @@ class SeleniumRenderMiddleware:
         self.min_chars = s.getint("RENDER_MIN_CHARS", _DEFAULTS["render_min_chars"].default)
         self.size = s.getint("SELENIUM_POOL", _DEFAULTS["selenium_pool"].default)
         self.timeout = s.getfloat("SELENIUM_TIMEOUT", _DEFAULTS["selenium_timeout"].default)
+        self.settle = s.getfloat("RENDER_SETTLE_SECONDS", _DEFAULTS["render_settle_seconds"].default)
         self.chromium = s.get("SELENIUM_CHROMIUM", _DEFAULTS["chromium"].default)
         self.chromedriver = s.get("SELENIUM_CHROMEDRIVER", _DEFAULTS["chromedriver"].default)
         self.user_agent = s.get("USER_AGENT", "")
+        jobs = s.get("JOBS_DIR")
+        self.registry = Path(jobs) / crawler.spidercls.name if jobs else None
+        if self.registry is not None:
+            reap_orphans(self.registry)
         self.pool: RenderPool | None = None
         self.threads: ThreadPool | None = None
         self._free = DeferredSemaphore(self.size)
@@ -100,6 +118,8 @@ class SeleniumRenderMiddleware:
             self._free.release()
         stats.inc_value("selenium/rendered")
         stats.inc_value("selenium/seconds", page.seconds)
+        stats.inc_value("selenium/late_content_wait_seconds", page.waited)
+        request.meta["render_s"] = round(page.seconds, 3)
         return HtmlResponse(page.url, status=200, body=page.html.encode("utf-8"), encoding="utf-8",
                             request=request, flags=["selenium"])
 
@@ -136,7 +156,8 @@ class SeleniumRenderMiddleware:
         if self.pool is None:
             self.pool = RenderPool(self.size, chromium=self.chromium,
                                    chromedriver=self.chromedriver, timeout=self.timeout,
-                                   user_agent=self.user_agent, min_chars=self.min_chars)
+                                   user_agent=self.user_agent, min_chars=self.min_chars,
+                                   settle=self.settle, registry=self.registry)
         return self.pool
 
     async def spider_closed(self, spider: Spider) -> None:
@@ -147,3 +168,44 @@ class SeleniumRenderMiddleware:
         finally:
             if self.threads is not None:
                 self.threads.stop()
+
+
+# What a fetch that raised ran into: (exception types, kind in the stats key).
+_FAILURE_KINDS = (
+    ((CannotResolveHostError, net_error.DNSLookupError), "dns"),
+    ((DownloadConnectionRefusedError, net_error.ConnectionRefusedError), "refused"),
+    ((DownloadTimeoutError, net_error.TimeoutError, net_error.TCPTimedOutError), "timeout"),
+)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """``dns``, ``refused``, ``timeout`` or the exception's class name."""
+    for types, kind in _FAILURE_KINDS:
+        if isinstance(exc, types):
+            return kind
+    return type(exc).__name__
+
+
+class FetchOutcomeMiddleware:
+    """Downloader middleware: ``fetch/ok`` for an answer below 400 (or a site without robots.txt),
+    else ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too)."""
+
+    def __init__(self, crawler: Crawler):
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FetchOutcomeMiddleware:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response,
+                         spider: Spider | None = None) -> Response:
+        url = urlsplit(request.url)
+        if response.status < 400 or (response.status == 404 and url.path == "/robots.txt"):
+            self.stats.inc_value("fetch/ok")
+        else:
+            self.stats.inc_value(f"fetch/failed/http-{response.status}/{url.netloc}")
+        return response
+
+    def process_exception(self, request: Request, exception: Exception,
+                          spider: Spider | None = None) -> None:
+        self.stats.inc_value(f"fetch/failed/{failure_kind(exception)}/{urlsplit(request.url).netloc}")

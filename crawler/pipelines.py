@@ -11,6 +11,10 @@ How a shard is written so that ``kill -9`` loses no item and duplicates none:
   finished shard of the same number, a truncated last line is dropped.
 * The canonical URLs and URLs in finished shards are the done-set: items already there are
   dropped (and ``crawler.resume.SkipDoneMiddleware`` does not fetch them again).
+* Beside each finished shard, ``part-NNNNN.keys`` holds its done-keys (a header naming the shard
+  and its size, then one key a line), written atomically before the shard gets its final name. A
+  crawl start reads only these; a shard without one (written by an older version) or whose size
+  no longer matches is read once and its keys file written.
 
 Shard numbers are claimed under a folder lock, so several processes may share one folder.
 """
@@ -25,11 +29,12 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from scrapy.exceptions import DropItem
+from tqdm import tqdm
 
 from common.atomic import atomic_write
 from crawler.items import RawPage
@@ -65,19 +70,78 @@ def record_keys(record: dict) -> set[str]:
     return {k for k in (record.get("canonical_url"), record.get("url")) if k}
 
 
+KEYS_HEADER = "# bg-gpt2 done-keys v1"
+
+
+def keys_path(shard: Path) -> Path:
+    """``part-NNNNN.keys`` beside ``part-NNNNN.jsonl.gz``."""
+    return shard.with_name(shard.name.removesuffix(".jsonl.gz") + ".keys")
+
+
+def write_keys(shard: Path, keys: Iterable[str], shard_size: int) -> None:
+    """Write the keys file of ``shard`` (``shard_size``: its size in bytes once finished)."""
+    with atomic_write(keys_path(shard), newline="") as fh:
+        fh.write(f"{KEYS_HEADER} {shard.name} {shard_size}\n")
+        fh.writelines(f"{key}\n" for key in sorted(keys) if "\n" not in key)  # URLs have none
+
+
+def read_keys(shard: Path) -> set[str] | None:
+    """The keys in ``shard``'s keys file; None when it is missing or not for this shard as it is."""
+    try:
+        with open(keys_path(shard), encoding="utf-8", newline="") as fh:
+            header = fh.readline()
+            if header != f"{KEYS_HEADER} {shard.name} {shard.stat().st_size}\n":
+                return None
+            keys = set(fh.read().split("\n"))
+    except FileNotFoundError:
+        return None
+    keys.discard("")
+    return keys
+
+
+def shard_keys(shard: Path) -> set[str]:
+    """The keys of every record in ``shard``, read from the records (a damaged shard: the
+    records before the damage)."""
+    keys: set[str] = set()
+    try:
+        with gzip.open(shard, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                keys |= record_keys(json.loads(line))
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        logger.warning("%s is damaged (%s): keys taken from its readable records only", shard, exc)
+        keys = set()
+        for line in salvage(shard.read_bytes()):
+            keys |= record_keys(json.loads(line))
+    return keys
+
+
 _done_cache: dict[Path, tuple[tuple, set[str]]] = {}
 
 
 def done_keys(folder: str | os.PathLike) -> set[str]:
-    """Keys of every page in the finished shards (cached while the shard listing is unchanged)."""
+    """Keys of every page in the finished shards of ``folder``, from their keys files (a missing
+    or stale one is rebuilt from its shard, once); cached while the shard listing is unchanged."""
     folder = Path(folder)
     shards = finished_shards(folder) if folder.is_dir() else []
     signature = tuple((p.name, p.stat().st_size) for p in shards)
     cached = _done_cache.get(folder)
     if cached is None or cached[0] != signature:
         keys: set[str] = set()
-        for record in iter_records(folder):
-            keys |= record_keys(record)
+        missing = []
+        for shard in shards:
+            stored = read_keys(shard)
+            if stored is None:
+                missing.append(shard)
+            else:
+                keys |= stored
+        if missing:
+            logger.info("writing keys files for %d shard(s) in %s (once: later starts read only those)",
+                        len(missing), folder)
+        for shard in tqdm(missing, desc="keys files", unit="shard", disable=None):
+            size = shard.stat().st_size
+            rebuilt = shard_keys(shard)
+            write_keys(shard, rebuilt, size)
+            keys |= rebuilt
         cached = _done_cache[folder] = (signature, keys)
     return set(cached[1])
 
@@ -136,6 +200,8 @@ def recover(folder: Path) -> tuple[int, int]:
                         with atomic_write(final, "wb") as out, gzip.GzipFile(
                                 fileobj=out, mode="wb", mtime=0) as gz:
                             gz.write(b"".join(lines))
+                        keys = set().union(*(record_keys(json.loads(line)) for line in lines))
+                        write_keys(final, keys, final.stat().st_size)
                         shards += 1
                         records += len(lines)
                 partial.unlink()
@@ -143,7 +209,8 @@ def recover(folder: Path) -> tuple[int, int]:
 
 
 class ShardWriter:
-    """Appends encoded records to the current partial shard; rotates it by size."""
+    """Appends encoded records to the current partial shard; rotates it by size. Finishing a
+    shard writes its keys file first, then gives the shard its final name."""
 
     def __init__(self, folder: Path, shard_bytes: int):
         self.folder = folder
@@ -152,6 +219,7 @@ class ShardWriter:
         self.gzip: gzip.GzipFile | None = None
         self.number = 0
         self.size = 0
+        self.keys: set[str] = set()
         self.finished: list[Path] = []
 
     def _open(self) -> None:
@@ -163,10 +231,13 @@ class ShardWriter:
         self.file = os.fdopen(fd, "wb")
         self.gzip = gzip.GzipFile(fileobj=self.file, mode="wb", compresslevel=6, mtime=0)
         self.size = 0
+        self.keys = set()
 
-    def write(self, line: bytes) -> None:
+    def write(self, line: bytes, keys: Iterable[str] | None = None) -> None:
+        """Append one encoded record; ``keys``: its done-keys (read from ``line`` when not given)."""
         if self.gzip is None:
             self._open()
+        self.keys.update(record_keys(json.loads(line)) if keys is None else keys)
         self.gzip.write(line)
         self.gzip.flush()  # Z_SYNC_FLUSH + write(): the record survives a kill from here on
         self.size += len(line)
@@ -183,6 +254,7 @@ class ShardWriter:
         partial = partial_path(self.folder, self.number)
         final = shard_path(self.folder, self.number)
         if self.size:
+            write_keys(final, self.keys, os.fstat(self.file.fileno()).st_size)
             os.replace(partial, final)
             self.finished.append(final)
         else:
@@ -232,7 +304,7 @@ class RawShardPipeline:
             raise DropItem(f"already stored: {record['canonical_url'] or record['url']}", log_level="DEBUG")
         self.done |= keys
         line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-        self.writer.write(line)
+        self.writer.write(line, keys)
         stats.inc_value("pages/ok")
         stats.inc_value("raw/bytes", len(line))
         if record["via"] == "selenium":

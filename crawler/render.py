@@ -5,25 +5,43 @@ A driver starts on first use with a fresh temporary profile (and TMPDIR, so Chro
 ``org.chromium.Chromium.*`` folders land there too), which is removed when the driver quits.
 A crashed driver is replaced and the page tried once more; a page that does not finish loading
 within ``timeout`` seconds raises ``RenderTimeout`` and its (possibly hung) driver is replaced.
+
+Late content: real sites insert the article after ``load`` (timers, ``fetch``/XHR). A rendered
+page is returned once its article text (paragraphs outside nav/header/footer/aside/form) reaches
+``min_chars``, or once it has loaded, no ``fetch``/XHR it started is in flight and its text has
+not changed for ``settle`` seconds, or when ``timeout`` seconds have passed since the request
+(then as it is). The wait after loading is ``Rendered.waited``, part of ``Rendered.seconds``.
+
+No orphans: every chromedriver starts in a new session, so it and its Chromium processes form one
+process group. With a ``registry`` folder (the crawl's job folder) each driver is recorded there
+(``browser-<pid>.json``: the group, its temporary folder, the owning process) until it quits;
+``reap_orphans`` ends the groups whose owner is gone (a crawl killed with ``kill -9``), killing only
+processes of that group that still carry that driver's TMPDIR, and removes their folders.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import queue
 import shutil
+import signal
 import statistics
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 from urllib3.exceptions import HTTPError as Urllib3Error
+
+from common.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +54,38 @@ CHROMIUM_FLAGS = (
     "--blink-settings=imagesEnabled=false", "--window-size=1280,2000",
 )
 
-# Done when the DOM is parsed and either the page has finished loading or already shows enough text.
-_READY_JS = ("return document.readyState === 'complete' || (document.readyState === 'interactive'"
-             " && !!document.body && document.body.innerText.length >= arguments[0]);")
+# Installed before any page script runs: counts the page's fetch() and XHR requests in flight.
+_TRACK_NETWORK_JS = """(() => {
+  let pending = 0;
+  Object.defineProperty(window, '__bgPendingRequests', {get: () => pending});
+  const fetch = window.fetch;
+  if (fetch) {
+    window.fetch = function (...args) {
+      pending++;
+      return fetch.apply(this, args).finally(() => { pending--; });
+    };
+  }
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (...args) {
+    pending++;
+    this.addEventListener('loadend', () => { pending--; }, {once: true});
+    return send.apply(this, args);
+  };
+})();"""
+
+# [readyState, article text length, whole text length, fetch/XHR in flight]
+_STATE_JS = """const body = document.body;
+let article = 0;
+if (body) {
+  for (const p of body.querySelectorAll('p')) {
+    if (p.closest('nav, header, footer, aside, form')) continue;
+    const n = p.textContent.trim().length;
+    if (n >= 40) article += n;
+  }
+}
+return [document.readyState, article, body ? body.textContent.length : 0,
+        window.__bgPendingRequests || 0];"""
+_POLL_SECONDS = 0.05
 
 
 class RenderError(Exception):
@@ -53,14 +100,64 @@ class RenderTimeout(RenderError):
 class Rendered:
     url: str    # the URL the browser ended on (after redirects)
     html: str   # the DOM after scripts ran
-    seconds: float
+    seconds: float  # from the request to the returned DOM, the late-content wait included
+    waited: float = 0.0  # of which after the page had loaded, waiting for late content
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _group_members(pgid: int, tmp: str) -> list[int]:
+    """Processes in group ``pgid`` whose environment has ``TMPDIR=tmp`` (a driver's processes)."""
+    marker = f"TMPDIR={tmp}".encode()
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) == pgid and marker in (entry / "environ").read_bytes().split(b"\0"):
+                members.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return members
+
+
+def reap_orphans(registry: Path) -> list[int]:
+    """End the browsers recorded in ``registry`` whose owning process is gone; their PIDs."""
+    ended = []
+    for record_path in sorted(registry.glob("browser-*.json")) if registry.is_dir() else []:
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record_path.unlink(missing_ok=True)
+            continue
+        if _start_time(record["owner"]) == record["owner_start"]:
+            continue  # a live crawl's browser (another worker sharing the job folder)
+        for pid in _group_members(record["pgid"], record["tmp"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                ended.append(pid)
+        shutil.rmtree(record["tmp"], ignore_errors=True)
+        record_path.unlink(missing_ok=True)
+    if ended:
+        log.warning("ended %d browser process(es) a stopped crawl left running (pids %s)",
+                    len(ended), " ".join(map(str, ended)))
+    return ended
 
 
 class _Driver:
-    """One Chromium + chromedriver pair with its own temporary folder."""
+    """One Chromium + chromedriver pair (one process group) with its own temporary folder."""
 
-    def __init__(self, chromium: str, chromedriver: str, timeout: float, user_agent: str):
+    def __init__(self, chromium: str, chromedriver: str, timeout: float, user_agent: str,
+                 registry: Path | None = None):
         self.tmp = tempfile.mkdtemp(prefix="bg-chromium-")
+        self.record: Path | None = None
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
         for flag in CHROMIUM_FLAGS:
@@ -69,23 +166,35 @@ class _Driver:
         if user_agent:
             options.add_argument(f"--user-agent={user_agent}")
         options.page_load_strategy = "eager"
-        service = Service(chromedriver, env={**os.environ, "TMPDIR": self.tmp})
+        service = Service(chromedriver, env={**os.environ, "TMPDIR": self.tmp},
+                          popen_kw={"start_new_session": True})
         try:
             self.driver = webdriver.Chrome(options=options, service=service)
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
         try:
+            if registry is not None:
+                self._register(registry, service.process.pid)
             # a hung chromedriver must not block a worker thread forever
             self.driver.command_executor._client_config.timeout = timeout + 10
             # the first navigation of a new browser is slow to leave (seconds): take it here, so
             # a page fetch starts when the caller's per-domain wait ends
             self.driver.get("about:blank")
+            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                        {"source": _TRACK_NETWORK_JS})
             self.driver.set_page_load_timeout(timeout)
             self.driver.set_script_timeout(timeout)
         except BaseException:
             self.quit()
             raise
+
+    def _register(self, registry: Path, pgid: int) -> None:
+        """Record this driver's process group for ``reap_orphans`` of a later run."""
+        self.record = registry / f"browser-{pgid}.json"
+        with atomic_write(self.record) as fh:
+            json.dump({"pgid": pgid, "tmp": self.tmp, "owner": os.getpid(),
+                       "owner_start": _start_time(os.getpid())}, fh)
 
     def quit(self) -> None:
         try:
@@ -95,6 +204,8 @@ class _Driver:
             self.driver.service.stop()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.record is not None:
+                self.record.unlink(missing_ok=True)
 
 
 @dataclass
@@ -105,11 +216,13 @@ class Lease:
 
 
 class RenderPool:
-    """Up to ``size`` drivers shared by worker threads; ``close()`` quits them all."""
+    """Up to ``size`` drivers shared by worker threads; ``close()`` quits them all. With a
+    ``registry`` folder the drivers are recorded there while they run (see ``reap_orphans``)."""
 
     def __init__(self, size: int = 2, *, chromium: str = "/usr/bin/chromium",
                  chromedriver: str = "/usr/bin/chromedriver", timeout: float = 30,
-                 user_agent: str = "", min_chars: int = 400):
+                 user_agent: str = "", min_chars: int = 400, settle: float = 0.5,
+                 registry: Path | None = None):
         for path in (chromium, chromedriver):
             if not os.access(path, os.X_OK):
                 raise RenderError(f"not an executable: {path} (install Debian's chromium and "
@@ -117,6 +230,8 @@ class RenderPool:
         self.size = size
         self.chromium, self.chromedriver = chromium, chromedriver
         self.timeout, self.user_agent, self.min_chars = timeout, user_agent, min_chars
+        self.settle = settle
+        self.registry = registry
         self._idle: queue.Queue[_Driver | None] = queue.Queue()
         for _ in range(size):
             self._idle.put(None)  # a free place; its driver starts on first use
@@ -129,7 +244,8 @@ class RenderPool:
         if self._closed:
             raise RenderError("render pool is closed")
         try:
-            drv = _Driver(self.chromium, self.chromedriver, self.timeout, self.user_agent)
+            drv = _Driver(self.chromium, self.chromedriver, self.timeout, self.user_agent,
+                          self.registry)
         except (WebDriverException, Urllib3Error, OSError) as exc:
             raise RenderError(f"cannot start Chromium: {str(exc).splitlines()[0]}") from exc
         with self._lock:
@@ -187,9 +303,34 @@ class RenderPool:
         start = time.perf_counter()
         driver = drv.driver
         driver.get(url)
-        WebDriverWait(driver, self.timeout, poll_frequency=0.05).until(
-            lambda d: d.execute_script(_READY_JS, self.min_chars))
-        return Rendered(driver.current_url, driver.page_source, time.perf_counter() - start)
+        state = WebDriverWait(driver, self.timeout, poll_frequency=_POLL_SECONDS).until(
+            lambda d: self._loaded(d.execute_script(_STATE_JS)))
+        loaded = time.perf_counter()
+        self._wait_for_late_content(driver, state, start + self.timeout)
+        end = time.perf_counter()
+        return Rendered(driver.current_url, driver.page_source, end - start, end - loaded)
+
+    def _loaded(self, state: list) -> list | None:
+        """``state`` once the DOM is parsed and the page has loaded or already has its article."""
+        ready, article = state[0], state[1]
+        done = ready == "complete" or (ready == "interactive" and article >= self.min_chars)
+        return state if done else None
+
+    def _wait_for_late_content(self, driver, state: list, deadline: float) -> None:
+        """Poll until the article text reaches ``min_chars``, or the page is loaded, quiet (no
+        fetch/XHR in flight) and its text unchanged for ``settle`` seconds, or ``deadline``."""
+        changed = time.perf_counter()
+        while True:
+            ready, article, _, pending = state
+            now = time.perf_counter()
+            if article >= self.min_chars or now >= deadline:
+                return
+            if ready == "complete" and not pending and now - changed >= self.settle:
+                return
+            time.sleep(_POLL_SECONDS)
+            previous, state = state, driver.execute_script(_STATE_JS)
+            if state[1:3] != previous[1:3] or state[3]:
+                changed = time.perf_counter()
 
     def close(self) -> None:
         """Quit every driver and remove their temporary folders."""

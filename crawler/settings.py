@@ -63,6 +63,7 @@ BGWIKI_LIMIT = CRAWL.bgwiki.limit
 BGWIKI_LICENSE = CRAWL.bgwiki.license
 
 RENDER_MIN_CHARS = CRAWL.render_min_chars
+RENDER_SETTLE_SECONDS = CRAWL.render_settle_seconds
 SELENIUM_POOL = CRAWL.selenium_pool
 SELENIUM_TIMEOUT = CRAWL.selenium_timeout
 SELENIUM_CHROMIUM = CRAWL.chromium
@@ -76,6 +77,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.backoff.BackoffMiddleware": 560,
     # below HttpCompressionMiddleware (590), so it judges decompressed pages
     "crawler.middlewares.SeleniumRenderMiddleware": 585,
+    # next to the downloader: every fetch's outcome, for the summary to name what failed
+    "crawler.middlewares.FetchOutcomeMiddleware": 950,
 }
 ITEM_PIPELINES = {"crawler.pipelines.RawShardPipeline": 800}
 EXTENSIONS = {"crawler.extensions.CrawlSummary": 500, "crawler.extensions.RedisIdleWait": 510}

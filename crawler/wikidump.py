@@ -202,7 +202,7 @@ def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, 
                 counts["no_html"] += 1
             else:
                 line = (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-                writer.write(line)
+                writer.write(line, keys)
                 done |= keys
                 counts["stored"] += 1
                 counts["raw_bytes"] += len(line)

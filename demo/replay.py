@@ -34,9 +34,11 @@ Two shapes live here:
   Retry-After. Pages come from a folder of ``*.txt`` files or ``synthetic_pages``, rendered into
   parser output shaped like bg.wikipedia's (infobox, contents, reference marks, edit links,
   „Бележки“, „Външни препратки“, navbox).
-- ``NewsReplay``: a news site (``NewsSite``) of article files or generated articles, described
-  in ``NewsSite``'s docstring: robots.txt, RSS, sitemaps, section and article pages with real
-  boilerplate, a JavaScript-only article, the shared fixtures' legacy-encoded feeds and pages.
+- ``NewsReplay``: a news site (``NewsSite``) of article files or generated articles
+  (``synthetic_articles``: years of them, some edited later), described in ``NewsSite``'s
+  docstring: robots.txt, RSS, a sitemap index with ``lastmod`` over plain and gzipped monthly
+  sitemaps, tag, section, daily archive and article pages with real boilerplate, a
+  JavaScript-only article, the shared fixtures' legacy-encoded feeds and pages.
 
 Site files (both shapes) are a header of ``key: value`` lines, a blank line, then the body.
 
@@ -757,6 +759,16 @@ class Article:
     section: str
     js: bool
     paragraphs: list[str]
+    tags: tuple[str, ...] = ()
+    modified: str = ""  # YYYY-MM-DD of a later edit, "" if never edited
+    lastmod: bool = True  # the sitemaps give its <lastmod> (else only its news publication date)
+    # "js: timeout" / "js: fetch": the text arrives after the load event, by a 150 ms timer or
+    # from /news/<slug>.json (as real sites insert articles); "" for plain or inline-script pages
+    late: str = ""
+
+    @property
+    def changed(self) -> str:
+        return self.modified or self.published
 
 
 def parse_article(path: Path) -> Article:
@@ -766,13 +778,14 @@ def parse_article(path: Path) -> Article:
         raise UserError(f"article {path}: published must be YYYY-MM-DD, got "
                         f"{fields['published']!r}")
     js = fields.get("js", "false").lower()
-    if js not in ("true", "false"):
-        raise UserError(f"article {path}: js must be true or false, got {js!r}")
+    if js not in ("true", "false", "timeout", "fetch"):
+        raise UserError(f"article {path}: js must be true, false, timeout or fetch, got {js!r}")
     paragraphs = [" ".join(p.split()) for p in body.split("\n\n") if p.strip()]
     if not paragraphs:
         raise UserError(f"article {path}: no paragraphs after the header")
     return Article(path.stem, fields["title"], fields["author"], fields["published"],
-                   fields["section"], js == "true", paragraphs)
+                   fields["section"], js != "false", paragraphs,
+                   late=js if js in ("timeout", "fetch") else "")
 
 
 def load_articles(folder: Path) -> list[Article]:
@@ -785,6 +798,50 @@ def load_articles(folder: Path) -> list[Article]:
 
 def slugify(title: str) -> str:
     return re.sub(r"\W+", "-", title.lower()).strip("-")[:60] or "item"
+
+
+_PLACES = ["Ясеново", "Брезник", "Каменица", "Горно поле", "Старосел", "Дъбрава", "Пясъчник",
+           "Белица", "Здравец", "Речица"]
+_NEWS_SUBJECTS = ["Общинският съвет", "Кметът", "Местните жители", "Учениците", "Търговците",
+                  "Лекарите", "Туристическият съюз", "Читалището", "Спортният клуб", "Пожарникарите"]
+_NEWS_VERBS = ["обсъдиха нов план за", "поискаха повече средства за", "представиха резултатите от",
+               "започнаха подготовка за", "отчетоха напредък по", "поставиха въпроса за"]
+_NEWS_OBJECTS = ["ремонта на главната улица", "новата детска градина", "есенния панаир",
+                 "водопровода в старата махала", "градския транспорт", "зимното почистване",
+                 "реставрацията на читалището", "пазара за местни продукти"]
+_NEWS_SECTIONS = ["Общество", "Икономика", "Култура", "Спорт", "Регионални"]
+_NEWS_TAGS = ["транспорт", "образование", "бюджет", "фестивал", "футбол", "времето",
+              "здравеопазване", "туризъм"]
+_NEWS_AUTHORS = ["Веселина Крумова", "Огнян Дамянов", "Теодора Русева", "Благой Стаматов"]
+
+
+def synthetic_articles(count: int, first: str = "2024-11-01", every_days: int = 6) -> list[Article]:
+    """``count`` generated Bulgarian articles (our own sentences), one every ``every_days`` from
+    ``first``, newest first: every 9th edited about a year later (if that is not past the newest),
+    every 7th with no sitemap ``<lastmod>``, two tags each."""
+    start = datetime.fromisoformat(first)
+    last = start + timedelta(days=every_days * (count - 1))
+    articles = []
+    for n in range(count):
+        day = start + timedelta(days=every_days * n)
+        edited = day + timedelta(days=380)
+        place = _PLACES[n % len(_PLACES)]
+        paragraphs = [" ".join(
+            f"{_NEWS_SUBJECTS[(n + p + k) % len(_NEWS_SUBJECTS)]} в {place} "
+            f"{_NEWS_VERBS[(n * 5 + p + k) % len(_NEWS_VERBS)]} "
+            f"{_NEWS_OBJECTS[(n * 3 + 2 * p + k) % len(_NEWS_OBJECTS)]}, съобщи "
+            f"{_NEWS_AUTHORS[(n + k) % len(_NEWS_AUTHORS)].split()[0]} на събрание № {n * 7 + p}."
+            for k in range(4)) for p in range(3)]
+        articles.append(Article(
+            f"{day:%Y-%m-%d}-novina-{n:04d}",
+            f"{_NEWS_SUBJECTS[n % len(_NEWS_SUBJECTS)]} в {place} и "
+            f"{_NEWS_OBJECTS[n % len(_NEWS_OBJECTS)]} (№ {n})",
+            _NEWS_AUTHORS[n % len(_NEWS_AUTHORS)], f"{day:%Y-%m-%d}",
+            _NEWS_SECTIONS[n % len(_NEWS_SECTIONS)], False, paragraphs,
+            tags=(_NEWS_TAGS[n % len(_NEWS_TAGS)], _NEWS_TAGS[(n * 3 + 1) % len(_NEWS_TAGS)]),
+            modified=f"{edited:%Y-%m-%d}" if n % 9 == 4 and edited <= last else "",
+            lastmod=n % 7 != 3))
+    return sorted(articles, key=lambda a: (a.published, a.slug), reverse=True)
 
 
 @dataclass(frozen=True)
@@ -834,12 +891,42 @@ class LegacyFeed:
 
 
 class NewsSite:
-    """Every page of the site, built on request (``base``: this request's scheme://host:port)."""
+    """Every page of a news site, built on request, shaped like a real Bulgarian news site's.
+
+    - ``/robots.txt``: disallows ``/news/drafts/``, names ``/sitemap.xml``;
+    - ``/sitemap.xml``: a sitemap index with ``<lastmod>``: the Google News sitemap
+      ``/sitemaps/news.xml`` (the newest two days' articles only), one urlset per month of
+      publication ``/sitemaps/YYYY-MM.xml`` (gzipped files ``.xml.gz`` for odd months) whose
+      entries carry ``<lastmod>`` (an edit date when the article was edited later, and none at all
+      for articles with ``lastmod=False``: those give only ``news:publication_date``), the tag
+      and section pages ``/sitemaps/tags.xml`` and, with fixtures, ``/sitemaps/real.xml.gz``;
+    - ``/rss.xml`` (every article), ``/``, ``/section/<name>``, ``/tag/<name>`` and a daily "all
+      news" page ``/archive/YYYY-MM-DD`` (with a link to the day before): listings, never articles;
+    - articles ``/news/<slug>.html`` with a menu, "most read", cookie notice, tags, comments and
+      footer, rel=canonical, og:/article: meta tags and JSON-LD; ``js`` articles are inserted by
+      inline JavaScript, so only a browser sees them. Pages also link to
+      ``http://localhost:<port>/...`` (another host, same server) and to a draft under
+      ``/news/drafts/``: a polite crawler fetches neither.
+
+    With ``fixtures`` (the shared real-fixtures folder) it also serves, rewritten in memory only,
+    the legacy RSS feeds as ``/legacy/<encoding folder>/<file>`` in their original bytes, item
+    links pointing at ``/legacy/item/<encoding folder>/<file>/<n>/<slug from the title>``
+    (Cyrillic, in the feed's encoding; those pages answer only when the slug was decoded right),
+    keeping their legacy encoding: windows-1251 under a wrong ``charset=utf-8`` header (the XML
+    prolog or meta tag is right), ISO-8859-5 with no charset in the header (pages: none at all);
+    and the real Bulgarian article pages ``/real/<file>``, listed in ``/sitemaps/real.xml.gz``.
+    """
+
+    api_seconds = 1.0  # the article API of "js: fetch" pages answers this slowly
 
     def __init__(self, articles: list[Article], fixtures: Path | None = None):
         self.articles = articles
         self.by_slug = {a.slug: a for a in articles}
         self.sections = sorted({a.section for a in articles})
+        self.tags = sorted({t for a in articles for t in a.tags})
+        self.months: dict[str, list[Article]] = {}
+        for a in articles:
+            self.months.setdefault(a.published[:7], []).append(a)
         self.legacy: dict[str, LegacyFeed] = {}
         self.real: dict[str, Path] = {}
         if fixtures is not None:
@@ -862,17 +949,37 @@ class NewsSite:
         if path == "/sitemap.xml":
             return Response(200, self.sitemap_index(base), "application/xml")
         if path == "/sitemaps/news.xml":
-            return Response(200, self.urlset((f"{base}/news/{quote(a.slug)}.html", a)
-                                             for a in self.articles), "application/xml")
+            newest = self.articles[0].published if self.articles else ""
+            return Response(200, self.urlset(base, [a for a in self.articles if _days_between(
+                a.published, newest) < 2]), "application/xml")
+        m = re.fullmatch(r"/sitemaps/(\d{4}-\d{2})\.xml(\.gz)?", path)
+        if m and m.group(1) in self.months and bool(m.group(2)) == self.gzipped(m.group(1)):
+            body = self.urlset(base, self.months[m.group(1)])
+            return (Response(200, gzip.compress(body), "application/x-gzip") if m.group(2)
+                    else Response(200, body, "application/xml"))
+        if path == "/sitemaps/tags.xml":
+            return Response(200, self.listing_urlset(base), "application/xml")
         if path == "/sitemaps/real.xml.gz" and self.real:
-            return Response(200, gzip.compress(self.urlset((f"{base}/real/{name}", None)
-                                                           for name in self.real)),
-                            "application/x-gzip")
+            return Response(200, gzip.compress(_urlset(
+                f"<url><loc>{base}/real/{quote(name)}</loc></url>" for name in self.real)),
+                "application/x-gzip")
         if path == "/" or path.startswith("/section/"):
             section = path.removeprefix("/section/") if path != "/" else None
             if section is not None and section not in self.sections:
                 return self.not_found
-            return Response(200, self.section_page(base, other, section), HTML)
+            return Response(200, self.listing_page(base, other, section or "Последни новини", [
+                a for a in self.articles if section is None or a.section == section]), HTML)
+        if path.startswith("/tag/") and path[5:] in self.tags:
+            return Response(200, self.listing_page(base, other, f"Етикет: {path[5:]}", [
+                a for a in self.articles if path[5:] in a.tags]), HTML)
+        m = re.fullmatch(r"/archive/(\d{4}-\d{2}-\d{2})", path)
+        if m and _is_date(m.group(1)):
+            return Response(200, self.day_page(base, other, m.group(1)), HTML)
+        m = re.fullmatch(r"/news/([^/]+)\.json", path)
+        if m and m.group(1) in self.by_slug and self.by_slug[m.group(1)].late == "fetch":
+            time.sleep(self.api_seconds)
+            return Response(200, json.dumps(self.by_slug[m.group(1)].paragraphs,
+                                            ensure_ascii=False).encode(), "application/json")
         m = re.fullmatch(r"/news/(drafts/)?([^/]+)\.html", path)
         if m and m.group(2) in self.by_slug:
             return Response(200, self.article_page(base, other, self.by_slug[m.group(2)],
@@ -908,26 +1015,42 @@ class NewsSite:
                 f"<description>Последни новини</description>{''.join(items)}</channel></rss>"
                 ).encode()
 
+    @staticmethod
+    def gzipped(month: str) -> bool:
+        """Odd months' sitemaps are ``.xml.gz`` files."""
+        return int(month[5:]) % 2 == 1
+
     def sitemap_index(self, base: str) -> bytes:
-        maps = [f"{base}/sitemaps/news.xml"] + ([f"{base}/sitemaps/real.xml.gz"] if self.real else [])
-        entries = "".join(f"<sitemap><loc>{m}</loc></sitemap>" for m in maps)
+        newest = max((a.changed for a in self.articles), default="")
+        maps = [(f"{base}/sitemaps/news.xml", newest)]
+        maps += [(f"{base}/sitemaps/{month}.xml{'.gz' if self.gzipped(month) else ''}",
+                  max(a.changed for a in articles)) for month, articles in sorted(self.months.items())]
+        maps.append((f"{base}/sitemaps/tags.xml", newest))
+        if self.real:
+            maps.append((f"{base}/sitemaps/real.xml.gz", ""))
+        entries = "".join(f"<sitemap><loc>{loc}</loc>" + (f"<lastmod>{day}T09:00:00+03:00</lastmod>"
+                                                          if day else "") + "</sitemap>"
+                          for loc, day in maps)
         return ('<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns='
                 f'"http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>').encode()
 
-    @staticmethod
-    def urlset(entries: Iterable[tuple[str, Article | None]]) -> bytes:
+    def urlset(self, base: str, articles: Iterable[Article]) -> bytes:
         rows = []
-        for url, a in entries:
-            news = ""
-            if a is not None:
-                news = (f"<news:news><news:publication><news:name>{SITE_NAME}</news:name>"
+        for a in articles:
+            lastmod = f"<lastmod>{a.changed}T09:00:00+03:00</lastmod>" if a.lastmod else ""
+            rows.append(f"<url><loc>{base}/news/{quote(a.slug)}.html</loc>{lastmod}"
+                        f"<news:news><news:publication><news:name>{SITE_NAME}</news:name>"
                         "<news:language>bg</news:language></news:publication>"
                         f"<news:publication_date>{a.published}</news:publication_date>"
-                        f"<news:title>{html.escape(a.title)}</news:title></news:news>")
-            rows.append(f"<url><loc>{html.escape(url)}</loc>{news}</url>")
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/'
-                'schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
-                + "".join(rows) + "</urlset>").encode()
+                        f"<news:title>{html.escape(a.title)}</news:title></news:news></url>")
+        return _urlset(rows)
+
+    def listing_urlset(self, base: str) -> bytes:
+        newest = max((a.changed for a in self.articles), default="2026-01-01")
+        return _urlset(f"<url><loc>{base}/{kind}/{quote(name)}</loc><lastmod>{newest}</lastmod>"
+                       "<changefreq>daily</changefreq></url>"
+                       for kind, names in (("section", self.sections), ("tag", self.tags))
+                       for name in names)
 
     # -- HTML pages -----------------------------------------------------------------------------
 
@@ -975,18 +1098,27 @@ class NewsSite:
 """
         return page.encode("utf-8")
 
-    def section_page(self, base: str, other: str, section: str | None) -> bytes:
-        shown = [a for a in self.articles if section is None or a.section == section]
+    def listing_page(self, base: str, other: str, heading: str, shown: list[Article],
+                     more: str = "") -> bytes:
+        """A section, tag or day listing: article cards (and a draft preview link)."""
         cards = "".join(
             f'<article class="card"><h2><a href="{base}/news/{quote(a.slug)}.html">'
             f'{html.escape(a.title)}</a></h2><p class="lead">{html.escape(a.paragraphs[0][:160])}'
-            f'…</p><span class="date">{_bg_date(a.published)}</span></article>' for a in shown)
+            f'…</p><span class="date">{_bg_date(a.published)}</span>'
+            + "".join(f' <a class="tag" href="{base}/tag/{quote(t)}">#{html.escape(t)}</a>'
+                      for t in a.tags) + "</article>" for a in shown)
         draft = (f'<p class="preview"><a href="{base}/news/drafts/{quote(shown[0].slug)}.html">'
                  "Предварителен преглед</a></p>" if shown else "")
-        heading = section or "Последни новини"
-        return self._chrome(base, other, heading,
-                            f'<h1>{html.escape(heading)}</h1><div class="cards">{cards}</div>'
-                            f"{draft}")
+        return self._chrome(base, other, heading, f'<h1>{html.escape(heading)}</h1><div '
+                            f'class="cards">{cards or "<p>Няма новини.</p>"}</div>{draft}{more}')
+
+    def day_page(self, base: str, other: str, day: str) -> bytes:
+        """The daily "all news" page, with a link to the day before."""
+        before = (datetime.fromisoformat(day) - timedelta(days=1)).date().isoformat()
+        return self.listing_page(base, other, f"Всички новини от {_bg_date(day)}",
+                                 [a for a in self.articles if a.published == day],
+                                 f'<p class="older"><a href="{base}/archive/{before}">По-стари '
+                                 "новини</a></p>")
 
     def article_page(self, base: str, other: str, a: Article, draft: bool = False) -> bytes:
         url = f"{base}/news/{quote(a.slug)}.html"
@@ -1006,9 +1138,25 @@ class NewsSite:
                 f'<meta property="article:section" content="{html.escape(a.section)}">\n'
                 '<script type="application/ld+json">'
                 f"{json.dumps(ld, ensure_ascii=False)}</script>")
+        if a.modified:
+            head += f'\n<meta property="article:modified_time" content="{a.modified}T12:00:00+03:00">'
         if draft:
             head += '\n<meta name="robots" content="noindex">'
-        if a.js:
+        if a.late:
+            blob = base64.b64encode(json.dumps(a.paragraphs, ensure_ascii=False).encode()).decode()
+            source = (f"fetch('/news/{quote(a.slug)}.json').then(function (r) {{ return r.json(); }})"
+                      if a.late == "fetch" else  # the text, base64 in the page, after a timer
+                      "new Promise(function (done) { setTimeout(done, 150, JSON.parse(new "
+                      f"TextDecoder('utf-8').decode(Uint8Array.from(atob('{blob}'), function (c) "
+                      "{ return c.charCodeAt(0); })))); })")
+            body = ('<div class="article-body" id="article-body"></div>\n<script>\n'
+                    "window.addEventListener('load', function () {\n"
+                    f"  {source}.then(function (paras) {{\n"
+                    "    var box = document.getElementById('article-body');\n"
+                    "    paras.forEach(function (t) { var p = document.createElement('p');"
+                    " p.textContent = t; box.appendChild(p); });\n"
+                    "  });\n});\n</script>")
+        elif a.js:
             blob = base64.b64encode(json.dumps(a.paragraphs, ensure_ascii=False).encode()).decode()
             body = ('<div class="article-body" id="article-body"></div>\n<script>\n'
                     "(function () {\n"
@@ -1028,12 +1176,15 @@ class NewsSite:
                 ("Иван", "Много интересно, благодаря за статията!"),
                 ("Мария_72", "А кога ще има продължение? Чакам с нетърпение."),
                 ("гост", "Всичко това го знаехме и преди, нищо ново.")))
+        tags = "".join(f'<li><a href="{base}/tag/{quote(t)}">{html.escape(t)}</a></li>'
+                       for t in a.tags)
         main = f"""<article class="article">
 <nav class="breadcrumbs"><a href="{base}/">Начало</a> › <a href="{base}/section/{quote(a.section)}">{html.escape(a.section)}</a></nav>
 <h1 class="article-title">{html.escape(a.title)}</h1>
 <div class="byline">Автор: <a rel="author" href="{base}/authors/{quote(a.author)}">{html.escape(a.author)}</a>
 <time datetime="{published}">{_bg_date(a.published)}</time></div>
 {body}
+<ul class="tags">{tags}</ul>
 <div class="share">Сподели: <a href="#">Facebook</a> <a href="#">X</a> <a href="#">Viber</a></div>
 </article>
 <section class="comments"><h3>Коментари (3)</h3><ul>{comments}</ul>
@@ -1077,6 +1228,24 @@ def _rfc822(day: str) -> str:
 def _bg_date(day: str) -> str:
     y, m, d = (int(x) for x in day.split("-"))
     return f"{d} {_BG_MONTHS[m - 1]} {y} г."
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _days_between(first: str, last: str) -> int:
+    return (datetime.fromisoformat(last) - datetime.fromisoformat(first)).days
+
+
+def _urlset(rows: Iterable[str]) -> bytes:
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/'
+            'schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+            + "".join(rows) + "</urlset>").encode()
 
 
 class NewsReplay(ReplayServer):

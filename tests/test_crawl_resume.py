@@ -1,4 +1,7 @@
-"""A crawl stopped by ``kill -9`` or Ctrl-C and re-run with the same command: every page exactly once."""
+"""A crawl stopped by ``kill -9`` or Ctrl-C and re-run with the same command: every page exactly once.
+
+Also the done-keys files: written beside every finished shard, and all a crawl start reads.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,25 @@ import json
 import signal
 import subprocess
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 
-from crawler.pipelines import ShardWriter, partial_path, recover, salvage, shard_path
+import pytest
+
+from crawler.pipelines import (
+    ShardWriter,
+    done_keys,
+    finished_shards,
+    iter_records,
+    keys_path,
+    partial_path,
+    read_keys,
+    record_keys,
+    recover,
+    salvage,
+    shard_path,
+)
 from demo.replay import WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_cmd, scrapy_crawl, scrapy_env
 from tests.util import ROOT
@@ -80,6 +98,9 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path):
     assert "did not stop cleanly" in again.stderr and "recovered" in again.stderr
     assert Counter(r["title"] for r in records(tmp_path / "data")) == Counter(p.title for p in pages)
     assert not list(raw.glob(".*.partial")) and len(list(raw.glob("part-*.jsonl.gz"))) > 2
+    for shard in finished_shards(raw):  # written, recovered or rotated: each has its keys file
+        with gzip.open(shard, "rt", encoding="utf-8") as fh:
+            assert read_keys(shard) == set().union(*(record_keys(json.loads(line)) for line in fh))
     # pages stored before the kill were not fetched again (only those in flight at the kill were)
     assert refetched <= PAGES - 25 + 4
 
@@ -115,8 +136,68 @@ def test_recover_salvages_a_cut_shard_and_leaves_a_live_writers_shard_alone(tmp_
     assert recover(tmp_path) == (1, 5)
     with gzip.open(shard_path(tmp_path, 7)) as fh:
         assert fh.read().splitlines(keepends=True) == lines
+    assert read_keys(shard_path(tmp_path, 7)) == {f"u{n}" for n in range(5)}  # the salvaged shard's keys
     assert partial_path(tmp_path, 1).exists()  # flock held: a live writer's shard is not touched
     live.close()
     assert not partial_path(tmp_path, 1).exists()
     with gzip.open(shard_path(tmp_path, 1)) as fh:
         assert fh.read().splitlines(keepends=True) == lines
+
+
+def _write_shards(folder: Path, count: int) -> set[str]:
+    """``count`` pages through a ShardWriter rotating every few records; returns their keys."""
+    writer = ShardWriter(folder, shard_bytes=3_000)
+    keys = set()
+    for n in range(count):
+        # canonical URLs as pages state them: Cyrillic, and a stray line separator or CR kept
+        record = {"url": f"http://127.0.0.1/news/{n}.html?utm_source=rss",
+                  "canonical_url": f"http://127.0.0.1/новини/{n}\u2028\r.html", "html": "новина " * 100}
+        writer.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
+        keys |= record_keys(record)
+    writer.close()
+    return keys
+
+
+def test_a_crawl_start_reads_the_keys_files_not_the_shards(tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    keys = _write_shards(folder, 20)
+    shards = finished_shards(folder)
+    assert len(shards) > 3 and all(keys_path(s).is_file() for s in shards)
+    # damage every shard's compressed records in place (same size): only the keys files can tell
+    for shard in shards:
+        data = bytearray(shard.read_bytes())
+        data[20:-20] = bytes(len(data) - 40)
+        shard.write_bytes(bytes(data))
+    with pytest.raises((OSError, EOFError, zlib.error)):  # the records cannot be read any more
+        list(iter_records(folder))
+    assert done_keys(folder) == keys
+
+
+def test_missing_or_stale_keys_files_are_rebuilt_once_from_the_shards(tmp_path):
+    folder = tmp_path / "bgwiki"
+    folder.mkdir()
+    keys = _write_shards(folder, 12)
+    first, second, *_ = finished_shards(folder)
+    expected = read_keys(first)
+    keys_path(first).unlink()  # a shard written before keys files existed
+    keys_path(second).write_text("# bg-gpt2 done-keys v1 part-00002.jsonl.gz 1\nhttp://other\n")  # stale
+    assert done_keys(folder) == keys
+    assert read_keys(first) == expected and read_keys(second) is not None
+    assert "http://other" not in read_keys(second)
+
+
+def test_a_damaged_shard_without_keys_file_gives_the_keys_of_its_readable_records(tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    writer = ShardWriter(folder, shard_bytes=10**9)
+    for n in range(6):
+        writer.write((json.dumps({"url": f"u{n}", "html": "текст " * 300}, ensure_ascii=False) + "\n").encode())
+    writer.close()
+    (shard,) = finished_shards(folder)
+    keys_path(shard).unlink()
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) * 2 // 3])  # cut short: no gzip trailer, last records gone
+    found = done_keys(folder)
+    assert found and found < {f"u{n}" for n in range(6)}
+    assert read_keys(shard) == found

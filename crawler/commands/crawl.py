@@ -5,6 +5,8 @@ Scrapy would log a traceback and exit 1 for an exception raised while the spider
 exits 2, and so does this command. A spider with a ``check_arguments(settings, **args)`` has its
 arguments checked before Scrapy starts (so the error is the only line); for the others a
 UserError raised while the crawl starts is caught. Other failures are logged as Scrapy logs them.
+A crawl that stored nothing because every fetch failed (``crawler.extensions.nothing_fetched``)
+ends with one ``error: <cause>`` line and exit code 1.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class Command(ScrapyCrawlCommand):
         if len(args) != 1:
             raise UsageError("give exactly one spider name")
         assert self.crawler_process
-        running = self.crawler_process.crawl(self._create_crawler(args[0]), **opts.spargs)
+        crawler = self._create_crawler(args[0])
+        running = self.crawler_process.crawl(crawler, **opts.spargs)
         if isinstance(running, Deferred):
             running.addErrback(self._failed)
         else:
@@ -58,6 +61,9 @@ class Command(ScrapyCrawlCommand):
         if self.user_error:
             self.exitcode = 2
         elif self.crawler_process.bootstrap_failed:
+            self.exitcode = 1
+        elif crawler.stats is not None and crawler.stats.get_value("crawl/failed"):
+            print(f"error: {crawler.stats.get_value('crawl/failed')}", file=sys.stderr)
             self.exitcode = 1
 
     def _report(self, exc: BaseException) -> bool:
