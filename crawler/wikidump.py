@@ -273,9 +273,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.titles and args.category:
         raise UserError("give --titles FILE or --category NAME, not both")
     cfg = config.from_args(args)
+    api = urlsplit(cfg.crawl.bgwiki.api)
     selection = Selection()
     if args.titles:
-        names, skipped = titles_file.load(args.titles)
+        names, skipped = titles_file.load(args.titles, titles_file.WIKI_HOSTS + (api.hostname,))  # as the spider
         selection = Selection(names)
         for number, line, why in skipped:
             print(f"titles file line {number} skipped ({why}): {line!r}", file=sys.stderr)
@@ -288,7 +289,6 @@ def main(argv: list[str] | None = None) -> None:
     if not args.dump and not source.startswith(("http://", "https://")):
         source = str(Path(cfg.source).parent / Path(source).expanduser())  # relative to the config file
     path = resolve_dump(source, cfg, cfg.crawl.user_agent)
-    api = urlsplit(cfg.crawl.bgwiki.api)
     started = time.monotonic()
     counts: Counter = Counter()
     try:
