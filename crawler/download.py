@@ -171,8 +171,9 @@ def _one_connection(info: Remote, out, agent: str, timeout: float, bar: tqdm) ->
     headers = {"Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-        if info.etag or info.last_modified:
-            headers["If-Range"] = info.etag or info.last_modified
+        strong = info.etag if not info.etag.startswith("W/") else ""  # If-Range ignores weak ETags
+        if strong or info.last_modified:
+            headers["If-Range"] = strong or info.last_modified
     with _request(info.url, agent, headers=headers, timeout=timeout) as response:
         if offset and not (response.status == 206 and _range_start(response) == offset):
             out.seek(0)  # the server sent the whole (possibly changed) file: take it from byte 0
