@@ -24,7 +24,7 @@ export BG_CONFIG := $(abspath $(CONFIG))
 
 SIZE_ARG := $(if $(SIZE),--set train.size=$(SIZE))
 
-.PHONY: help setup system crawl wikidump corpus tokenizer train eval generate export-pt demo all \
+.PHONY: help setup system crawl corpus tokenizer train eval generate export-pt demo all \
         test lint bench bench-crawl bench-corpus bench-tokenizer bench-train bench-memory clean
 
 help:  ## list the targets
@@ -60,6 +60,7 @@ crawl: setup  ## crawl the configured wiki titles and news sites to data/raw/
 	$(VENV)/bin/scrapy crawl bgwiki $(ARGS)
 	$(VENV)/bin/scrapy crawl news $(if $(SITE),-a site=$(SITE)) $(ARGS)
 
+.PHONY: wikidump
 wikidump: setup  ## all of bg.wikipedia from the newest Enterprise HTML dump into data/raw/bgwiki/
 	$(PY) -m crawler.wikidump --config $(CONFIG) $(ARGS)
 
