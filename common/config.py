@@ -62,6 +62,10 @@ POS = dict(check=_positive, rule="> 0")
 NONNEG = dict(check=_non_negative, rule=">= 0")
 FRAC = dict(check=_fraction, rule="between 0 and 1")
 NUM = (int, float)
+NGRAM_SHARES = dict(
+    check=lambda v: all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], int) and p[0] > 0
+                        and isinstance(p[1], int | float) and 0 <= p[1] <= 1 for p in v),
+    rule="a list of [n, share] pairs: n > 0 words, share between 0 and 1")
 
 def _http_url(v) -> bool:
     return isinstance(v, str) and v.startswith(("http://", "https://"))
@@ -148,12 +152,25 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "max_dup_line_ratio": Field(NUM, 0.3, **FRAC),
         "min_punct_line_ratio": Field(NUM, 0.3, **FRAC),
         "max_boilerplate_lines": Field(NUM, 0.2, **FRAC),
+        # FineWeb-2 bul_Cyrl: >= 2 of its stop words; Gopher: mean word length, words with letters
+        "stop_words": Field(list, ["на", "и", "в", "е", "от", "за", "се", "г.", "с", "през", "да", "по"],
+                            check=lambda v: all(isinstance(w, str) and w for w in v),
+                            rule="a list of non-empty strings"),
+        "min_stop_words": Field(int, 2, **NONNEG),
+        "min_avg_word_length": Field(NUM, 3, **NONNEG),
+        "max_avg_word_length": Field(NUM, 10, **POS),
+        "min_letter_word_ratio": Field(NUM, 0.756, **FRAC),
+        # Gopher repetition, FineWeb-2 bul_Cyrl values: [n, share of characters] pairs
+        "max_top_ngram_share": Field(list, [[2, 0.173], [3, 0.157], [4, 0.139]], **NGRAM_SHARES),
+        "max_dup_ngram_share": Field(list, [[5, 0.17], [6, 0.158], [7, 0.144], [8, 0.131],
+                                            [9, 0.12], [10, 0.108]], **NGRAM_SHARES),
         "dedup_threshold": Field(NUM, 0.8, **FRAC),
         "minhash_perm": Field(int, 128, **POS),
         "shingle": Field(int, 5, **POS),  # words per MinHash shingle
         "valid_ratio": Field(NUM, 0.01, **FRAC),
         "test_ratio": Field(NUM, 0.01, **FRAC),
         "split_seed": Field(str, "bg-gpt2"),
+        "order_seed": Field(str, "bg-gpt2"),  # key of the hash that orders documents in shards
     },
     "tokenizer": {
         "vocab_size": Field(int, 32000, check=lambda v: v >= 300, rule=">= 300"),

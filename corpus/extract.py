@@ -9,18 +9,21 @@ telling class; inside a paragraph (a date, a foreign word) it is text and stays.
 Wikipedia ``action=parse`` HTML is cleaned with BeautifulSoup: headings, paragraphs and lists
 are kept; navboxes, infoboxes, tables, references and citation marks, edit links, the TOC,
 coordinates, math, hatnotes and the trailing sections (Бележки, Източници, …) go. News pages go
-through trafilatura leaning to precision, unless the site's config names a CSS ``selector`` for
-its article body: then the text of the selected elements is taken the same way as wiki text.
+through trafilatura and readability checking each other (``corpus.news_extract``), unless the
+site's config names a CSS ``selector`` for its article body: then the text of the selected
+elements is taken the same way as wiki text.
 """
 
 from __future__ import annotations
 
 import re
 
-import trafilatura
 from bs4 import BeautifulSoup, Tag
 
+from corpus import news_extract
+
 WIKI_SOURCE = "bgwiki"
+SELECTOR = "selector"  # the path label of a page cut by its site's CSS selector
 
 # Elements that are never article prose: by tag, class or id.
 JUNK_TAGS = {"script", "style", "noscript", "link", "meta", "table", "figure", "math"}
@@ -66,18 +69,20 @@ def extract_wiki(html: str) -> str:
 
 
 def extract_news(html: str, selector: str = "", url: str | None = None) -> str:
-    """Article text of a news page: the site's CSS selector when given, else trafilatura."""
+    """Article text of a news page: the site's CSS selector when given, else both libraries."""
+    return extract_news_with_path(html, selector, url)[0]
+
+
+def extract_news_with_path(html: str, selector: str = "", url: str | None = None) -> tuple[str, str]:
+    """(article text, path it took): ``selector`` or one of ``corpus.news_extract``'s paths."""
     if selector:
         soup = BeautifulSoup(html, "lxml")
         chosen = soup.select(selector)
         for el in chosen:
             for junk in el.select("script, style, noscript, form, iframe, aside, nav, figure"):
                 junk.decompose()
-        return "\n".join(line for el in chosen for line in _selected_lines(el))
-    text = trafilatura.extract(
-        html, url=url, favor_precision=True, include_comments=False, include_tables=False,
-        include_images=False, include_links=False, deduplicate=False)
-    return text or ""
+        return "\n".join(line for el in chosen for line in _selected_lines(el)), SELECTOR
+    return news_extract.extract(html, url)
 
 
 def _selected_lines(el: Tag) -> list[str]:

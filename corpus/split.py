@@ -1,4 +1,5 @@
-"""Step 6: train/valid/test by a keyed hash of the canonical URL, so a document never moves."""
+"""Step 6: train/valid/test by a keyed hash of the canonical URL, so a document never moves;
+the order of documents in the corpus shards by a keyed hash of their id, so sources mix."""
 
 from __future__ import annotations
 
@@ -19,3 +20,8 @@ def split_of(url: str, valid_ratio: float, test_ratio: float, seed: str) -> str:
 def doc_id(url: str) -> str:
     """A document's stable id: the start of SHA-256 of its canonical URL."""
     return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def order_key(doc_id: str, seed: str) -> int:
+    """Where a document goes in the written order: 64 bits of SHA-256(seed, id)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}\0{doc_id}".encode()).digest()[:8], "big")

@@ -40,6 +40,17 @@ class Stats:
         room = MAX_PROBLEMS - len(self.problems)
         self.problems.extend(other.problems[:max(room, 0)])
 
+    def to_json(self) -> dict:
+        """A JSON-able form (``from_json`` reads it back)."""
+        return {"rows": [list(row) for row in self.rows()], "problems": list(self.problems)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Stats:
+        stats = cls(problems=[str(p) for p in data["problems"]])
+        for step, reason, docs, chars in data["rows"]:
+            stats.count(str(step), str(reason), int(chars), int(docs))
+        return stats
+
     def rows(self) -> list[tuple[str, str, int, int]]:
         """(step, reason, documents, characters) in a fixed order, whatever the workers did."""
         return [(step, reason, self.docs[step, reason], self.chars[step, reason])

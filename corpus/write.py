@@ -72,13 +72,13 @@ class CorpusWriter:
         self.lengths = LengthHistogram()
 
     def add(self, doc: dict, split: str) -> None:
-        """Write ``doc`` (id, text, url, title, source, license) to ``split``."""
+        """Write ``doc`` (id, text, url, title, source, licence) to ``split``."""
         shard = self.splits[split].add(doc["text"])
         entry = {"id": doc["id"], "split": split, "shard": shard, "url": doc["url"],
-                 "title": doc["title"], "source": doc["source"], "license": doc["license"],
+                 "title": doc["title"], "source": doc["source"], "license": doc["licence"],
                  "chars": len(doc["text"])}
         self.index.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        tally = self.sources.setdefault((doc["source"], doc["license"]), Counter())
+        tally = self.sources.setdefault((doc["source"], doc["licence"]), Counter())
         tally["documents"] += 1
         tally["characters"] += len(doc["text"])
         self.lengths.add(len(doc["text"]))

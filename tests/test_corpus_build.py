@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,8 @@ def test_report_accounts_for_every_step(built):
     for row in ("| read | in (HTML characters) |", "| read | skipped: corrupt file (rest of it) | 1 |",
                 "| filter | dropped: few Cyrillic letters |", "| filter | dropped: too short |",
                 "| dedup | dropped: near duplicate |", "| dedup | dropped: exact duplicate |",
+                "| extract | path: wiki | 2 |", "| extract | path: selector | 2 |",
+                "| extract | path: trafilatura |",
                 "| write | out: train |", "| write | out: valid |", "| write | out: test |"):
         assert row in report, row
     assert "`news/part-00004.jsonl.gz:" in report  # the bad shard, named with its line
@@ -156,8 +159,10 @@ def test_report_accounts_for_every_step(built):
 def test_rerun_is_byte_identical_whatever_the_worker_count(built, raw_project):
     out, _ = built
     before = _tree_hashes(out)
+    shutil.rmtree(raw_project / "data" / "cache")  # every shard processed again, by one worker
     done = run_module("corpus.build", "--config", str(raw_project / "pipelines.toml"), "-j", "1")
     assert done.returncode == 0, done.stderr
+    assert "0 raw shards reused from the cache, 6 processed (6 new)" in done.stdout
     assert _tree_hashes(out) == before
     assert not list(out.parent.glob(".*tmp-*"))
 
@@ -192,4 +197,5 @@ def test_no_raw_data_or_empty_result_is_exit_2_and_nothing_replaced(tmp_path):
     previous.write_text("earlier corpus\n", encoding="utf-8")
     assert "empty corpus" in _fails([], config)
     assert previous.read_text(encoding="utf-8") == "earlier corpus\n"
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["corpus", "raw"]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["cache", "corpus", "raw"]
+    assert [p.name.endswith(".jsonl.gz") for p in (tmp_path / "data/cache/corpus").iterdir()] == [True]

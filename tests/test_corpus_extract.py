@@ -1,8 +1,15 @@
-"""Step 2: main text of Wikipedia parse HTML and of news pages (trafilatura or a site selector)."""
+"""Step 2: main text of Wikipedia parse HTML and of news pages (two libraries or a site selector)."""
 
 from __future__ import annotations
 
-from corpus.extract import extract, extract_news, extract_wiki
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from corpus import news_extract
+from corpus.extract import extract, extract_news, extract_news_with_path, extract_wiki
+from corpus.news_extract import Candidates, combine
 from corpus.normalize import normalize
 
 # What bg.wikipedia's action=parse returns for an article, in its current markup (headings in
@@ -62,15 +69,21 @@ def test_real_wikipedia_page_loses_navbox_references_toc(fixtures):
     assert len(text) > 3000
 
 
-def test_news_page_body_kept_menus_and_comment_boxes_dropped(fixtures):
+def test_news_page_body_kept_menus_donation_and_teasers_dropped(fixtures):
     html = (fixtures / "news_html/htmldate_test_set/1740081165.html").read_text()
-    text = normalize(extract_news(html))
-    assert text.startswith("Община Хасково осигури компютри и таблети на деца в социални общежития")
-    assert "Нови технически средства получиха децата и младежите, настанени в социални" in text
-    assert "лишени от родителска грижа." in text
-    for menu_or_sidebar in ("Близък изток и Азия", "Футбол Свят", "НАЙ-КОМЕНТИРАНИ",
-                            "Основан е град Пхенян", "КЪСМЕТЧЕ", "Гледна точка"):
-        assert menu_or_sidebar not in text
+    text, path = extract_news_with_path(html)
+    text = normalize(text)
+    assert path == "merged"  # trafilatura and readability agreed on the body
+    assert text.startswith("Нови технически средства получиха децата и младежите, настанени в социални")
+    assert text.endswith("лишени от родителска грижа.")
+    assert "Осигурените по проекта девет преносими компютри" in text
+    for boilerplate in ("Близък изток и Азия", "Футбол Свят", "НАЙ-КОМЕНТИРАНИ",
+                        "Основан е град Пхенян", "КЪСМЕТЧЕ", "Гледна точка",
+                        "Етикети",  # tag list
+                        "Помогнете на новините", "Дари сега", "IBAN",  # donation box
+                        "Само за няколко месеца", "Прочети повече"):  # related-article teaser
+        assert boilerplate not in text
+    assert extract_news(html) == extract_news_with_path(html)[0]
 
 
 def test_site_selector_overrides_trafilatura(fixtures):
@@ -81,6 +94,13 @@ def test_site_selector_overrides_trafilatura(fixtures):
     # ...and extract() looks the selector up by the record's source name
     record = {"source": "vratza", "html": html, "url": "https://vratza.com/x/"}
     assert extract(record, {"vratza": "h1.entry-title"}).startswith("ОБЩИНА ВРАЦА СПЕЧЕЛИ ПРОЕКТ")
+
+
+def test_stub_page_gives_its_one_sentence_not_the_menu_around_it(fixtures):
+    # vratza.com serves this article as a one-sentence excerpt; trafilatura adds menu words
+    html = (fixtures / "news_html/htmldate_test_set/1766087391.html").read_text()
+    text, path = extract_news_with_path(html)
+    assert (text, path) == (extract_news(html, ".td-post-content"), news_extract.TOO_LITTLE)
 
 
 def test_selector_text_keeps_paragraphs_and_drops_scripts():
@@ -94,3 +114,103 @@ def test_selector_text_keeps_paragraphs_and_drops_scripts():
 def test_selector_on_a_bare_text_element_keeps_its_lines():
     html = "<div id='body'>Първи ред на статията.<br>Втори ред.</div>"
     assert extract_news(html, "#body") == "Първи ред на статията.\nВтори ред."
+
+
+PAGES = Path(__file__).parent / "pages"
+
+
+def _body_paragraphs(html: str, body_xpath: str) -> list[str]:
+    """The article paragraphs as marked up in the page (the text the extractor must keep)."""
+    tree = lxml.html.fromstring(html)
+    found = (p if isinstance(p, str) else p.text_content() for p in tree.xpath(body_xpath))
+    return [line for line in (" ".join(text.split()) for text in found) if line]
+
+
+@pytest.mark.parametrize(("page", "body_xpath", "boilerplate"), [
+    ("bg_news_related.html", '//div[@class="post-content"]/p',
+     ["Този сайт използва бисквитки", "Приемам", "Начало", "Автор:", "Сподели", "Facebook",
+      "Етикети", "Свързани новини", "Започва ремонтът на големия мост", "Абонирайте се",
+      "Получавайте най-важните новини", "Коментари (12)", "Най-накрая и нашият квартал",
+      "Най-четени", "Времето утре", "Всички права запазени", "Общи условия"]),
+    ("bg_news_inline_boilerplate.html", '//div[@class="text"]/p[not(strong)]',
+     ["Вход", "Земеделие", "Коментари (12)", "Сподели", "Viber", "Прочетете още",
+      "Земеделците искат компенсации", "Градушка унищожи реколтата", "Прочети повече",
+      "Абонирайте се за бюлетина", "Най-важното от региона", "Подкрепете местната журналистика",
+      "Всяко дарение", "Дари сега", "IBAN", "Тагове", "Ние тази година изобщо",
+      "Изпрати коментар", "бисквитки"]),
+    # the body in two containers around an ad: trafilatura keeps only the first
+    ("bg_news_split_body.html", '//div[@class="article-text"]/text()',
+     ["Начало", "бисквитки", "Съгласен съм", "Публикувана", "Коментари (3)", "Сподели", "Email",
+      "Реклама", "Още от категорията", "Театърът открива сезона", "Габровец", "Дано не ги",
+      "Последни новини", "Затварят улица", "Всички права запазени"]),
+])
+def test_project_written_bg_pages_keep_the_body_and_drop_the_boilerplate(page, body_xpath,
+                                                                         boilerplate):
+    html = (PAGES / page).read_text(encoding="utf-8")
+    text, path = extract_news_with_path(html, url=f"https://news.example.bg/{page}")
+    assert path == "merged"
+    assert text.split("\n") == _body_paragraphs(html, body_xpath)
+    for junk in boilerplate:
+        assert junk not in text
+
+
+# Paragraphs written for these tests (10 to 70 words).
+LEAD = ("Градският съвет прие днес плана за обновяване на старите училищни дворове, който "
+        "предвижда нови игрища, пейки и засаждане на дървета във всички квартали до края на годината.")
+MIDDLE = ("Според заместник-кмета по образованието първите осем двора ще бъдат готови още през "
+          "септември, а останалите ще бъдат ремонтирани по време на зимната ваканция, за да не "
+          "пречат на учебния процес и на извънкласните занимания на децата в следобедните часове, "
+          "когато дворовете се използват най-много от учениците и техните родители, а вечер "
+          "и от по-големите младежи от квартала, които досега нямаха къде да играят баскетбол.")
+END = "Родителите могат да изпращат предложения до общината до края на месеца."
+
+
+def test_lines_both_libraries_find_are_merged_with_long_prose_only_one_finds():
+    tra = [LEAD, "Сподели във Facebook", END, "Още по темата: нови детски площадки"]
+    reader_note = ("Пишете ни, ако искате да споделите мнението си за новите училищни дворове "
+                   "във вашия квартал.")
+    rea = [LEAD, MIDDLE, END, reader_note, "Дарете за нашата редакция"]
+    text, path = combine(Candidates(tra, rea, []))
+    assert path == news_extract.MERGED
+    # readability's long paragraph goes where readability has it; lines only one library keeps
+    # that are short (a share label, a reader's note, a donation call) go.
+    assert text.split("\n") == [LEAD, MIDDLE, END]
+    # ...unless they sit in a container (class, id) that holds lines both libraries have
+    containers = ["div.text#", "div.text#", "div.text#", "div.text#", "div.donate#"]
+    text, _ = combine(Candidates(tra, rea, [], containers))
+    assert text.split("\n") == [LEAD, MIDDLE, END, reader_note]
+
+
+def test_json_ld_body_vouches_for_a_line_only_trafilatura_keeps():
+    tra = [LEAD, "Снимка: архив на общината", END]
+    rea = [LEAD, END]
+    assert combine(Candidates(tra, rea, []))[0].split("\n") == [LEAD, END]
+    json_ld = [f"{LEAD} Снимка: архив на общината {END}"]
+    assert combine(Candidates(tra, rea, json_ld))[0].split("\n") == tra
+
+
+def test_fallback_paths_when_a_library_returns_too_little_or_they_disagree():
+    body = [LEAD, MIDDLE, END]
+    other = ["Времето утре ще бъде слънчево в цялата страна, с температури между двадесет и "
+             "двадесет и пет градуса, а вятърът ще е слаб, от северозапад, и ще отслабва вечерта.",
+             "Най-ниските температури ще бъдат в котловините, където сутринта ще има мъгла."]
+    assert combine(Candidates(body, ["Вход"], [])) == ("\n".join(body), news_extract.TRAFILATURA)
+    assert combine(Candidates([], body, [])) == ("\n".join(body), news_extract.READABILITY)
+    assert combine(Candidates(body, other, [])) == ("\n".join(body), news_extract.DISAGREE)
+    json_ld = [" ".join(body)]
+    assert combine(Candidates([END], [], json_ld)) == (json_ld[0], news_extract.JSONLD)
+    assert combine(Candidates([], [], [])) == ("", news_extract.TOO_LITTLE)
+
+
+def test_xml_declared_and_byte_pages_parse_like_plain_ones():
+    html = (PAGES / "bg_news_related.html").read_text(encoding="utf-8")
+    expected = extract_news_with_path(html)
+    declared = '<?xml version="1.0" encoding="utf-8"?>\n' + html.removeprefix("<!DOCTYPE html>\n")
+    assert extract_news_with_path(declared) == expected
+    assert extract_news_with_path(html.encode("utf-8")) == expected
+    assert extract_news_with_path("") == ("", news_extract.TOO_LITTLE)
+
+
+def test_too_little_text_keeps_what_was_found_and_says_so():
+    assert combine(Candidates(["Кратка бележка."], [], [])) == ("Кратка бележка.",
+                                                                news_extract.TOO_LITTLE)

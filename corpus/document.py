@@ -1,0 +1,29 @@
+"""The unit every corpus step works on: one page's text with where it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from corpus.split import doc_id
+
+
+@dataclass
+class Document:
+    """A page on its way to the corpus; ``text`` starts as the raw HTML and ends as clean text."""
+
+    id: str
+    url: str
+    title: str
+    source: str
+    licence: str
+    text: str
+    metadata: dict = field(default_factory=dict)  # e.g. "extract_path", "where" (file:record)
+
+    @classmethod
+    def from_record(cls, record: dict, licences: dict[str, str], where: str = "") -> Document:
+        """A raw record (see crawler.items) as a Document; its licence, else its source's."""
+        url = str(record.get("canonical_url") or record.get("url") or "")
+        source = str(record.get("source") or "unknown")
+        licence = str(record.get("license") or licences.get(source, "unknown"))
+        return cls(id=doc_id(url), url=url, title=str(record.get("title") or ""), source=source,
+                   licence=licence, text=record["html"], metadata={"where": where})
