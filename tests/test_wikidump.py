@@ -148,7 +148,7 @@ def test_bad_lines_and_articles_without_html_are_counted(tmp_path, pages):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])
-def test_damaged_dump_one_line_error_keeps_whole_shards(tmp_path, pages, damage):
+def test_damaged_dump_one_line_error_keeps_whole_shards(tmp_path, damage):
     config, data = setup(tmp_path)
     dump = make_dump(tmp_path / "dump.tar.gz", synthetic_pages(300, paragraphs=8), per_file=50)
     raw = dump.read_bytes()
