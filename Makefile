@@ -61,6 +61,10 @@ crawl: setup  ## crawl the configured wiki titles and news sites to data/raw/
 	$(VENV)/bin/scrapy crawl bgwiki $(ARGS)
 	$(VENV)/bin/scrapy crawl news $(if $(SITE),-a site=$(SITE)) $(ARGS)
 
+.PHONY: wikidump
+wikidump: setup  ## all of bg.wikipedia from the newest Enterprise HTML dump into data/raw/bgwiki/
+	$(PY) -m crawler.wikidump --config $(CONFIG) $(ARGS)
+
 corpus: setup  ## clean, filter, dedup, split data/raw/ into data/corpus/
 	$(PY) -m corpus.build --config $(CONFIG) $(if $(J),-j $(J)) $(ARGS)
 

@@ -21,6 +21,11 @@ Each run also times the Selenium fallback: seconds per page for headless Chromiu
 JavaScript-only article of the bundled news site (``demo.replay.NewsReplay``), beside a plain HTTP fetch
 of the same page. Results: ``bench/results/crawl.json`` (``figures`` as ``bench.report`` reads them).
 
+``make wikidump``'s reader is timed on a local generated Enterprise HTML dump of ``--dump-articles``
+Parsoid-shaped pages (``demo.enterprise_dump``): articles/s of ``crawler.wikidump.import_dump`` (gzip
++ tar stream, JSON, selection, done-keys, the raw shard writer) beside a bare stream read of the same
+file (gzip + tar stream + ``json.loads`` of each line, nothing kept), ``--runs`` times alternately.
+
 Resume at size (``--resume-gb``, default 1): raw shards of generated pages (distinct URLs, ~60 kB
 of HTML of made-up Cyrillic words each, 32 MB uncompressed a shard like ``crawl.shard_bytes``) are written to
 a temporary ``data/raw/bgwiki`` until they hold that many GB on disk, each with its keys file. To
@@ -43,6 +48,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -61,6 +67,8 @@ from crawler.pipelines import (
     shard_path,
     write_keys,
 )
+from crawler.wikidump import Selection, import_dump
+from demo.enterprise_dump import dump_articles, write_dump
 from demo.replay import NewsReplay, WikiReplay, synthetic_pages
 from tests.util import write_config
 
@@ -296,6 +304,87 @@ def figures(median: dict, runs: int, pages: int, renders: int) -> list[dict]:
     ]
 
 
+def bare_read(dump: Path) -> int:
+    """The peer of the dump import: every line of every member parsed, nothing else."""
+    count = 0
+    with tarfile.open(dump, mode="r|gz") as tar:
+        for info in tar:
+            for line in tar.extractfile(info):
+                json.loads(line)
+                count += 1
+    return count
+
+
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's RSS across exec
+PEAK_RSS_CHILD = """import re, sys
+from crawler.wikidump import main
+try:
+    main(sys.argv[1:])
+finally:
+    hwm = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
+    print("peak_rss_kb", hwm, file=sys.stderr)
+"""
+
+
+def wikidump_peak_rss_mb(work: Path, dump: Path) -> float:
+    """Peak RSS of ``python -m crawler.wikidump --dump DUMP`` (a fresh process, fresh raw folder)."""
+    work.mkdir()
+    config = write_config(work, {"paths": {"data": work / "data", "artifacts": work / "artifacts"}})
+    proc = subprocess.run([sys.executable, "-c", PEAK_RSS_CHILD, "--config", str(config), "--dump", str(dump)],
+                          cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"wikidump failed:\n{proc.stderr[-3000:]}")
+    return int(proc.stderr.rsplit("peak_rss_kb", 1)[1].split()[0]) / 1024
+
+
+def dump_import(work: Path, articles: int, runs: int) -> dict:
+    """articles/s of ``crawler.wikidump`` reading a local dump into raw shards, beside a bare read."""
+    dump = write_dump(work / "bgwiki-bench.json.tar.gz", dump_articles(synthetic_pages(articles, paragraphs=6)))
+    rows = []
+    for number in range(runs):
+        def ours(number=number) -> int:
+            counts = import_dump(dump, work / f"dump-raw{number}", "https://bg.wikipedia.org", Selection(),
+                                 32_000_000, progress=False)
+            assert counts["stored"] == articles, counts
+            return counts["read"]
+
+        row = {}
+        order = [("import", ours), ("bare", lambda: bare_read(dump))]
+        for name, read in order[::-1] if number % 2 else order:  # alternate, as the crawl runs do
+            wall, cpu = time.perf_counter(), time.process_time()
+            count = read()
+            row[f"{name}_articles_per_s"] = count / (time.perf_counter() - wall)
+            row[f"{name}_articles_per_cpu_s"] = count / (time.process_time() - cpu)
+        row["ratio"] = row["import_articles_per_s"] / row["bare_articles_per_s"]
+        row["cpu_ratio"] = row["import_articles_per_cpu_s"] / row["bare_articles_per_cpu_s"]
+        rows.append(row)
+        print(f"dump run {number + 1}/{runs}: import {row['import_articles_per_s']:.0f} articles/s, bare read "
+              f"{row['bare_articles_per_s']:.0f} articles/s (per CPU second: {row['cpu_ratio']:.2f})",
+              file=sys.stderr)
+    median = {key: float(f"{statistics.median(r[key] for r in rows):.4g}") for key in rows[0]}
+    what = (f"local Enterprise HTML dump of {articles} generated articles ({dump.stat().st_size / 1e6:.0f} MB) "
+            f"into raw shards (median of {runs} runs)")
+    peer = "bare stream read of the same dump (gzip + tar + json.loads)"
+    figures = [{"figure": f"wikidump articles/s, {what}", "value": median["import_articles_per_s"],
+                "unit": "articles/s", "peer": peer, "peer_value": median["bare_articles_per_s"],
+                "ratio": median["ratio"], "device": "CPU"},
+               {"figure": f"wikidump articles per CPU-second, {what}", "value": median["import_articles_per_cpu_s"],
+                "unit": "articles/CPU-s", "peer": peer, "peer_value": median["bare_articles_per_cpu_s"],
+                "ratio": median["cpu_ratio"], "device": "CPU"}]
+    # memory stays flat with the dump's size: the same command on a dump a quarter the size
+    small = write_dump(work / "bgwiki-bench-small.json.tar.gz",
+                       dump_articles(synthetic_pages(max(articles // 4, 1), paragraphs=6)))
+    rss = {"small": wikidump_peak_rss_mb(work / "rss-small", small), "big": wikidump_peak_rss_mb(work / "rss-big", dump)}
+    figures.append({"figure": f"wikidump peak RSS, `python -m crawler.wikidump` on the {articles}-article dump",
+                    "value": round(rss["big"], 1), "unit": "MB",
+                    "peer": f"the same on a {max(articles // 4, 1)}-article dump", "peer_value": round(rss["small"], 1),
+                    "ratio": round(rss["big"] / rss["small"], 3), "device": "CPU"})
+    print(f"wikidump peak RSS: {rss['big']:.0f} MB ({articles} articles), {rss['small']:.0f} MB "
+          f"({max(articles // 4, 1)} articles)", file=sys.stderr)
+    return {"articles": articles, "dump_bytes": dump.stat().st_size, "figures": figures, "median": median,
+            "runs": rows, "peak_rss_mb": rss}
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="crawl throughput: bgwiki spider vs a no-op spider")
@@ -303,12 +392,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight to the one host")
     parser.add_argument("--renders", type=int, default=10, help="Chromium renders (and plain fetches) per run")
+    parser.add_argument("--dump-articles", type=int, default=20000, help="articles in the generated dump")
     parser.add_argument("--resume-gb", type=float, default=1.0, help="GB of raw shards for the crawl-start figures")
     parser.add_argument("--noop", nargs=2, metavar=("URLS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.noop:
         return run_noop(*args.noop, args.concurrency)
-    for name in ("pages", "runs", "concurrency", "renders"):
+    for name in ("pages", "runs", "concurrency", "renders", "dump_articles"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.resume_gb <= 0:
@@ -348,6 +438,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"no-op {run['noop_pages_per_s']:.1f} pages/s, ratio {run['ratio']:.2f} "
                   f"(per CPU second: {run['cpu_ratio']:.2f}); Chromium {run['selenium_s_per_page']:.3f} "
                   f"s/page, plain fetch {run['plain_s_per_page']:.4f} s/page", file=sys.stderr)
+        dump = dump_import(Path(tmp), args.dump_articles, args.runs)
     median = {key: float(f"{statistics.median(r[key] for r in runs):.4g}")
               for key in ("bgwiki_pages_per_s", "noop_pages_per_s", "ratio", "bgwiki_pages_per_cpu_s",
                           "noop_pages_per_cpu_s", "cpu_ratio", "selenium_s_per_page", "plain_s_per_page",
@@ -357,7 +448,8 @@ def main(argv: list[str] | None = None) -> None:
         "name": "crawl", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
         "site": {"pages": args.pages, "mean_parse_json_bytes": round(html_bytes), "concurrency": args.concurrency,
                  "selenium_page": f"/news/{JS_ARTICLE}.html", "renders": args.renders},
-        "figures": figures(median, args.runs, args.pages, args.renders), "median": median, "runs": runs,
+        "figures": figures(median, args.runs, args.pages, args.renders) + dump.pop("figures"), "median": median,
+        "runs": runs, "wikidump": dump,
     }
     result["figures"] += resume_figures(resume, args.runs)
     result["resume"] = resume
@@ -371,6 +463,11 @@ def main(argv: list[str] | None = None) -> None:
           f"  Chromium render            {median['selenium_s_per_page']:>8.3f} s/page (JS-only article)\n"
           f"  plain HTTP fetch           {median['plain_s_per_page']:>8.4f} s/page (same page)\n"
           f"  ratio                      {median['selenium_ratio']:>8.1f}\n"
+          f"  wikidump import            {dump['median']['import_articles_per_s']:>8.0f} articles/s "
+          f"({args.dump_articles} in a local dump)\n"
+          f"  bare stream read           {dump['median']['bare_articles_per_s']:>8.0f} articles/s\n"
+          f"  ratio                      {dump['median']['ratio']:>8.2f}\n"
+          f"  ratio per CPU second       {dump['median']['cpu_ratio']:>8.2f}\n"
           f"  crawl start, {resume['gz_bytes'] / 1e9:.2f} GB of shards: done keys "
           f"{resume['median']['load_parse_s']:.2f} s -> {resume['median']['load_keys_s']:.3f} s, first request "
           f"{resume['median']['first_request_parse_s']:.2f} s -> {resume['median']['first_request_keys_s']:.2f} s\n"

@@ -135,6 +135,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "depth": Field(int, 1, **NONNEG),
             "limit": Field(int, 0, **NONNEG),  # 0: no limit
             "license": Field(str, "CC BY-SA 4.0"),
+            # Enterprise HTML dump for `make wikidump`: a runs listing (URL ending in /: its newest
+            # bgwiki dump), a dump URL, or a local .tar.gz (relative to this file)
+            "dump": Field(str, "https://dumps.wikimedia.org/other/enterprise_html/runs/"),
         },
         "news": [NEWS_SITE],
     },

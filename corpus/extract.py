@@ -1,5 +1,11 @@
 """Step 2: the main text of a page, paragraphs separated by newlines.
 
+Wikipedia pages come as ``action=parse`` output (the API crawl) or as Parsoid documents (the
+Enterprise HTML dumps, ``make wikidump``); both are cleaned alike. Parsoid marks a template's
+output (``typeof="mw:Transclusion"``, its nodes sharing one ``about``): outside prose it is
+furniture (infobox, navbox, "main article" box, sister-project links) and goes even without a
+telling class; inside a paragraph (a date, a foreign word) it is text and stays.
+
 Wikipedia ``action=parse`` HTML is cleaned with BeautifulSoup: headings, paragraphs and lists
 are kept; navboxes, infoboxes, tables, references and citation marks, edit links, the TOC,
 coordinates, math, hatnotes and the trailing sections (Бележки, Източници, …) go. News pages go
@@ -28,8 +34,10 @@ JUNK_CLASSES = {
     "mwe-math-fallback-image-inline", "hatnote", "dablink", "rellink", "ambox", "mbox-small",
     "metadata", "noprint", "thumb", "gallery", "catlinks", "printfooter", "mw-empty-elt",
     "sistersitebox", "portalbox", "portal", "authority-control", "shortdescription",
-    "mw-jump-link", "mw-indicators",
+    "mw-jump-link", "mw-indicators", "mw-ref", "mw-references",
 }
+# Parsoid marks references and their lists by type as well as by class.
+JUNK_TYPEOF = {"mw:Extension/ref", "mw:Extension/references"}
 JUNK_IDS = {"toc", "coordinates", "catlinks", "siteSub", "contentSub", "jump-to-nav"}
 # Trailing sections whose headings end the article text (bg, and en for the English fixture).
 STOP_SECTIONS = {
@@ -38,6 +46,7 @@ STOP_SECTIONS = {
 }
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 BLOCKS = (*HEADINGS, "p", "li", "dt", "dd", "blockquote", "pre")
+TRANSCLUSION = "mw:Transclusion"
 _SPACE = re.compile(r"\s+")
 
 
@@ -50,10 +59,10 @@ def extract(record: dict, selectors: dict[str, str]) -> str:
 
 
 def extract_wiki(html: str) -> str:
-    """Article text of MediaWiki HTML (``action=parse`` output or a whole served page)."""
+    """Article text of MediaWiki HTML (``action=parse`` output, a Parsoid document or a served page)."""
     soup = BeautifulSoup(html, "lxml")
     root = soup.select_one(".mw-parser-output") or soup.body or soup
-    junk = [el for el in root.find_all(True) if _is_junk(el)]
+    junk = [el for el in root.find_all(True) if _is_junk(el)] + _template_furniture(root)
     for el in junk:
         el.decompose()
     return "\n".join(_blocks(root, stop_sections=True))
@@ -90,7 +99,22 @@ def _selected_lines(el: Tag) -> list[str]:
 
 def _is_junk(el: Tag) -> bool:
     return (el.name in JUNK_TAGS or el.get("id") in JUNK_IDS
-            or not JUNK_CLASSES.isdisjoint(el.get("class") or ()))
+            or not JUNK_CLASSES.isdisjoint(el.get("class") or ())
+            or not JUNK_TYPEOF.isdisjoint((el.get("typeof") or "").split()))
+
+
+def _template_furniture(root: Tag) -> list[Tag]:
+    """Parsoid template output outside prose: every node of such a transclusion's ``about`` group.
+
+    A group's paragraphs and headings are kept (a heading such as „Бележки“ from a template still
+    ends the article text in ``_blocks``).
+    """
+    abouts = {el["about"] for el in root.find_all(attrs={"typeof": True, "about": True})
+              if TRANSCLUSION in el["typeof"].split() and el.find_parent(BLOCKS) is None}
+    if not abouts:
+        return []
+    return [el for el in root.find_all(attrs={"about": abouts})
+            if el.name != "p" and el.name not in HEADINGS and el.find_parent(BLOCKS) is None]
 
 
 def _blocks(root: Tag, stop_sections: bool) -> list[str]:

@@ -47,6 +47,11 @@ def _count(value: str | int | None, name: str, default: int) -> int:
     return number
 
 
+def canonical_url(wiki_base: str, title: str) -> str:
+    """A page's canonical URL, ``<wiki_base>/wiki/Title_with_underscores`` (a done-key of the shards)."""
+    return f"{wiki_base}/wiki/{quote(title.replace(' ', '_'), safe=';@$!*(),/~:')}"
+
+
 @dataclass
 class Options:
     """What to crawl: spider arguments over ``[crawl.bgwiki]``."""
@@ -196,7 +201,7 @@ class BgWikiSpider(scrapy.Spider):
         )
 
     def canonical_url(self, title: str) -> str:
-        return f"{self.opts.wiki_base}/wiki/{quote(title.replace(' ', '_'), safe=';@$!*(),/~:')}"
+        return canonical_url(self.opts.wiki_base, title)
 
     def answer(self, response: Response) -> dict:
         """The JSON answer; an API error (left after backoff) is logged and counted."""

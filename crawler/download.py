@@ -1,0 +1,190 @@
+"""Resumable, streamed download of one big file (a Wikimedia dump) into a local folder.
+
+    path = fetch(url, folder, user_agent)
+
+The bytes go to ``<name>.partial``; ``<name>.partial.json`` beside it records the server's size,
+ETag and Last-Modified before the first byte is written. A re-run after Ctrl-C or ``kill -9``
+asks only for the rest (``Range`` with ``If-Range``); when the size, ETag or Last-Modified no
+longer match, or the server answers with the whole file, the partial file starts over. The
+finished file is renamed to ``<name>`` (its ``<name>.json`` kept), so a file under its own name is
+always whole, and a later run that finds it unchanged on the server (or cannot reach the server)
+downloads nothing.
+
+One connection at a time (Wikimedia's dumps allow two per IP); a second process on the same file
+is refused. A dropped or stalled connection is resumed in-process a few times before giving up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from http.client import HTTPException
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import urljoin, urlsplit
+from urllib.request import Request, urlopen
+
+from tqdm import tqdm
+
+from common.atomic import atomic_write
+from common.errors import UserError
+
+CHUNK = 1 << 20
+ATTEMPTS = 4  # connections tried in one run before giving up (each continues where the last stopped)
+
+
+class DownloadError(UserError):
+    """The download could not finish; what is on disk is kept for the next run."""
+
+
+@dataclass(frozen=True)
+class Remote:
+    """What the server says about the file: its identity for resuming."""
+
+    url: str
+    size: int | None
+    etag: str
+    last_modified: str
+
+
+def _request(url: str, agent: str, method: str = "GET", headers: dict[str, str] | None = None,
+             timeout: float = 60):
+    """``urlopen`` with the contact User-Agent; HTTP and network errors as one-line UserErrors."""
+    request = Request(url, method=method, headers={"User-Agent": agent, **(headers or {})})
+    try:
+        return urlopen(request, timeout=timeout)
+    except HTTPError as exc:
+        raise UserError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (URLError, OSError, HTTPException) as exc:
+        raise DownloadError(f"{url}: {getattr(exc, 'reason', exc)} (network down?)") from None
+
+
+def remote(url: str, agent: str, timeout: float = 60) -> Remote:
+    """HEAD the file: size, ETag, Last-Modified."""
+    with _request(url, agent, "HEAD", timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        return Remote(url, int(length) if length and length.isdigit() else None,
+                      response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))
+
+
+def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: float = 60) -> str:
+    """The file ``pattern.format(date=...)`` of the newest run in a runs listing that has one.
+
+    ``listing`` is an index page of ``YYYYMMDD/`` folders (like Wikimedia's
+    ``other/enterprise_html/runs/``); a run still being written may lack the file, so up to
+    ``tries`` runs are checked from the newest down.
+    """
+    with _request(listing, agent, timeout=timeout) as response:
+        page = response.read().decode("utf-8", "replace")
+    dates = sorted(set(re.findall(r'href="(\d{8})/"', page)), reverse=True)
+    if not dates:
+        raise UserError(f"{listing}: no YYYYMMDD/ run folders listed")
+    for date in dates[:tries]:
+        url = urljoin(listing, f"{date}/{pattern.format(date=date)}")
+        try:
+            remote(url, agent, timeout)
+        except UserError as exc:
+            if "HTTP 404" not in str(exc):
+                raise
+            continue
+        return url
+    raise UserError(f"{listing}: none of the newest {min(tries, len(dates))} runs has "
+                    f"{pattern.format(date='YYYYMMDD')}")
+
+
+def _meta(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_meta(path: Path, info: Remote) -> None:
+    with atomic_write(path) as fh:
+        json.dump(asdict(info), fh)
+
+
+def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: bool | None = None) -> Path:
+    """Download ``url`` into ``folder`` (resuming what an earlier run left); the finished file's path."""
+    name = Path(urlsplit(url).path).name
+    if not name:
+        raise UserError(f"{url}: not a file URL (no file name in its path)")
+    final, partial = folder / name, folder / f"{name}.partial"
+    final_meta, partial_meta = folder / f"{name}.json", folder / f"{name}.partial.json"
+    try:
+        info = remote(url, agent, timeout)
+    except DownloadError:
+        kept = _meta(final_meta)
+        if not (final.is_file() and kept and kept["url"] == url and kept["size"] == final.stat().st_size):
+            raise
+        print(f"warning: {url} unreachable; using the whole copy downloaded earlier, {final}", file=sys.stderr)
+        return final
+    if final.is_file() and _meta(final_meta) == asdict(info) and final.stat().st_size == info.size:
+        return final  # downloaded by an earlier run, unchanged on the server
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(partial, "ab") as out:
+        try:
+            fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{partial}: another process is downloading this file") from None
+        if _meta(partial_meta) != asdict(info) or (info.size is not None and out.tell() > info.size):
+            out.seek(0)  # a different file on the server (or none begun): start over
+            out.truncate()
+            _write_meta(partial_meta, info)
+        _stream(info, out, agent, timeout, progress)
+        out.flush()
+        os.fsync(out.fileno())
+        os.replace(partial_meta, final_meta)
+        os.replace(partial, final)
+    return final
+
+
+def _stream(info: Remote, out, agent: str, timeout: float, progress: bool | None) -> None:
+    """Append the missing bytes to ``out``; several connections if one drops."""
+    name = Path(urlsplit(info.url).path).name
+    with tqdm(total=info.size, initial=out.tell(), unit="B", unit_scale=True, unit_divisor=1024,
+              desc=f"download {name}", disable=None if progress is None else not progress) as bar:
+        for attempt in range(ATTEMPTS):
+            if info.size is not None and out.tell() >= info.size:
+                return
+            try:
+                _one_connection(info, out, agent, timeout, bar)
+            except (OSError, HTTPException, DownloadError) as exc:
+                if attempt == ATTEMPTS - 1:
+                    raise DownloadError(f"{info.url}: gave up after {ATTEMPTS} connections at byte "
+                                        f"{out.tell():,} ({exc}); run again to resume") from None
+                time.sleep(min(0.5 * 2 ** attempt, 10))
+                continue
+            if info.size is None:
+                return  # no length announced: the connection's end is the file's end
+    if info.size is not None and out.tell() != info.size:
+        raise DownloadError(f"{info.url}: got {out.tell():,} of {info.size:,} bytes; run again to resume")
+
+
+def _one_connection(info: Remote, out, agent: str, timeout: float, bar: tqdm) -> None:
+    offset = out.tell()
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        strong = info.etag if not info.etag.startswith("W/") else ""  # If-Range ignores weak ETags
+        if strong or info.last_modified:
+            headers["If-Range"] = strong or info.last_modified
+    with _request(info.url, agent, headers=headers, timeout=timeout) as response:
+        if offset and not (response.status == 206 and _range_start(response) == offset):
+            out.seek(0)  # the server sent the whole (possibly changed) file: take it from byte 0
+            out.truncate()
+            bar.reset(total=info.size)
+        while chunk := response.read1(CHUNK):
+            out.write(chunk)
+            out.flush()  # on disk (the OS's) as it arrives: a kill -9 loses nothing received
+            bar.update(len(chunk))
+
+
+def _range_start(response) -> int | None:
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None

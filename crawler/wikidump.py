@@ -1,0 +1,302 @@
+"""``make wikidump``: Bulgarian Wikipedia from Wikimedia's Enterprise HTML dump into the raw shards.
+
+    python -m crawler.wikidump [--config F] [--dump URL|PATH] [--titles FILE] [--category NAME] [--limit N]
+
+The dump (``crawl.bgwiki.dump``: a runs listing, whose newest ``bgwiki-NS0-<date>-ENTERPRISE-HTML
+.json.tar.gz`` is taken, a dump URL, or a local file) is downloaded resumably to
+``data/downloads/`` (``crawler.download``), then read as a stream: tar member by member
+(``bgwiki_namespace_0_<N>.ndjson``), line by line, one Enterprise "article" a line. Each chosen
+article becomes a raw record in ``data/raw/bgwiki/`` beside the API spider's (``via = "dump"``,
+``revid`` from ``version.identifier``, licence from ``license[]``, ``html`` the Parsoid HTML),
+through the pipeline's own shard writer and done-keys: a page already stored, by the API crawl
+or an earlier dump run, is not stored again, and a killed import resumes without loss or
+duplicates.
+
+``--titles`` takes a titles file by the spider's rules (``crawler.titles``); a title selects the
+article of that name or the one it redirects to (``redirects[]``). ``--category`` keeps the
+articles listed in that category (``categories[]``, direct members). With neither, every
+article. A line that is not JSON and an article without HTML are counted, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+import tarfile
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tqdm import tqdm
+
+from common import config
+from common.errors import UserError, cli_main
+from crawler import download
+from crawler import titles as titles_file
+from crawler.pipelines import ShardWriter, done_keys, encode, record_keys, recover
+from crawler.spiders.bgwiki import CATEGORY_PREFIX, canonical_url
+
+DUMP_NAME = "bgwiki-NS0-{date}-ENTERPRISE-HTML.json.tar.gz"
+SOURCE = "bgwiki"
+CHUNK = 1 << 20
+ROWS = [("articles read", "read"), ("selected", "selected"), ("stored", "stored"),
+        ("already stored", "already_stored"), ("without HTML", "no_html"), ("bad lines", "bad_lines"),
+        ("not articles", "not_articles")]
+
+
+class DumpError(UserError):
+    """The dump file itself is damaged (truncated or corrupt)."""
+
+
+@dataclass
+class Selection:
+    """Which articles to take: chosen titles (names or redirect names), a category, or all."""
+
+    titles: list[str] = field(default_factory=list)
+    category: str = ""
+    found: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.wanted = set(self.titles)
+
+    def __call__(self, article: dict) -> bool:
+        if self.category:
+            return any(_name(c.get("name", "")).removeprefix(CATEGORY_PREFIX) == self.category
+                       for c in article.get("categories") or [] if isinstance(c, dict))
+        if not self.wanted:
+            return True
+        names = {_name(article.get("name", ""))}
+        names |= {_name(r.get("name", "")) for r in article.get("redirects") or [] if isinstance(r, dict)}
+        hits = names & self.wanted
+        self.found |= hits
+        return bool(hits)
+
+    @property
+    def complete(self) -> bool:
+        """Every chosen title found: the rest of the dump cannot add one."""
+        return bool(self.wanted) and self.found == self.wanted
+
+    @property
+    def missing(self) -> list[str]:
+        return [t for t in self.titles if t not in self.found]
+
+
+def _name(title: str) -> str:
+    try:
+        return titles_file.normalize(title)
+    except ValueError:
+        return title
+
+
+class _Counting:
+    """A read-only file wrapper that moves a progress bar by the bytes read."""
+
+    def __init__(self, fh, bar: tqdm):
+        self.fh, self.bar, self.bytes = fh, bar, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.bytes += len(data)
+        self.bar.update(len(data))
+        return data
+
+
+def articles(path: Path, counts: Counter, progress: bool | None = None) -> Iterator[dict]:
+    """The dump's articles in order, streamed; bad lines counted, a damaged file a DumpError."""
+    size = path.stat().st_size
+    member, line_no = "", 0
+    with open(path, "rb") as raw, tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,
+                                       desc=f"read {path.name}",
+                                       disable=None if progress is None else not progress) as bar:
+        stream = _Counting(raw, bar)
+        try:
+            # gzip (not tarfile's own "r|gz") checks the CRC and length at the end of the stream
+            with gzip.GzipFile(fileobj=stream, mode="rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
+                for info in tar:
+                    if not info.isfile() or not info.name.endswith(".ndjson"):
+                        continue
+                    member, line_no = info.name, 0
+                    for line in tar.extractfile(info):
+                        line_no += 1
+                        try:
+                            article = json.loads(line)
+                        except ValueError:
+                            counts["bad_lines"] += 1
+                            continue
+                        if not isinstance(article, dict):
+                            counts["bad_lines"] += 1
+                            continue
+                        yield article
+                # tarfile ends quietly at a damaged header: a whole archive has only zero padding left
+                while rest := gz.read(CHUNK):
+                    if rest.count(0) != len(rest):
+                        raise tarfile.ReadError(f"damaged tar header after {member or 'the start'}")
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            where = f"{member} line {line_no}" if member else "its start"
+            raise DumpError(f"dump {path} is truncated or corrupt at {where} ({exc}); delete it and "
+                            "run again to fetch it afresh") from None
+        finally:
+            counts["dump_bytes"] = stream.bytes
+
+
+def _licence(licence: dict) -> str:
+    """A ``license[]`` entry as the API crawl writes licences: ``CC-BY-SA-4.0`` -> ``CC BY-SA 4.0``."""
+    identifier = licence.get("identifier") or ""
+    match = re.fullmatch(r"CC-([A-Z-]+)-(\d\.\d)", identifier)
+    return f"CC {match.group(1)} {match.group(2)}" if match else identifier or licence.get("name") or ""
+
+
+def record(article: dict, wiki_base: str) -> dict:
+    """The raw record of one Enterprise article (the API spider's fields, ``via = "dump"``)."""
+    title = article["name"]
+    url = canonical_url(wiki_base, title)
+    licences = [_licence(lic) for lic in article.get("license") or [] if isinstance(lic, dict)]
+    return encode({
+        "url": article.get("url") or url, "canonical_url": url, "title": title, "source": SOURCE,
+        "lang": (article.get("in_language") or {}).get("identifier") or "bg",
+        "http_status": None, "via": "dump", "revid": (article.get("version") or {}).get("identifier"),
+        "license": "; ".join(filter(None, licences)), "html": (article.get("article_body") or {}).get("html"),
+        "categories": [_name(c["name"]).removeprefix(CATEGORY_PREFIX)
+                       for c in article.get("categories") or [] if isinstance(c, dict) and c.get("name")],
+    })
+
+
+def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, shard_bytes: int,
+                limit: int = 0, progress: bool | None = None, counts: Counter | None = None) -> Counter:
+    """Store the selected articles of the dump at ``path`` not yet in ``folder``'s shards.
+
+    Returns the counts (``counts``, when given, is filled as it goes: a caller sees them after an error).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = Counter() if counts is None else counts
+    counts["recovered"] = recover(folder)[1]
+    done = done_keys(folder)
+    writer = ShardWriter(folder, shard_bytes)
+    try:
+        for article in articles(path, counts, progress):
+            counts["read"] += 1
+            try:
+                if (article.get("namespace") or {}).get("identifier", 0) != 0:
+                    counts["not_articles"] += 1
+                    continue
+                if not isinstance(article.get("name"), str) or not article["name"].strip():
+                    raise TypeError("no name")
+                if not selection(article):
+                    continue
+                rec = record(article, wiki_base)
+            except (TypeError, AttributeError, KeyError, ValueError):  # JSON, but not an article's shape
+                counts["bad_lines"] += 1
+                continue
+            counts["selected"] += 1
+            keys = record_keys(rec)
+            if keys & done:
+                counts["already_stored"] += 1
+            elif not isinstance(rec["html"], str) or not rec["html"].strip():
+                counts["no_html"] += 1
+            else:
+                line = (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+                writer.write(line, keys)
+                done |= keys
+                counts["stored"] += 1
+                counts["raw_bytes"] += len(line)
+            if limit and counts["selected"] >= limit:
+                counts["stopped_at_limit"] = 1
+                break
+            if selection.complete:
+                break
+    finally:
+        writer.close()
+        counts["shards"] = len(writer.finished)
+    return counts
+
+
+def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | None = None) -> Path:
+    """A local dump file: ``source`` itself, or the download of its URL (a runs listing: the newest)."""
+    if not source.startswith(("http://", "https://")):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise UserError(f"dump file not found: {path}")
+        return path
+    if urlsplit(source).path.endswith("/"):
+        source = download.newest(source, DUMP_NAME, agent)
+        print(f"newest dump: {source}", file=sys.stderr)
+    return download.fetch(source, config.data_dir(cfg, "downloads"), agent, progress=progress)
+
+
+def summary(counts: Counter, name: str, elapsed: float, missing: list[str]) -> str:
+    lines = [f"wikidump summary: {name}"]
+    lines += [f"  {label:<18}{counts[key]:>14,}" for label, key in ROWS]
+    megabytes = counts["dump_bytes"] / 1e6
+    lines += [f"  {'dump bytes read':<18}{counts['dump_bytes']:>14,}",
+              f"  {'bytes stored':<18}{counts['raw_bytes']:>14,}",
+              f"  {'elapsed (s)':<18}{elapsed:>14.1f}",
+              f"  {'MB/s (dump)':<18}{megabytes / elapsed if elapsed > 0 else 0.0:>14.2f}",
+              f"  {'articles/s':<18}{counts['read'] / elapsed if elapsed > 0 else 0.0:>14.1f}"]
+    if counts["recovered"]:
+        lines.append(f"  (salvaged {counts['recovered']:,} records a stopped run left in an open shard)")
+    if missing and not counts["stopped_at_limit"]:
+        lines.append(f"titles not found ({len(missing)}): " + "; ".join(missing))
+    return "\n".join(lines)
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value!r}")
+    return number
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    config.add_config_args(parser)
+    parser.add_argument("--dump", help="dump URL, runs listing URL (ending in /) or local .tar.gz "
+                                       "(default: crawl.bgwiki.dump)")
+    parser.add_argument("--titles", help="titles file: only these articles (names or redirects)")
+    parser.add_argument("--category", help="only the articles in this category")
+    parser.add_argument("--limit", type=_count, default=0, help="stop after N selected articles (0: all)")
+    return parser.parse_args(argv)
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.titles and args.category:
+        raise UserError("give --titles FILE or --category NAME, not both")
+    cfg = config.from_args(args)
+    api = urlsplit(cfg.crawl.bgwiki.api)
+    selection = Selection()
+    if args.titles:
+        names, skipped = titles_file.load(args.titles, titles_file.WIKI_HOSTS + (api.hostname,))  # as the spider
+        selection = Selection(names)
+        for number, line, why in skipped:
+            print(f"titles file line {number} skipped ({why}): {line!r}", file=sys.stderr)
+    elif args.category:
+        try:
+            selection = Selection(category=titles_file.normalize(args.category.removeprefix(CATEGORY_PREFIX)))
+        except ValueError as exc:
+            raise UserError(f"--category {args.category}: {exc}") from None
+    source = args.dump or cfg.crawl.bgwiki.dump
+    if not args.dump and not source.startswith(("http://", "https://")):
+        source = str(Path(cfg.source).parent / Path(source).expanduser())  # relative to the config file
+    path = resolve_dump(source, cfg, cfg.crawl.user_agent)
+    started = time.monotonic()
+    counts: Counter = Counter()
+    try:
+        import_dump(path, config.data_dir(cfg, "raw", SOURCE), f"{api.scheme}://{api.netloc}",
+                    selection, cfg.crawl.shard_bytes, args.limit, counts=counts)
+    finally:
+        print(summary(counts, path.name, time.monotonic() - started, selection.missing), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""Wikimedia Enterprise HTML dumps in their real shape, built from replay pages, for tests, demo, bench.
+
+A dump is a gzipped tar of ``<wiki>_namespace_0_<N>.ndjson`` files, one Enterprise "article" a
+line (``name``, ``identifier``, ``url``, ``date_modified``, ``version``, ``namespace``,
+``in_language``, ``license[]``, ``redirects[]``, ``categories[]``, ``templates[]``, ``abstract``,
+``article_body.html`` / ``.wikitext``). The HTML is shaped like Parsoid's: a whole document with
+``<section data-mw-section-id>`` wrappers, templates as ``typeof="mw:Transclusion"`` nodes grouped
+by ``about`` (hatnote, infobox, a coordinates box, a navbox, inline date templates inside
+paragraphs), ``sup.mw-ref`` citation marks, a ``div.mw-references-wrap`` list under „Бележки“,
+„Външни препратки“, category ``<link>``s, and no edit links.
+
+``DumpMirror`` is the download server's shape for the one replay server (``demo.replay``): the
+``runs/`` index and dump files answered resumably (with ``Faults`` slowly, so a test can kill a
+download part-way).
+
+    python -m demo.enterprise_dump --pages 20000 OUT.json.tar.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import io
+import itertools
+import json
+import re
+import tarfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+from common.atomic import atomic_write
+from common.errors import UserError, cli_main
+from demo.replay import Page, Renderer, Request, Response, synthetic_pages
+
+WIKI = "bgwiki"
+BASE = "https://bg.wikipedia.org"
+LICENSE = {"name": "Creative Commons Attribution Share Alike 4.0 International",
+           "identifier": "CC-BY-SA-4.0", "url": "https://creativecommons.org/licenses/by-sa/4.0/"}
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _url(title: str) -> str:
+    return f"{BASE}/wiki/{quote(title.replace(' ', '_'))}"
+
+
+def _data_mw(template: str, *args: str, **params: str) -> str:
+    values = {**{str(i): a for i, a in enumerate(args, 1)}, **params}
+    data = {"parts": [{"template": {"target": {"wt": template, "href": f"./Шаблон:{quote(template)}"},
+                                    "params": {k: {"wt": v} for k, v in values.items()}, "i": 0}}]}
+    return html.escape(json.dumps(data, ensure_ascii=False), quote=True)
+
+
+class ParsoidRenderer(Renderer):
+    """A page's body as a Parsoid HTML document (what ``article_body.html`` holds)."""
+
+    def __init__(self, pages: list[Page]):
+        super().__init__(pages)
+        self.about = 0
+
+    def _mwt(self) -> str:
+        self.about += 1
+        return f"#mwt{self.about}"
+
+    def _inline(self, text: str, notes: list[str], page: Page) -> str:
+        text = html.escape(text, quote=False)
+        text = re.sub(r"'''(.+?)'''", r"<b>\1</b>", text)
+
+        def link(m: re.Match) -> str:
+            target, _, label = m.group(1).partition("|")
+            return f'<a rel="mw:WikiLink" href="./{quote(target.replace(" ", "_"))}" title="{target}">{label or target}</a>'
+
+        text = re.sub(r"\[\[(.+?)\]\]", link, text)
+        # a date template inside the prose: its text is article text
+        text = re.sub(r"\b(1[89]\d\d) г\.(?![^<]*>)", lambda m: f'<span about="{self._mwt()}" typeof="mw:Transclusion" '
+                      f'data-mw="{_data_mw("Дата", година=m.group(1))}">{m.group(1)} г.</span>', text, count=1)
+        if len(notes) < 6:
+            notes.append(f"Енциклопедичен справочник за {html.escape(page.title)}, т. {len(notes) + 1}, "
+                         f"с. {40 + 9 * len(notes)}.")
+            n = len(notes)
+            mark = (f'<sup about="{self._mwt()}" class="mw-ref reference" id="cite_ref-{n}" rel="dc:references" '
+                    f'typeof="mw:Extension/ref" data-mw="{{&quot;name&quot;:&quot;ref&quot;}}"><a href="./'
+                    f'{quote(page.title.replace(" ", "_"))}#cite_note-{n}"><span class="mw-reflink-text">'
+                    f'<span class="cite-bracket">[</span>{n}<span class="cite-bracket">]</span></span></a></sup>')
+            text = re.sub(r"([.!?])(\s|$)", lambda m: m.group(1) + mark + m.group(2), text, count=1)
+        return text
+
+    def render(self, page: Page) -> str:
+        # the body split at its ``== Heading ==`` lines: intro, then (marks, heading, text) triples
+        parts = re.split(r"^(={2,4})[ \t]*(.+?)[ \t]*\1[ \t]*$", page.body, flags=re.M)
+        sections = [(0, "", _lines(parts[0]))] + [(len(parts[i]), parts[i + 1], _lines(parts[i + 2]))
+                                                  for i in range(1, len(parts), 3)]
+        notes: list[str] = []
+        title = html.escape(page.title)
+        out = ['<!DOCTYPE html>\n<html prefix="dc: http://purl.org/dc/terms/ mw: http://mediawiki.org/rdf/" '
+               f'about="{BASE}/wiki/Special:Redirect/revision/{page.revid}"><head prefix="mwr: {BASE}/wiki/'
+               f'Special:Redirect/"><meta charset="utf-8"/><meta property="mw:pageId" content="{page.pageid}"/>'
+               '<meta property="mw:pageNamespace" content="0"/><meta property="mw:htmlVersion" content="2.8.0"/>'
+               f'<link rel="dc:isVersionOf" href="//bg.wikipedia.org/wiki/{quote(page.title.replace(" ", "_"))}"/>'
+               f'<base href="//bg.wikipedia.org/wiki/"/><title>{title}</title>'
+               '<meta http-equiv="content-language" content="bg"/></head>'
+               '<body id="mwAA" lang="bg" class="mw-content-ltr sitedir-ltr ltr mw-body-content parsoid-body '
+               'mediawiki mw-parser-output" dir="ltr">',
+               '<section data-mw-section-id="0" id="mwAQ">', self._hatnote(page), self._infobox(page),
+               self._coordinates()]
+        out += self._paragraphs(sections[0][2], notes, page)
+        open_levels: list[int] = [1]
+        for number, (level, heading, lines) in enumerate(sections[1:], 1):
+            while open_levels[-1] >= level:
+                out.append("</section>")
+                open_levels.pop()
+            out.append(f'<section data-mw-section-id="{number}" id="mwS{number}">'
+                       f'<h{level} id="{html.escape(heading.replace(" ", "_"))}">{html.escape(heading)}</h{level}>')
+            if number == 1:
+                out.append(self._main_article(f"{page.title} – {heading}"))
+            open_levels.append(level)
+            out += self._paragraphs(lines, notes, page)
+        out += ["</section>"] * len(open_levels)
+        number = len(sections)
+        refs = "".join(f'<li about="#cite_note-{i}" id="cite_note-{i}"><span class="mw-cite-backlink" '
+                       f'rel="mw:referencedBy"><a href="./{quote(page.title)}#cite_ref-{i}"><span '
+                       f'class="mw-linkback-text">↑ </span></a></span> <span id="mw-reference-text-cite_note-{i}" '
+                       f'class="mw-reference-text reference-text">{note}</span></li>'
+                       for i, note in enumerate(notes, 1))
+        out.append(f'<section data-mw-section-id="{number}" id="mwS{number}"><h2 id="Бележки">Бележки</h2>'
+                   f'<div class="mw-references-wrap" typeof="mw:Extension/references" about="{self._mwt()}" '
+                   f'data-mw="{{&quot;name&quot;:&quot;references&quot;}}"><ol class="mw-references references">'
+                   f"{refs}</ol></div></section>")
+        out.append(f'<section data-mw-section-id="{number + 1}" id="mwS{number + 1}"><h2 id="Външни_препратки">'
+                   f'Външни препратки</h2><ul><li><a rel="mw:ExtLink nofollow" class="external text" '
+                   f'href="https://www.example.bg/encyclopedia/{quote(page.title)}">„{title}“ в Енциклопедия '
+                   f"България</a></li></ul>{self._navbox(page)}")
+        out += [f'<link rel="mw:PageProp/Category" href="./Категория:{quote(c.replace(" ", "_"))}"/>'
+                for c in page.categories]
+        out.append("</section></body></html>")
+        return "\n".join(out)
+
+    def _paragraphs(self, lines: list[str], notes: list[str], page: Page) -> list[str]:
+        out = []
+        for is_list, group in itertools.groupby(lines, key=lambda line: line.startswith("*")):
+            items = [self._inline(line.lstrip("* ") if is_list else line, notes, page) for line in group]
+            out += ["<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"] if is_list else \
+                [f"<p>{i}</p>" for i in items]
+        return out
+
+    def _hatnote(self, page: Page) -> str:
+        return (f'<div class="hatnote navigation-not-searchable" role="note" about="{self._mwt()}" '
+                f'typeof="mw:Transclusion" data-mw="{_data_mw("Друго значение")}">Вижте пояснителната '
+                f'страница за други значения на „{html.escape(page.title)}“.</div>')
+
+    def _infobox(self, page: Page) -> str:
+        about = self._mwt()
+        rows = "".join(f'<tr><th scope="row">Категория</th><td><a rel="mw:WikiLink" href="./Категория:'
+                       f'{quote(c)}">{html.escape(c)}</a></td></tr>' for c in page.categories[:3])
+        return (f'<style data-mw-deduplicate="TemplateStyles:r1" typeof="mw:Extension/templatestyles '
+                f'mw:Transclusion" about="{about}" data-mw="{_data_mw("Инфокутия")}">.infobox{{float:right}}'
+                f'</style><table class="infobox infobox-table" about="{about}"><tbody><tr><th colspan="2">'
+                f"{html.escape(page.title)}</th></tr>{rows}<tr><td colspan=\"2\">Общ преглед на обекта</td></tr>"
+                "</tbody></table>")
+
+    def _main_article(self, target: str) -> str:
+        # "main article" box: class-less list markup a template emits under a heading
+        return (f'<dl about="{self._mwt()}" typeof="mw:Transclusion" data-mw="{_data_mw("Основна", target)}">'
+                f'<dd><i>Основна статия: <a rel="mw:WikiLink" href="./{quote(target.replace(" ", "_"))}">'
+                f"{html.escape(target)}</a></i></dd></dl>")
+
+    def _coordinates(self) -> str:
+        # a block template without a telling class: only its typeof marks it as template output
+        about = self._mwt()
+        return (f'<div style="float:right;font-size:90%" about="{about}" typeof="mw:Transclusion" '
+                f'data-mw="{_data_mw("Координати", ширина="42.7", дължина="23.3")}"><span>Координати: '
+                f'42°41′ с. ш. 23°19′ и. д.</span></div><span about="{about}">Карта на местоположението</span>')
+
+    def _navbox(self, page: Page) -> str:
+        # the API shape's navbox, marked as the template output it is
+        box = super()._navbox(page)
+        marks = (f'about="{self._mwt()}" typeof="mw:Transclusion" '
+                 f'data-mw="{_data_mw("Навигация", група=page.categories[0])}"') if box else ""
+        return box.replace('class="navbox"', f'class="navbox" {marks}', 1)
+
+
+def article(page: Page, renderer: ParsoidRenderer, modified: str = "2026-11-01T08:00:00Z") -> dict:
+    """The Enterprise "article" object of one page."""
+    return {
+        "name": page.title, "identifier": page.pageid, "abstract": page.body.split(".")[0][:200] + ".",
+        "date_modified": modified,
+        "version": {"identifier": page.revid, "comment": "правопис", "tags": [], "is_minor_edit": False,
+                    "editor": {"identifier": 4242, "name": "Редактор"}},
+        "url": _url(page.title), "namespace": {"identifier": 0}, "in_language": {"identifier": "bg"},
+        "is_part_of": {"identifier": WIKI, "url": BASE}, "license": [LICENSE],
+        "redirects": [{"name": r, "url": _url(r)} for r in page.redirects],
+        "categories": [{"name": f"Категория:{c}", "url": _url(f"Категория:{c}")} for c in page.categories],
+        "templates": [{"name": "Шаблон:Инфокутия", "url": _url("Шаблон:Инфокутия")}],
+        "article_body": {"html": renderer.render(page), "wikitext": page.body},
+    }
+
+
+def dump_articles(pages: list[Page]) -> Iterator[dict]:
+    """Enterprise articles of ``pages``, one at a time (ids numbered like the replay wiki's)."""
+    renderer = ParsoidRenderer(pages)
+    for number, page in enumerate(pages, 1):
+        page.pageid = page.pageid or 1000 + number
+        page.revid = page.revid or 9_000_000 + 37 * number
+        yield article(page, renderer)
+
+
+def write_dump(path: Path, lines: Iterable[dict | bytes], per_file: int = 1000, compresslevel: int = 6) -> Path:
+    """Write a dump ``.tar.gz`` of NDJSON files (``per_file`` lines each); a ``bytes`` item is a raw line."""
+    def member(number: int, chunk: list[bytes]) -> None:
+        data = b"".join(chunk)
+        info = tarfile.TarInfo(f"{WIKI}_namespace_0_{number}.ndjson")
+        info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
+        tar.addfile(info, io.BytesIO(data))
+
+    with atomic_write(path, "wb") as fh, tarfile.open(fileobj=fh, mode="w:gz", compresslevel=compresslevel) as tar:
+        chunk: list[bytes] = []
+        number = 0
+        for item in lines:
+            chunk.append(item if isinstance(item, bytes) else
+                         json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+            if len(chunk) == per_file:
+                member(number, chunk)
+                number, chunk = number + 1, []
+        if chunk:
+            member(number, chunk)
+    return path
+
+
+class DumpMirror:
+    """dumps.wikimedia.org's shape, a site for ``demo.replay.ReplayServer``: the runs listing and dump files.
+
+    ``files`` maps ``<run date>/<file name>`` to the file (bytes or a path); a run folder without
+    its file is listed all the same (a run still being written). Files are answered like the real
+    server (``Range``/``If-Range``, ETag, 206/416 from the replay core). ``ranges`` keeps the
+    ``Range`` header of every GET of a file (None: the whole file), ``agents`` the User-Agents.
+    Assigning new bytes to a file publishes a changed file (a new ETag).
+    """
+
+    prefix = "/other/enterprise_html/runs/"
+
+    def __init__(self, files: dict[str, bytes | Path], dates: Iterable[str] = ()):
+        self.files = dict(files)
+        self.dates = sorted({*dates, *(name.split("/")[0] for name in files)})
+        self.ranges: list[str | None] = []
+        self.agents: set[str] = set()
+
+    def __call__(self, request: Request) -> Response | None:
+        if not request.path.startswith(self.prefix):
+            return None
+        self.agents.add(request.headers.get("User-Agent", ""))
+        name = request.path[len(self.prefix):]
+        if not name:
+            rows = "".join(f'<a href="{d}/">{d}/</a>{" " * 40}01-Nov-2026 08:00       -\n' for d in self.dates)
+            return Response(200, (f"<html>\n<head><title>Index of {self.prefix}</title></head>\n<body>\n"
+                                  f'<h1>Index of {self.prefix}</h1><hr><pre><a href="../">../</a>\n{rows}'
+                                  "</pre><hr></body>\n</html>\n").encode(), "text/html")
+        if name not in self.files:
+            return None
+        if request.method == "GET":
+            self.ranges.append(request.headers.get("Range"))
+        return Response(200, self.files[name], "application/octet-stream", ranged=True)
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="write a generated bgwiki Enterprise HTML dump (.tar.gz)")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--paragraphs", type=int, default=6)
+    args = parser.parse_args(argv)
+    if args.pages < 1 or args.paragraphs < 1:
+        raise UserError("--pages and --paragraphs must be at least 1")
+    write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs)))
+    print(f"{args.pages} articles -> {args.out} ({args.out.stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
