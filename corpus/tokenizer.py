@@ -19,7 +19,7 @@ tokenizer, corpus and shard size; ``--force`` redoes both. ``--reuse-tokenizer``
 tokenises with the folder already there (e.g. one trained elsewhere) after checking it.
 
 The report gives, as GPT-2 write-ups do, tokens and documents per split and the number of
-training sequences of the trainer's block size, counted as ``tftrain.data.count_blocks`` cuts them.
+training sequences of the trainer's block size, counted as ``common.formats.count_blocks`` cuts them.
 """
 
 from __future__ import annotations
@@ -40,10 +40,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from common import config
 from common.atomic import atomic_dir, atomic_write, remove_stale_temps
 from common.errors import UserError, cli_main
-from common.formats import SEPARATOR, SPLITS
+from common.formats import BLOCK_SIZES, SEPARATOR, SPLITS, count_blocks
 from corpus.tokenize_shards import batched, corpus_shards, read_docs, tokenize_corpus
-from tftrain.data import count_blocks
-from tftrain.model import PRESETS
 
 HF_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
             "special_tokens_map.json")
@@ -210,7 +208,7 @@ def check_reusable(folder: Path, tcfg) -> dict:
 
 def block_size(cfg) -> int:
     """The trainer's block size: ``train.block_size`` or the size preset's."""
-    return cfg.train.block_size or int(PRESETS[cfg.train.size]["block_size"])
+    return cfg.train.block_size or BLOCK_SIZES[cfg.train.size]
 
 
 def _tokens_reusable(folder: Path, expected: dict) -> bool:

@@ -29,6 +29,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.formats import SPLITS, token_dtype
+from common.formats import count_blocks as count_blocks  # the rule is shared with the token stage
 
 CYCLE = 2  # shard files read at once (interleaved)
 
@@ -67,11 +68,6 @@ def load_meta(tokens: Path, vocab_size: int) -> dict:
 def files(tokens: Path, meta: dict, split: str) -> list[tuple[str, int]]:
     """``(path, tokens)`` of each shard of a split, in order."""
     return [(str(tokens / split / s["file"]), s["tokens"]) for s in meta["splits"][split]["shards"]]
-
-
-def count_blocks(meta: dict, split: str, block: int) -> int:
-    """How many ``block + 1``-id records the split yields (see the module docstring)."""
-    return sum(max(s["tokens"] // block - 1, 0) for s in meta["splits"][split]["shards"])
 
 
 def buffer_bytes(buffer_size: int, block: int, dtype: str) -> int:
