@@ -5,10 +5,9 @@ exists in the Makefile; its configuration reference lists exactly the keys of
 ``common.config.SCHEMA`` with their defaults; every dotted config key it mentions exists; every
 ``python -m <module>`` is a module file of the repo (or an installed module); every
 ``scrapy crawl <spider> -a <arg>=`` names a spider and an argument that spider handles; every
-repository path it names exists; its size and memory tables match ``tftrain.model.PRESETS`` (with
-``common.formats.BLOCK_SIZES``) and
-``tftrain.memory.estimate``. The commands themselves are run by ``make demo``, its test
-(``tests/test_demo_*``) and the stage tests, not here.
+repository path it names exists; its size and memory tables match ``tftrain.model.PRESETS``
+(block sizes: ``common.formats.BLOCK_SIZES``) and ``tftrain.memory.estimate``. The commands
+themselves are run by ``make demo``, its test (``tests/test_demo_*``) and the stage tests, not here.
 """
 
 from __future__ import annotations
