@@ -71,8 +71,9 @@ def read_record(path: Path) -> dict:
         return {}
 
 
-def read_manifest(corpus: Path) -> dict:
-    """The corpus's ``manifest.json``, checked against the shard files on disk (names, sizes)."""
+def read_manifest(corpus: Path) -> tuple[dict, int]:
+    """The corpus's ``manifest.json`` and its document count, checked against the shard files on
+    disk (names, sizes)."""
     path = corpus / "manifest.json"
     manifest = read_record(path)
     if not manifest:
@@ -80,8 +81,10 @@ def read_manifest(corpus: Path) -> dict:
     try:
         listed = {s["path"]: (s["bytes"], s["sha256"])
                   for split in SPLITS for s in manifest["splits"][split]["shards"]}
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"{path}: malformed manifest (no {exc}); re-run `make corpus`") from None
+        documents = sum(int(manifest["splits"][split]["documents"]) for split in SPLITS)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: malformed ({type(exc).__name__}: {exc}); "
+                        "re-run `make corpus`") from None
     on_disk = {p.relative_to(corpus).as_posix(): p.stat().st_size
                for split in SPLITS for p in corpus_shards(corpus, split)}
     for name in sorted(set(listed) ^ set(on_disk)):
@@ -91,7 +94,7 @@ def read_manifest(corpus: Path) -> dict:
         if size != listed[name][0]:
             raise UserError(f"{corpus / name}: {size} bytes, manifest.json says {listed[name][0]} "
                             "(changed after the build); re-run `make corpus`")
-    return manifest
+    return manifest, documents
 
 
 def fingerprints(manifest: dict) -> dict[str, str]:
@@ -414,14 +417,13 @@ def main(argv: list[str] | None = None) -> dict:
     train_paths = corpus_shards(corpus, "train")
     if not train_paths:
         raise UserError(f"no corpus shards in {corpus / 'train'} (run `make corpus` first)")
-    manifest = read_manifest(corpus)
+    manifest, documents = read_manifest(corpus)
     if not any(True for path in train_paths for _ in read_docs(path)):
         raise UserError(f"{corpus / 'train'}: the train split has no documents")
     sums = fingerprints(manifest)
 
     hf_tok, record, valid, reused_tok = tokenizer_step(args, tcfg, corpus, tok_dir, sums["train"])
     vocab = len(hf_tok)
-    documents = sum(manifest["splits"][split]["documents"] for split in SPLITS)
     meta, reused_tokens = tokens_step(args, tcfg, corpus, tokens_dir, tok_dir / "tokenizer.json",
                                       vocab, sums["corpus"], documents)
 

@@ -308,6 +308,10 @@ def test_corpus_that_disagrees_with_its_manifest(tmp_path, capsys):
     _seal(corpus)
     (corpus / "docs.jsonl").write_text("", encoding="utf-8")
     assert "lists 0 documents, manifest.json 4" in _fails(config, capsys)
+    manifest = json.loads((corpus / "manifest.json").read_text("utf-8"))
+    del manifest["splits"]["valid"]["documents"]
+    (corpus / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert "manifest.json: malformed (KeyError: 'documents')" in _fails(config, capsys)
     (corpus / "manifest.json").unlink()
     assert "manifest.json: missing" in _fails(config, capsys)
     assert not (tmp_path / "data" / "tokens").exists()
