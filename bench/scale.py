@@ -21,11 +21,15 @@ workers included once reaped):
   seconds, in a fresh process);
 - ``corpus_plus_1pct``: ``python -m corpus.build`` after adding one raw shard of 1% new documents.
 
-Growth exponent between sizes n1 < n2: ``log(x2 / x1) / log(n2 / n1)`` for seconds and for peak
-RSS (1: linear, 0: flat). Figures for ``bench/RESULTS.md``: each stage at the largest size beside
+Growth exponent between sizes n1 < n2: ``log(x2 / x1) / log(n2 / n1)`` for seconds, CPU seconds
+(steadier on a shared machine) and peak RSS (1: linear, 0: flat). Figures for ``bench/RESULTS.md``: each stage at the largest size beside
 the size before it, and the +1% build beside the build from scratch. Numbers the corpus stage
 reports as ``REPORTED`` keys anywhere in its ``manifest.json`` or ``report.json`` (the dedup
 index's bytes, shards reused and processed by an incremental build) are kept per run.
+
+Documents carry about 900 characters of text (1.7 KB of UTF-8; 3 KB of HTML). The corpus stage
+costs about 4.7 CPU-ms a document (measured at 2k and 8k), so the default sizes take 15-20 minutes
+on 2 idle cores; ``--sizes`` picks others.
 """
 
 from __future__ import annotations
@@ -325,6 +329,7 @@ def growth(runs: dict[int, dict]) -> dict[str, list[dict]]:
             a, b = runs[n1]["stages"][name], runs[n2]["stages"][name]
             out[name].append({"from": n1, "to": n2,
                               "time_exponent": exponent(a["seconds"], b["seconds"], n1, n2),
+                              "cpu_exponent": exponent(a["cpu_s"], b["cpu_s"], n1, n2),
                               "rss_exponent": exponent(a["peak_rss_mb"], b["peak_rss_mb"], n1, n2)})
     return out
 
@@ -350,20 +355,22 @@ def figures(runs: dict[int, dict], grow: dict[str, list[dict]]) -> list[dict]:
 
 
 def rows(runs: dict[int, dict], grow: dict[str, list[dict]]) -> list[list[str]]:
-    """stage, documents, seconds, documents/s, peak RSS, and the exponents from the size before."""
+    """stage, documents, seconds, documents/s, CPU seconds, peak RSS, and the exponents from the
+    size before."""
     out = []
     for name in STAGES:
         for i, n in enumerate(sorted(runs)):
             s = runs[n]["stages"][name]
-            g = grow[name][i - 1] if i else None
+            g = grow[name][i - 1] if i else {}
             out.append([name, f"{s['documents']:,}", f"{s['seconds']:.2f}", f"{s['docs_per_s']:,.0f}",
-                        f"{s['peak_rss_mb']:,.0f}",
-                        f"{g['time_exponent']:.2f}" if g else "", f"{g['rss_exponent']:.2f}" if g else ""])
+                        f"{s['cpu_s']:.2f}", f"{s['peak_rss_mb']:,.0f}",
+                        *(f"{g[k]:.2f}" if g else "" for k in EXPONENTS)])
     return out
 
 
-HEAD = ["stage", "documents", "seconds", "documents/s", "peak RSS MB", "time exponent",
-        "RSS exponent"]
+EXPONENTS = ("time_exponent", "cpu_exponent", "rss_exponent")
+HEAD = ["stage", "documents", "seconds", "documents/s", "CPU s", "peak RSS MB", "time exponent",
+        "CPU exponent", "RSS exponent"]
 
 
 def section(runs: dict[int, dict], grow: dict[str, list[dict]]) -> str:
