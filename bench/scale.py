@@ -394,7 +394,7 @@ def print_summary(runs: dict[int, dict], grow: dict[str, list[dict]]) -> None:
     table = Table(*HEAD, title="bench-scale")
     for row in rows(runs, grow):
         table.add_row(*row)
-    Console(width=None if sys.stdout.isatty() else 120).print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def run(sizes: list[int], shard_docs: int, jobs: int, work: Path) -> dict:
