@@ -17,15 +17,18 @@ workers included once reaped):
 - ``tokenizer``: ``python -m corpus.tokenizer``, training and token shards;
 - ``tokens``: token shards alone (``--reuse-tokenizer --force``);
 - ``tokens_unchanged``: ``python -m corpus.tokenizer`` again, corpus unchanged (must reuse);
-- ``resume``: a crawl's start-up, ``crawler.pipelines.done_keys`` over both raw folders (its own
-  seconds, in a fresh process);
+- ``resume_first``: a crawl's start-up, ``crawler.pipelines.done_keys`` over both raw folders
+  (its own seconds, in a fresh process), the first over these shards: anything the crawler keeps
+  beside its shards to start faster (keys files) is not there yet and gets made;
+- ``resume``: the same start again, as every later crawl start finds the folders;
 - ``corpus_plus_1pct``: ``python -m corpus.build`` after adding one raw shard of 1% new documents.
 
 Growth exponent between sizes n1 < n2: ``log(x2 / x1) / log(n2 / n1)`` for seconds, CPU seconds
-(steadier on a shared machine) and peak RSS (1: linear, 0: flat). Figures for ``bench/RESULTS.md``: each stage at the largest size beside
-the size before it, and the +1% build beside the build from scratch. Numbers the corpus stage
-reports as ``REPORTED`` keys anywhere in its ``manifest.json`` or ``report.json`` (the dedup
-index's bytes, shards reused and processed by an incremental build) are kept per run.
+(steadier on a shared machine) and peak RSS (1: linear, 0: flat). Figures for
+``bench/RESULTS.md``: each stage at the largest size beside the size before it, and the +1% build
+beside the build from scratch. Numbers the corpus stage reports are kept per run: ``REPORTED``
+keys anywhere in its ``manifest.json`` or ``report.json`` (the dedup index's bytes), and the
+shards an incremental build reused and processed (its ``SHARDS_LINE`` on stdout).
 
 Documents carry about 900 characters of text (1.7 KB of UTF-8; 3 KB of HTML). The corpus stage
 costs about 4.7 CPU-ms a document (measured at 2k and 8k), so the default sizes take 15-20 minutes
@@ -72,7 +75,10 @@ NEWS = "vesti"
 LICENSES = {"bgwiki": "CC BY-SA 4.0", NEWS: "All rights reserved (publisher); research use"}
 EXTRA_FIRST = 10**9  # index of the first document of the +1% shard
 REPORTED = ("dedup_index_bytes", "shards_reused", "shards_processed")
-STAGES = ("corpus", "tokenizer", "tokens", "tokens_unchanged", "resume", "corpus_plus_1pct")
+STAGES = ("corpus", "tokenizer", "tokens", "tokens_unchanged", "resume_first", "resume",
+          "corpus_plus_1pct")
+SHARDS_LINE = re.compile(r"(?P<shards_reused>\d+) raw shards reused from the cache, "
+                         r"(?P<shards_processed>\d+) processed")
 SYLLABLES = ("ба", "бо", "ве", "ви", "га", "да", "де", "ди", "до", "жи", "за", "зо", "ка", "ко",
              "ку", "ла", "ле", "ли", "ло", "ма", "ме", "ми", "мо", "на", "не", "ни", "но", "па",
              "пе", "по", "ра", "ре", "ри", "ро", "са", "се", "си", "ста", "ти", "то", "ту", "фе",
@@ -237,9 +243,11 @@ def run_stage(argv: list[str], log: Path) -> dict:
             "peak_rss_mb": usage.ru_maxrss / 1024, "output": text}
 
 
-def reported(corpus: Path) -> dict:
-    """The ``REPORTED`` numbers the corpus stage wrote in ``manifest.json`` or ``report.json``."""
-    found: dict = {}
+def reported(corpus: Path, output: str) -> dict:
+    """The ``REPORTED`` numbers the corpus stage wrote in ``manifest.json`` or ``report.json``, and
+    the shards it reused and processed when its output says (``SHARDS_LINE``)."""
+    line = SHARDS_LINE.search(output)
+    found: dict = {k: int(v) for k, v in line.groupdict().items()} if line else {}
     for name in ("manifest.json", "report.json"):
         try:
             stack = [json.loads((corpus / name).read_text(encoding="utf-8"))]
@@ -288,21 +296,22 @@ def measure_size(n: int, project: Path, pool: Path, model: TextModel, shard_docs
         bar.update()
         return result
 
-    stage("corpus", ["-m", "corpus.build", *cfg, "-j", str(jobs)], n)
+    scratch = stage("corpus", ["-m", "corpus.build", *cfg, "-j", str(jobs)], n)
     kept = corpus_documents(corpus)
-    scratch_reported = reported(corpus)
+    scratch_reported = reported(corpus, scratch["output"])
     stage("tokenizer", ["-m", "corpus.tokenizer", *cfg], kept)
     stage("tokens", ["-m", "corpus.tokenizer", *cfg, "--reuse-tokenizer", "--force"], kept)
     stage("tokens_unchanged", ["-m", "corpus.tokenizer", *cfg], kept)
     report = json.loads((project / "artifacts" / "tokenizer" / "report.json").read_text("utf-8"))
-    probe = stage("resume", ["-c", RESUME_PROBE, str(raw / "bgwiki"), str(raw / NEWS)], n)
-    keys = json.loads(probe["output"].strip().splitlines()[-1])
-    probe.update(process_seconds=probe["seconds"], seconds=keys["seconds"], keys=keys["keys"])
+    for name in ("resume_first", "resume"):
+        probe = stage(name, ["-c", RESUME_PROBE, str(raw / "bgwiki"), str(raw / NEWS)], n)
+        keys = json.loads(probe["output"].strip().splitlines()[-1])
+        probe.update(process_seconds=probe["seconds"], seconds=keys["seconds"], keys=keys["keys"])
     extra = max(1, n // 100)
     added = write_raw(model, raw, EXTRA_FIRST + n, extra, shards)
     plus = stage("corpus_plus_1pct", ["-m", "corpus.build", *cfg, "-j", str(jobs)], n + extra)
     plus.update(added_documents=added["records"], raw_shards=2 * shards + 1,
-                documents_out=corpus_documents(corpus), **reported(corpus))
+                documents_out=corpus_documents(corpus), **reported(corpus, plus["output"]))
     stages["corpus"].update(raw_shards=2 * shards, documents_out=kept, **scratch_reported)
     if "dedup_index_bytes" in scratch_reported:
         stages["corpus"]["dedup_index_bytes_per_document"] = scratch_reported["dedup_index_bytes"] / n

@@ -50,12 +50,13 @@ def test_every_stage_measured_at_every_size(result):
         assert stages["tokenizer"]["documents"] == corpus["documents_out"]
         assert stages["tokenizer"]["tokens"] > 100 * corpus["documents_out"]
         assert stages["tokens_unchanged"]["reused"] == {"tokenizer": True, "tokens": True}
-        assert stages["resume"]["keys"] == n  # every page's URL is its canonical URL
-        assert stages["resume"]["seconds"] < stages["resume"]["process_seconds"]
+        for name in ("resume_first", "resume"):  # every page's URL is its canonical URL
+            assert stages[name]["keys"] == n and stages[name]["seconds"] < stages[name]["process_seconds"]
         assert plus["added_documents"] == n // 100 and plus["documents"] == n + n // 100
         assert plus["raw_shards"] == corpus["raw_shards"] + 1
         assert corpus["documents_out"] < plus["documents_out"] <= corpus["documents_out"] + n // 100
         if "shards_processed" in plus:  # once the corpus stage caches raw shards
+            assert corpus["shards_processed"] == corpus["raw_shards"]
             assert plus["shards_processed"] < plus["raw_shards"]
 
 
@@ -102,7 +103,10 @@ def test_reported_numbers_are_found_anywhere(tmp_path):
         {"splits": {}, "dedup": {"index": [{"dedup_index_bytes": 1234}]}}), encoding="utf-8")
     (tmp_path / "report.json").write_text(json.dumps({"cache": {"shards_reused": 3, "x": True}}),
                                           encoding="utf-8")
-    assert scale.reported(tmp_path) == {"dedup_index_bytes": 1234, "shards_reused": 3}
+    assert scale.reported(tmp_path, "") == {"dedup_index_bytes": 1234, "shards_reused": 3}
+    output = "...\ncorpus: 40 raw shards reused from the cache, 1 processed (1 new)\n..."
+    assert scale.reported(tmp_path, output) == {"dedup_index_bytes": 1234, "shards_reused": 40,
+                                                "shards_processed": 1}
 
 
 @pytest.mark.parametrize("sizes", ["100", "100,150", "a,b"])
