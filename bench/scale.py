@@ -457,7 +457,9 @@ def print_summary(runs: dict[int, dict], grow: dict[str, list[dict]]) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
-def run(sizes: list[int], shard_docs: int, jobs: int, work: Path) -> dict:
+def run(sizes: list[int], shard_docs: int, jobs: int, work: Path, keep: bool) -> dict:
+    """Generate the largest size's raw shards, then measure every size (its folder removed after
+    unless ``keep``: at 160k documents one size holds about 1 GB)."""
     start = time.perf_counter()
     model = TextModel(DEMO_TEXT)
     _model[:] = [model]
@@ -474,6 +476,8 @@ def run(sizes: list[int], shard_docs: int, jobs: int, work: Path) -> dict:
     with tqdm(total=len(sizes) * len(STAGES), desc="stages", disable=None) as bar:
         for n in sizes:
             runs[n] = measure_size(n, work / str(n), pool, model, shard_docs, jobs, bar)
+            if not keep:
+                shutil.rmtree(work / str(n))
     return {"generated": generated, "runs": runs}
 
 
@@ -509,7 +513,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0]
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
-        result = run(sizes, args.shard_docs, args.jobs, work)
+        result = run(sizes, args.shard_docs, args.jobs, work, keep=args.work is not None)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
