@@ -2,8 +2,9 @@
 
 A result file holds ``name``, ``date``, ``machine`` ({"cpu", "cores", "gpu"}) and ``figures``: a list
 of {"figure", "value", "unit", "peer", "peer_value", "ratio", "device"} (device "CPU" or the GPU's
-name), each figure measured beside its peer in the same run. ``machine()`` is shared by the
-benchmarks. ``--note TEXT`` adds a line under the title (say, that the machine was busy).
+name), each figure measured beside its peer in the same run, and optionally ``section``: Markdown
+put under the table. ``machine()`` is shared by the benchmarks. ``--note TEXT`` adds a line under
+the title (say, that the machine was busy).
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ def render(paths: list[Path], note: str = "") -> str:
     for path in paths:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
                   for row in rows(path)]
+    for path in paths:  # a result file's own Markdown ``section`` (e.g. bench-scale's tables)
+        section = json.loads(path.read_text(encoding="utf-8")).get("section")
+        if section:
+            lines += ["", section.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

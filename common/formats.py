@@ -10,8 +10,14 @@ Token shards hold ``meta["shard_tokens"]`` ids each (the last of a split fewer);
 run on into the next shard. ``meta.json``: ``vocab_size`` (= ``len(tokenizer)``), ``eos_id``,
 ``dtype`` (``token_dtype(vocab_size)``), ``tokenizer_sha256`` (of tokenizer.json),
 ``corpus_sha256``, ``shard_tokens``, ``format`` and ``splits``: ``{split: {"shards": [{"file",
-"tokens", "documents" (EOS ids in the shard), "sha256"}], "tokens", "documents"}}``.
+"tokens", "documents" (EOS ids in the shard), "sha256"}], "tokens", "documents"}}``,
+``licenses`` (``{source: {licence: documents}}``, from the corpus's ``docs.jsonl``).
+``data/tokens/ATTRIBUTION.md`` is the corpus's, copied: licences travel forward (corpus ->
+tokens -> run folder), so the trainer never reads ``data/corpus/``.
 Read one with ``numpy.memmap(path, dtype=meta["dtype"], mode="r")``.
+
+The trainer cuts a split into records of ``block + 1`` ids (``count_blocks``); the token stage
+counts them too, for the block size of the configured model preset (``BLOCK_SIZES``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ from pathlib import Path
 
 SPLITS = ("train", "valid", "test")
 SEPARATOR = "<|endoftext|>"
+ATTRIBUTION = "ATTRIBUTION.md"
+TOKENS_FORMAT = 2  # of data/tokens/meta.json; 2 added "licenses" and ATTRIBUTION.md
+# Tokens per training sequence of each model size preset (``train.size``) unless
+# ``train.block_size`` overrides it; the rest of a preset is the trainer's (tftrain.model.PRESETS).
+BLOCK_SIZES = {"tiny": 128, "small": 1024, "medium": 1024, "large": 1024, "xl": 1024}
 # A document is its text, an empty line, then the separator line.
 DOC_END = "\n\n" + SEPARATOR + "\n"
 
@@ -41,3 +52,13 @@ def iter_docs(path: str | Path) -> Iterator[str]:
 def token_dtype(vocab_size: int) -> str:
     """numpy dtype name for token shards of a vocabulary of this size."""
     return "<u2" if vocab_size <= 65535 else "<u4"
+
+
+def count_blocks(meta: dict, split: str, block: int) -> int:
+    """How many ``block + 1``-id training records a split of ``meta.json`` yields.
+
+    A shard is read as fixed records of ``block`` ids, each with the first id of the next, so
+    every id is a label once, no record straddles two shards, and a shard loses at most its last
+    ``2 * block`` ids (see ``tftrain.data``).
+    """
+    return sum(max(s["tokens"] // block - 1, 0) for s in meta["splits"][split]["shards"])

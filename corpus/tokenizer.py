@@ -13,13 +13,19 @@ Decisions (GPT-2's, checked by the round-trip test over the whole valid split):
 
 Writes ``artifacts/tokenizer/`` (a Hugging Face folder for ``AutoTokenizer.from_pretrained``, plus
 ``training.json`` and ``report.md``/``report.json``) and ``data/tokens/`` (see
-``corpus.tokenize_shards``), each atomically. A re-run reuses the tokenizer when ``training.json``
-records the same settings and train split, and the token shards when ``meta.json`` records the same
-tokenizer, corpus and shard size; ``--force`` redoes both. ``--reuse-tokenizer`` never trains: it
-tokenises with the folder already there (e.g. one trained elsewhere) after checking it.
+``corpus.tokenize_shards``), each atomically. ``data/tokens/`` also carries the corpus's licences
+forward: ``ATTRIBUTION.md`` copied, and ``meta.json["licenses"]`` counted from ``docs.jsonl``
+(the trainer reads these, never ``data/corpus/``).
+
+The corpus is identified by the per-shard sha256 in its ``manifest.json`` (checked against the
+shard files' names and sizes, not hashed again). A re-run reuses the tokenizer when
+``training.json`` records the same settings and train split, and the token shards when
+``meta.json`` records the same tokenizer, corpus and shard size and the attribution is unchanged;
+``--force`` redoes both. ``--reuse-tokenizer`` never trains: it tokenises with the folder already
+there (e.g. one trained elsewhere) after checking it.
 
 The report gives, as GPT-2 write-ups do, tokens and documents per split and the number of
-training sequences of the trainer's block size, counted as ``tftrain.data.count_blocks`` cuts them.
+training sequences of the trainer's block size, counted as ``common.formats.count_blocks`` cuts them.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import hashlib
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,10 +47,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from common import config
 from common.atomic import atomic_dir, atomic_write, remove_stale_temps
 from common.errors import UserError, cli_main
-from common.formats import SEPARATOR, SPLITS
+from common.formats import ATTRIBUTION, BLOCK_SIZES, SEPARATOR, SPLITS, TOKENS_FORMAT, count_blocks
 from corpus.tokenize_shards import batched, corpus_shards, read_docs, tokenize_corpus
-from tftrain.data import count_blocks
-from tftrain.model import PRESETS
 
 HF_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
             "special_tokens_map.json")
@@ -66,16 +71,63 @@ def read_record(path: Path) -> dict:
         return {}
 
 
-def fingerprints(corpus: Path) -> dict[str, str]:
-    """sha256 over the names and contents of each split's corpus shards, and of all ("corpus")."""
+def read_manifest(corpus: Path) -> tuple[dict, int]:
+    """The corpus's ``manifest.json`` and its document count, checked against the shard files on
+    disk (names, sizes)."""
+    path = corpus / "manifest.json"
+    manifest = read_record(path)
+    if not manifest:
+        raise UserError(f"{path}: missing or unreadable (run `make corpus`)")
+    try:
+        listed = {s["path"]: (s["bytes"], s["sha256"])
+                  for split in SPLITS for s in manifest["splits"][split]["shards"]}
+        documents = sum(int(manifest["splits"][split]["documents"]) for split in SPLITS)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: malformed ({type(exc).__name__}: {exc}); "
+                        "re-run `make corpus`") from None
+    on_disk = {p.relative_to(corpus).as_posix(): p.stat().st_size
+               for split in SPLITS for p in corpus_shards(corpus, split)}
+    for name in sorted(set(listed) ^ set(on_disk)):
+        where = "listed in manifest.json but missing" if name in listed else "not in manifest.json"
+        raise UserError(f"{corpus / name}: {where}; re-run `make corpus`")
+    for name, size in on_disk.items():
+        if size != listed[name][0]:
+            raise UserError(f"{corpus / name}: {size} bytes, manifest.json says {listed[name][0]} "
+                            "(changed after the build); re-run `make corpus`")
+    return manifest, documents
+
+
+def fingerprints(manifest: dict) -> dict[str, str]:
+    """sha256 over the names and manifest sha256 of each split's shards, and of all ("corpus")."""
     out = {}
     for split in SPLITS:
         digest = hashlib.sha256()
-        for path in corpus_shards(corpus, split):
-            digest.update(f"{path.name}:{sha256_file(path)}\n".encode())
+        for shard in sorted(manifest["splits"][split]["shards"], key=lambda s: s["path"]):
+            digest.update(f"{Path(shard['path']).name}:{shard['sha256']}\n".encode())
         out[split] = digest.hexdigest()
     out["corpus"] = hashlib.sha256("".join(out[s] for s in SPLITS).encode()).hexdigest()
     return out
+
+
+def licence_counts(corpus: Path, documents: int) -> dict[str, dict[str, int]]:
+    """``{source: {licence: documents}}`` from ``docs.jsonl``, which must list ``documents``."""
+    path = corpus / "docs.jsonl"
+    counts: dict[str, Counter] = {}
+    n = 0
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                n += 1
+                doc = json.loads(line)
+                counts.setdefault(str(doc["source"]), Counter())[str(doc["license"])] += 1
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror}); run `make corpus`") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}:{n}: not a document record ({type(exc).__name__}: {exc})") from None
+    if n != documents:
+        raise UserError(f"{path}: lists {n} documents, manifest.json {documents}; "
+                        "re-run `make corpus`")
+    return {source: dict(sorted(c.items())) for source, c in sorted(counts.items())}
 
 
 def new_tokenizer() -> Tokenizer:
@@ -210,12 +262,14 @@ def check_reusable(folder: Path, tcfg) -> dict:
 
 def block_size(cfg) -> int:
     """The trainer's block size: ``train.block_size`` or the size preset's."""
-    return cfg.train.block_size or int(PRESETS[cfg.train.size]["block_size"])
+    return cfg.train.block_size or BLOCK_SIZES[cfg.train.size]
 
 
-def _tokens_reusable(folder: Path, expected: dict) -> bool:
+def _tokens_reusable(folder: Path, expected: dict, attribution: bytes) -> bool:
     meta = read_record(folder / "meta.json")
     if not meta or any(meta.get(k) != v for k, v in expected.items()):
+        return False
+    if not (folder / ATTRIBUTION).is_file() or (folder / ATTRIBUTION).read_bytes() != attribution:
         return False
     item = 2 if meta["dtype"] == "<u2" else 4
     return all((folder / split / s["file"]).is_file()
@@ -236,6 +290,9 @@ def report_rows(report: dict) -> tuple[list[list[str]], list[list[str]], list[li
         ["token shards", "reused" if report["reused"]["tokens"] else "written"],
         ["round-trip decode(encode(x)) == x",
          f"pass on all {checked:,} valid documents" if checked else "no valid documents to check"],
+        ["licences (documents)", "; ".join(f"{source}: {lic} ({n:,})"
+                                           for source, by in report["licenses"].items()
+                                           for lic, n in by.items())],
     ]
     fert = []
     for name, stats in report["text"].items():
@@ -316,20 +373,28 @@ def tokenizer_step(args, tcfg, corpus: Path, tok_dir: Path, train_sha: str):
 
 
 def tokens_step(args, tcfg, corpus: Path, tokens_dir: Path, tokenizer_json: Path, vocab: int,
-                corpus_sha: str) -> tuple[dict, bool]:
-    """Write (or reuse) the token shards: (meta.json, reused)."""
-    expected = {"format": FORMAT_VERSION, "vocab_size": vocab,
+                corpus_sha: str, documents: int) -> tuple[dict, bool]:
+    """Write (or reuse) the token shards and the licences with them: (meta.json, reused)."""
+    expected = {"format": TOKENS_FORMAT, "vocab_size": vocab,
                 "tokenizer_sha256": sha256_file(tokenizer_json), "corpus_sha256": corpus_sha,
                 "shard_tokens": tcfg.token_shard_tokens}
-    if not args.force and _tokens_reusable(tokens_dir, expected):
+    try:
+        attribution = (corpus / ATTRIBUTION).read_bytes()
+    except OSError as exc:
+        raise UserError(f"{corpus / ATTRIBUTION}: cannot be read ({exc.strerror}); "
+                        "run `make corpus`") from None
+    if not args.force and _tokens_reusable(tokens_dir, expected, attribution):
         return read_record(tokens_dir / "meta.json"), True
+    licenses = licence_counts(corpus, documents)
     with atomic_dir(tokens_dir) as tmp:
         meta = tokenize_corpus(
             tokenizer_json, vocab, corpus, tmp, batch_docs=tcfg.batch_docs,
             shard_tokens=tcfg.token_shard_tokens,
-            extra_meta={k: expected[k] for k in ("format", "corpus_sha256", "shard_tokens")})
+            extra_meta={**{k: expected[k] for k in ("format", "corpus_sha256", "shard_tokens")},
+                        "licenses": licenses})
+        (tmp / ATTRIBUTION).write_bytes(attribution)
         with atomic_write(tmp / "meta.json") as fh:
-            json.dump(meta, fh, indent=2)
+            json.dump(meta, fh, indent=2, ensure_ascii=False)
     return meta, False
 
 
@@ -352,14 +417,15 @@ def main(argv: list[str] | None = None) -> dict:
     train_paths = corpus_shards(corpus, "train")
     if not train_paths:
         raise UserError(f"no corpus shards in {corpus / 'train'} (run `make corpus` first)")
+    manifest, documents = read_manifest(corpus)
     if not any(True for path in train_paths for _ in read_docs(path)):
         raise UserError(f"{corpus / 'train'}: the train split has no documents")
-    sums = fingerprints(corpus)
+    sums = fingerprints(manifest)
 
     hf_tok, record, valid, reused_tok = tokenizer_step(args, tcfg, corpus, tok_dir, sums["train"])
     vocab = len(hf_tok)
     meta, reused_tokens = tokens_step(args, tcfg, corpus, tokens_dir, tok_dir / "tokenizer.json",
-                                      vocab, sums["corpus"])
+                                      vocab, sums["corpus"], documents)
 
     heldout = tcfg.heldout_dir
     have_heldout = bool(heldout) and Path(heldout).is_dir()
@@ -375,6 +441,7 @@ def main(argv: list[str] | None = None) -> dict:
         "heldout_note": "" if have_heldout else
         f"folder {heldout or '(tokenizer.heldout_dir empty)'} not found",
         "block_size": bs,
+        "licenses": meta["licenses"],
         "splits": {split: {"documents": e["documents"], "tokens": e["tokens"],
                            "shards": len(e["shards"]),
                            "sequences": count_blocks(meta, split, bs)}

@@ -5,9 +5,9 @@ exists in the Makefile; its configuration reference lists exactly the keys of
 ``common.config.SCHEMA`` with their defaults; every dotted config key it mentions exists; every
 ``python -m <module>`` is a module file of the repo (or an installed module); every
 ``scrapy crawl <spider> -a <arg>=`` names a spider and an argument that spider handles; every
-repository path it names exists; its size and memory tables match ``tftrain.model.PRESETS`` and
-``tftrain.memory.estimate``. The commands themselves are run by ``make demo``, its test
-(``tests/test_demo_*``) and the stage tests, not here.
+repository path it names exists; its size and memory tables match ``tftrain.model.PRESETS``
+(block sizes: ``common.formats.BLOCK_SIZES``) and ``tftrain.memory.estimate``. The commands
+themselves are run by ``make demo``, its test (``tests/test_demo_*``) and the stage tests, not here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 
 from common.config import SCHEMA, Field
+from common.formats import BLOCK_SIZES
 from tftrain import memory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,6 +214,7 @@ def _presets() -> dict[str, dict]:
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "PRESETS":
             return {ast.literal_eval(k): {kw.arg: ast.literal_eval(kw.value) for kw in v.keywords}
+                    | {"block_size": BLOCK_SIZES[ast.literal_eval(k)]}
                     for k, v in zip(node.value.keys, node.value.values, strict=True)}
     raise AssertionError("PRESETS not found in tftrain/model.py")
 

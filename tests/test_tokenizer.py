@@ -1,7 +1,11 @@
-"""``make tokenizer``: the trained Hugging Face folder, token shards, report, reuse and bad input.
+"""``make tokenizer``: the trained Hugging Face folder, token shards, report, reuse, licences and
+bad input.
 
 The corpus is written here with ``format_docs`` from the real fake-news fixture text (NFC, as the
-corpus stage writes it), plus a few documents of our own with typography, emoji and mixed scripts.
+corpus stage writes it), plus a few documents of our own with typography, emoji and mixed scripts,
+with the ``manifest.json``, ``docs.jsonl`` and ``ATTRIBUTION.md`` the corpus stage writes beside
+them (the fields the tokens stage reads). ``tests/test_bench_scale.py`` runs the real corpus stage
+into this one.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 import pytest
 
 from common.errors import cli_main
-from common.formats import SEPARATOR, SPLITS, format_docs, iter_docs
+from common.formats import ATTRIBUTION, DOC_END, SEPARATOR, SPLITS, format_docs, iter_docs
 from corpus import tokenizer as stage
 from tests.util import run_module, write_config
 
@@ -38,6 +42,9 @@ def _fake_news(fixtures: Path, limit: int) -> list[str]:
     return docs[:limit]
 
 
+LICENCES = {"bgwiki": "CC BY-SA 4.0", "news": "research use"}
+
+
 def _write_corpus(root: Path, splits: dict[str, list[str]], per_shard: int = 100) -> None:
     for split, docs in splits.items():
         folder = root / "data" / "corpus" / split
@@ -45,6 +52,28 @@ def _write_corpus(root: Path, splits: dict[str, list[str]], per_shard: int = 100
         for i in range(0, len(docs), per_shard):
             (folder / f"shard-{i // per_shard:05d}.txt").write_text(
                 format_docs(docs[i:i + per_shard]), encoding="utf-8")
+    _seal(root / "data" / "corpus")
+
+
+def _seal(corpus: Path, attribution: str = "# Sources\n") -> None:
+    """The corpus stage's ``manifest.json``, ``docs.jsonl`` (every third document from bgwiki) and
+    ``ATTRIBUTION.md`` for the shard files in ``corpus``."""
+    manifest: dict = {"splits": {}}
+    docs = []
+    for split in SPLITS:
+        shards = []
+        for path in sorted((corpus / split).glob("shard-*.txt")):
+            data = path.read_bytes()
+            shards.append({"path": f"{split}/{path.name}", "documents": data.count(DOC_END.encode()),
+                           "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        manifest["splits"][split] = {"documents": sum(s["documents"] for s in shards),
+                                     "shards": shards}
+        for n in range(manifest["splits"][split]["documents"]):
+            source = "bgwiki" if len(docs) % 3 == 0 else "news"
+            docs.append({"id": f"{split}{n}", "source": source, "license": LICENCES[source]})
+    (corpus / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (corpus / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    (corpus / ATTRIBUTION).write_text(attribution, encoding="utf-8")
 
 
 def _config(root: Path, fixtures: Path | None, **tok) -> Path:
@@ -168,18 +197,39 @@ def test_report(built):
     assert f"{train['tokens']:,}" in md
 
 
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
             if p.is_file()}
 
 
-def test_rerun_reuses_and_force_is_deterministic(built, fixtures, tmp_path):
+def test_licences_travel_forward(built):
+    root, proc, splits = built
+    tokens, corpus = root / "data" / "tokens", root / "data" / "corpus"
+    assert (tokens / ATTRIBUTION).read_bytes() == (corpus / ATTRIBUTION).read_bytes()
+    docs = sum(len(d) for d in splits.values())
+    wiki = (docs + 2) // 3
+    assert _meta(root)["licenses"] == {"bgwiki": {"CC BY-SA 4.0": wiki},
+                                       "news": {"research use": docs - wiki}}
+    md = (root / "artifacts" / "tokenizer" / "report.md").read_text("utf-8")
+    assert f"bgwiki: CC BY-SA 4.0 ({wiki})" in md and "licences" in proc.stdout
+
+
+def test_rerun_reuses_and_force_is_deterministic(built, fixtures, tmp_path, monkeypatch):
     root, _, _ = built
     tok_before = _tree(root / "artifacts" / "tokenizer")
     tokens_before = _tree(root / "data" / "tokens")
+    hashed = []
+    monkeypatch.setattr(stage, "sha256_file", lambda path: hashed.append(path) or _sha(path))
     report = stage.main(["--config", str(root / "pipelines.toml")])
     assert report["reused"] == {"tokenizer": True, "tokens": True}
     assert _tree(root / "data" / "tokens") == tokens_before
+    # the corpus is known by its manifest's sha256: only tokenizer.json was hashed
+    assert hashed and {p.name for p in hashed} == {"tokenizer.json"}
+    monkeypatch.undo()
 
     shutil.copytree(root / "data" / "corpus", tmp_path / "data" / "corpus")
     report = stage.main(["--config", str(_config(tmp_path, fixtures)), "--force"])
@@ -188,6 +238,27 @@ def test_rerun_reuses_and_force_is_deterministic(built, fixtures, tmp_path):
     for name in stage.HF_FILES:
         assert again[name] == tok_before[name], name
     assert _tree(tmp_path / "data" / "tokens") == tokens_before
+
+
+def test_changed_corpus_is_tokenised_again(built, fixtures, tmp_path):
+    root, _, splits = built
+    for part in ("data/corpus", "artifacts/tokenizer"):
+        shutil.copytree(root / part, tmp_path / part)
+    config = str(_config(tmp_path, fixtures))
+    valid = tmp_path / "data" / "corpus" / "valid"
+    shutil.rmtree(valid)
+    valid.mkdir()
+    (valid / "shard-00000.txt").write_text(format_docs(splits["valid"][:-1]), encoding="utf-8")
+    _seal(tmp_path / "data" / "corpus")
+    report = stage.main(["--config", config])
+    assert report["reused"] == {"tokenizer": True, "tokens": False}  # the train split is unchanged
+    assert report["splits"]["valid"]["documents"] == len(splits["valid"]) - 1
+
+    _seal(tmp_path / "data" / "corpus", attribution="# Sources, licences corrected\n")
+    report = stage.main(["--config", config])
+    assert report["reused"] == {"tokenizer": True, "tokens": False}
+    assert (tmp_path / "data" / "tokens" / ATTRIBUTION).read_text("utf-8").endswith("corrected\n")
+    assert stage.main(["--config", config])["reused"] == {"tokenizer": True, "tokens": True}
 
 
 def _fails(argv: list[str], capsys) -> str:
@@ -213,6 +284,7 @@ def test_missing_corpus_exits_2_as_a_subprocess(tmp_path):
 def test_empty_train_split(tmp_path, capsys):
     (tmp_path / "data" / "corpus" / "train").mkdir(parents=True, exist_ok=True)
     (tmp_path / "data" / "corpus" / "train" / "shard-00000.txt").write_text("", encoding="utf-8")
+    _seal(tmp_path / "data" / "corpus")
     assert "no documents" in _fails(["--config", str(_config(tmp_path, None))], capsys)
     assert _outputs(tmp_path) == []
 
@@ -221,8 +293,28 @@ def test_shard_not_utf8(tmp_path, capsys):
     folder = tmp_path / "data" / "corpus" / "train"
     folder.mkdir(parents=True)
     (folder / "shard-00000.txt").write_bytes("текст".encode("cp1251") + b"\n\n<|endoftext|>\n")
+    _seal(tmp_path / "data" / "corpus")
     assert "not UTF-8" in _fails(["--config", str(_config(tmp_path, None))], capsys)
     assert _outputs(tmp_path) == []
+
+
+def test_corpus_that_disagrees_with_its_manifest(tmp_path, capsys):
+    _write_corpus(tmp_path, {"train": OWN_DOCS})
+    config = ["--config", str(_config(tmp_path, None))]
+    corpus = tmp_path / "data" / "corpus"
+    with open(corpus / "train" / "shard-00000.txt", "a", encoding="utf-8") as fh:
+        fh.write(format_docs(["Документ, добавен след изграждането на корпуса."]))
+    assert "manifest.json says" in _fails(config, capsys)
+    _seal(corpus)
+    (corpus / "docs.jsonl").write_text("", encoding="utf-8")
+    assert "lists 0 documents, manifest.json 4" in _fails(config, capsys)
+    manifest = json.loads((corpus / "manifest.json").read_text("utf-8"))
+    del manifest["splits"]["valid"]["documents"]
+    (corpus / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert "manifest.json: malformed (KeyError: 'documents')" in _fails(config, capsys)
+    (corpus / "manifest.json").unlink()
+    assert "manifest.json: missing" in _fails(config, capsys)
+    assert not (tmp_path / "data" / "tokens").exists()
 
 
 @pytest.mark.parametrize("override, words", [

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 from common.atomic import atomic_dir
+from common.formats import ATTRIBUTION
 
-ATTRIBUTION = "ATTRIBUTION.md"
 CARD_SETTINGS = ("optimizer", "lr", "min_lr", "warmup_steps", "weight_decay", "batch_size",
                  "accumulate", "clip_norm", "buffer_size", "seed")
 
@@ -30,7 +30,7 @@ def licences(tokens: Path, meta: dict) -> str:
     if not parts:
         return (f"No licence record was found with the training data (`{tokens / ATTRIBUTION}`, "
                 "`meta.json` \"licenses\"): the token folder predates it; re-run "
-                "`make tokenizer ARGS=--force` to write them, and check each source's terms "
+                "`make tokenizer` to write them, and check each source's terms "
                 "before sharing this model.")
     return "\n\n".join(parts)
 

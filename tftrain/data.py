@@ -29,6 +29,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.formats import SPLITS, token_dtype
+from common.formats import count_blocks as count_blocks  # the rule is shared with the token stage
 
 CYCLE = 2  # shard files read at once (interleaved)
 
@@ -78,13 +79,8 @@ def bytes_per_token(tokens: Path, meta: dict, split: str) -> float:
     entry = meta["splits"][split]
     if not entry.get("bytes"):
         raise UserError(f"{tokens / 'meta.json'}: split {split!r} has no \"bytes\" (written "
-                        "before bits per byte were reported); re-run `make tokenizer ARGS=--force`")
+                        "before bits per byte were reported); re-run `make tokenizer`")
     return entry["bytes"] / entry["tokens"]
-
-
-def count_blocks(meta: dict, split: str, block: int) -> int:
-    """How many ``block + 1``-id records the split yields (see the module docstring)."""
-    return sum(max(s["tokens"] // block - 1, 0) for s in meta["splits"][split]["shards"])
 
 
 def buffer_bytes(buffer_size: int, block: int, dtype: str) -> int:

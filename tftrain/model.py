@@ -14,16 +14,15 @@ from pathlib import Path
 from transformers import GPT2Config
 
 from common.errors import UserError
+from common.formats import BLOCK_SIZES
 
-# n_layer, n_head, n_embd, n_positions, block_size, dropout
+# n_layer, n_head, n_embd, n_positions, dropout; block sizes: common.formats.BLOCK_SIZES
 PRESETS: dict[str, dict[str, float]] = {
-    "tiny": dict(n_layer=2, n_head=4, n_embd=128, n_positions=256, block_size=128, dropout=0.0),
-    "small": dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, block_size=1024, dropout=0.1),
-    "medium": dict(n_layer=24, n_head=16, n_embd=1024, n_positions=1024, block_size=1024,
-                   dropout=0.1),
-    "large": dict(n_layer=36, n_head=20, n_embd=1280, n_positions=1024, block_size=1024,
-                  dropout=0.1),
-    "xl": dict(n_layer=48, n_head=25, n_embd=1600, n_positions=1024, block_size=1024, dropout=0.1),
+    "tiny": dict(n_layer=2, n_head=4, n_embd=128, n_positions=256, dropout=0.0),
+    "small": dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, dropout=0.1),
+    "medium": dict(n_layer=24, n_head=16, n_embd=1024, n_positions=1024, dropout=0.1),
+    "large": dict(n_layer=36, n_head=20, n_embd=1280, n_positions=1024, dropout=0.1),
+    "xl": dict(n_layer=48, n_head=25, n_embd=1600, n_positions=1024, dropout=0.1),
 }
 
 
@@ -65,7 +64,7 @@ def model_config(train: dict, tokenizer, init: Path | None = None) -> tuple[GPT2
     if config.n_embd % config.n_head:
         raise UserError(f"train.n_embd={config.n_embd} is not a multiple of "
                         f"train.n_head={config.n_head}")
-    block = train["block_size"] or min(int(preset["block_size"]), config.n_positions)
+    block = train["block_size"] or min(BLOCK_SIZES[size], config.n_positions)
     if block > config.n_positions:
         raise UserError(f"train.block_size={block} is above the model's context "
                         f"n_positions={config.n_positions}")

@@ -1,0 +1,57 @@
+"""One-way data flow between the stages, checked on the source (``ast``), not by importing it.
+
+``crawler/``, ``corpus/`` and ``tftrain/`` each import only themselves and ``common/``; ``common/``
+imports none of them. What two stages share (file formats, the block-count rule) lives in
+``common/``. ``bench/``, ``demo/`` and ``tests/`` may import anything.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWED = {"crawler": {"crawler", "common"}, "corpus": {"corpus", "common"},
+           "tftrain": {"tftrain", "common"}, "common": {"common"}}
+FIRST_PARTY = {*ALLOWED, "bench", "demo", "tests"}
+
+
+def imported_packages(source: str, package: str) -> set[tuple[str, int]]:
+    """(first-party top-level package, line) of every import in ``source``, nested ones too."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [package] if node.level else [node.module or ""]
+        else:
+            continue
+        found |= {(top, node.lineno) for top in (n.split(".")[0] for n in names)
+                  if top in FIRST_PARTY}
+    return found
+
+
+def violations(package: str) -> list[str]:
+    out = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for top, line in imported_packages(path.read_text(encoding="utf-8"), package):
+            if top not in ALLOWED[package]:
+                out.append(f"{path.relative_to(ROOT)}:{line} imports {top}")
+    return sorted(out)
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_stage_imports_only_itself_and_common(package):
+    assert list((ROOT / package).rglob("*.py")), f"{package}/ has no modules"
+    assert violations(package) == []
+
+
+def test_the_check_sees_every_import_form():
+    source = ("import tftrain.data\nfrom tftrain.model import PRESETS\n"
+              "def f():\n    from crawler import pipelines\n    import bench.report as r\n"
+              "from . import sibling\nimport numpy\nfrom common.formats import SPLITS\n")
+    assert imported_packages(source, "corpus") == {
+        ("tftrain", 1), ("tftrain", 2), ("crawler", 4), ("bench", 5), ("corpus", 6),
+        ("common", 8)}
