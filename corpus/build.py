@@ -121,8 +121,9 @@ class Survivors(NamedTuple):
 
 
 def _dedup(jobs: list[ShardJob], cfg: config.Section, stats: Stats,
-           why: Counter) -> tuple[Survivors, int]:
-    """Deduplicate every entry in canonical order; the survivors and their characters.
+           why: Counter) -> tuple[Survivors, int, int]:
+    """Deduplicate every entry in canonical order; the survivors, their characters and the bytes
+    the dedup index held at the end.
 
     An entry found unreadable here is rebuilt and counted in ``why``.
     """
@@ -142,7 +143,7 @@ def _dedup(jobs: list[ShardJob], cfg: config.Section, stats: Stats,
             kept.shards.append(number)
             kept.positions.append(position)
             chars += len(doc["text"])
-    return kept, chars
+    return kept, chars, deduper.index_bytes
 
 
 def _spill(jobs: list[ShardJob], kept: Survivors, folder: Path, buckets: int) -> list[Path]:
@@ -226,7 +227,7 @@ def build(cfg: config.Section, workers: int) -> Stats:
     todo, why = _stale(jobs)
     _process(todo, settings, workers)
     stats = Stats()
-    kept, chars = _dedup(jobs, c, stats, why)
+    kept, chars, index_bytes = _dedup(jobs, c, stats, why)
     processed = sum(why.values())
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
     reuse = (f"corpus: {len(jobs) - processed} raw shards reused from the cache, {processed} "
@@ -238,9 +239,11 @@ def build(cfg: config.Section, workers: int) -> Stats:
         _write(paths, writer, c, stats, len(kept.keys))
         (out / ".spill").rmdir()
         shown = {k: v for k, v in c.items() if k != "workers"}
-        manifest = writer.close(shown)
+        manifest = writer.close(shown, {"dedup_index_bytes": index_bytes})
         print(text_table(stats))
         print(reuse)
+        print(f"corpus: dedup index {index_bytes / 2**20:.1f} MiB for {len(kept.keys):,} kept "
+              f"documents ({index_bytes / max(len(kept.keys), 1):,.0f} bytes each)")
         if not any(reason.startswith("out") for _, reason, _, _ in stats.rows()):
             raise UserError(f"empty corpus: every document from {raw_dir} was dropped "
                             "(see the table above); nothing was written")

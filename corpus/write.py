@@ -83,11 +83,12 @@ class CorpusWriter:
         tally["characters"] += len(doc["text"])
         self.lengths.add(len(doc["text"]))
 
-    def close(self, settings: dict) -> dict:
-        """Finish every file; write manifest.json and ATTRIBUTION.md; return the manifest."""
+    def close(self, settings: dict, measured: dict | None = None) -> dict:
+        """Finish every file; write manifest.json (with ``measured`` figures of the build, e.g.
+        the dedup index's bytes) and ATTRIBUTION.md; return the manifest."""
         self.index.close()
         manifest = {"format": {"separator_line": DOC_END.strip("\n"), "doc_end": DOC_END},
-                    "settings": settings, "splits": {}}
+                    "settings": settings, **(measured or {}), "splits": {}}
         for split, writer in self.splits.items():
             shards = writer.close()
             manifest["splits"][split] = {
