@@ -251,13 +251,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _write(self, chunks: Iterator[bytes], path: str) -> None:
         faults = self.replay.faults
         hard = faults.applies(path)
-        sent = 0
+        sent, begun = 0, time.monotonic()
         for chunk in chunks:
             rate, stall, cut = (faults.rate, faults.stall_after, faults.truncate_after) if hard \
                 else (0.0, None, None)
             stop = min((n for n in (stall, cut) if n is not None), default=None)
             if stop is not None and sent + len(chunk) >= stop:
-                self.wfile.write(chunk[:max(stop - sent, 0)])
+                self._paced(chunk[:max(stop - sent, 0)], rate, sent, begun)
                 self.wfile.flush()
                 if stop == stall:
                     self.replay.counts.add("stalled")
@@ -267,11 +267,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            self.wfile.write(chunk)
+            self._paced(chunk, rate, sent, begun)
             sent += len(chunk)
-            if rate:
-                self.wfile.flush()
-                time.sleep(len(chunk) / rate)
+
+    def _paced(self, data: bytes, rate: float, sent: int, begun: float) -> None:
+        """Write ``data``; at ``rate`` bytes/s (``sent`` body bytes gone since ``begun``) each piece
+        (a tenth of a second's worth) waits until the body's pace allows it, so small bodies are
+        slowed too."""
+        if not rate:
+            self.wfile.write(data)
+            return
+        step = max(1, min(CHUNK, int(rate / 10)))
+        for offset in range(0, len(data), step):
+            piece = data[offset:offset + step]
+            due = begun + (sent + offset + len(piece)) / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            self.wfile.write(piece)
+            self.wfile.flush()
 
 
 class ReplayServer:
