@@ -10,6 +10,8 @@ own articles, not from the crawler.
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
 from datetime import date
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -18,7 +20,7 @@ import pytest
 
 from crawler.pipelines import iter_records
 from demo.replay import Faults, NewsReplay, synthetic_articles
-from tests.util import run_module, write_config
+from tests.util import ROOT, run_module, write_config
 
 ARTICLES = synthetic_articles(120)  # 2024-11-01 .. 2026-09-26, one every 6 days
 PATTERN = r"/news/[^/]+\.html$"
@@ -181,6 +183,23 @@ def test_bad_window_is_one_line_error_before_scrapy_starts(tmp_path, args, messa
                       config=cfg, timeout=60)
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: {message}", proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_make_crawl_gives_the_archive_variables_to_the_news_spider_only():
+    """``make crawl SINCE= UNTIL= LIMIT= SITE=``: bgwiki rejects since/until, so they go to news alone."""
+    proc = subprocess.run(["make", "-n", "crawl", "SITE=bta", "SINCE=2025-01-01", "UNTIL=2025-06-30",
+                           "LIMIT=5", "ARGS=-s LOG_LEVEL=INFO"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    calls = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith(".venv/bin/scrapy crawl "):
+            words = shlex.split(line)
+            calls[words[2]] = words[3:]
+    assert calls == {
+        "bgwiki": ["-a", "limit=5", "-s", "LOG_LEVEL=INFO"],
+        "news": ["-a", "site=bta", "-a", "since=2025-01-01", "-a", "until=2025-06-30", "-a", "limit=5",
+                 "-s", "LOG_LEVEL=INFO"]}, proc.stdout
 
 
 def test_archive_url_without_a_date_is_a_config_error(tmp_path):
