@@ -2,9 +2,9 @@
 
 The replay (``demo.replay.NewsReplay``) serves two years of generated Bulgarian articles:
 robots.txt → sitemap index (with ``lastmod``) → a Google News sitemap, monthly urlsets (plain and
-gzipped; some entries edited a year later, some with no ``lastmod``) and a sitemap of tag and
-section pages, plus an RSS feed and daily "all news" pages. Expected sets come from the server's
-own articles, not from the crawler.
+gzipped; some entries edited a year later, some with no ``lastmod``, one on another host), a
+sitemap of tag and section pages and a partner's sitemap on another host, plus an RSS feed and
+daily "all news" pages. Expected sets come from the server's own articles, not from the crawler.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def crawl(tmp: Path, replay: NewsReplay, *args: str, settings: dict | None = Non
     before = len(replay.requests)
     proc = run_module("scrapy", "crawl", "news", *args, config=cfg, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p for host, p in replay.requests[before:] if host == "localhost"] == []  # off-domain
     fetched = [unquote(urlsplit(p).path) for _, p in replay.requests[before:]]
     summary = proc.stdout[proc.stdout.index("crawl summary: news"):]
     return list(iter_records(tmp / "data" / "raw" / "news")), fetched, summary
