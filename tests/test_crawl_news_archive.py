@@ -172,6 +172,7 @@ def test_a_truncated_gzipped_sitemap_costs_only_its_own_articles(tmp_path, repla
 
 @pytest.mark.parametrize(("args", "message"), [
     (("since=2025-02-30",), "spider argument -a since=2025-02-30: no such date"),
+    (("since=2025-13-01",), "spider argument -a since=2025-13-01: no such date"),
     (("until=1.2.2025",), "spider argument -a until=1.2.2025: not a date YYYY-MM-DD"),
     (("since=2025-06-01", "until=2025-01-31"),
      "spider arguments: -a since=2025-06-01 is after -a until=2025-01-31"),
