@@ -10,6 +10,9 @@ CKPT ?=
 TEXT ?=
 PROMPT ?=
 SITE ?=
+SINCE ?=
+UNTIL ?=
+LIMIT ?=
 ARGS ?=
 
 VENV := .venv
@@ -58,13 +61,17 @@ system:  ## Debian packages: chromium, chromium-driver, redis-server (apt when r
 	  fi; \
 	fi
 
-crawl: setup  ## crawl the configured wiki titles and news sites to data/raw/
-	$(VENV)/bin/scrapy crawl bgwiki $(ARGS)
-	$(VENV)/bin/scrapy crawl news $(if $(SITE),-a site=$(SITE)) $(ARGS)
+LIMIT_ARG := $(if $(LIMIT),-a limit=$(LIMIT))
+NEWS_ARGS := $(if $(SITE),-a site=$(SITE)) $(if $(SINCE),-a since=$(SINCE)) \
+             $(if $(UNTIL),-a until=$(UNTIL)) $(LIMIT_ARG)
+
+crawl: setup  ## crawl wiki titles and news (SITE=, archives: SINCE= UNTIL= LIMIT=) to data/raw/
+	$(VENV)/bin/scrapy crawl bgwiki $(LIMIT_ARG) $(ARGS)
+	$(VENV)/bin/scrapy crawl news $(NEWS_ARGS) $(ARGS)
 
 .PHONY: wikidump
 wikidump: setup  ## all of bg.wikipedia from the newest Enterprise HTML dump into data/raw/bgwiki/
-	$(PY) -m crawler.wikidump --config $(CONFIG) $(ARGS)
+	$(PY) -m crawler.wikidump --config $(CONFIG) $(if $(LIMIT),--limit $(LIMIT)) $(ARGS)
 
 corpus: setup  ## clean, filter, dedup, split data/raw/ into data/corpus/
 	$(PY) -m corpus.build --config $(CONFIG) $(if $(J),-j $(J)) $(ARGS)

@@ -4,7 +4,9 @@ Counters the summary reads (spiders and components increment them in the crawl s
 ``pages/ok`` (stored by the pipeline), ``pages/missing`` (the site says the page does not exist),
 ``pages/failed`` (gave up on it), ``pages/selenium`` (stored pages rendered by Chromium),
 ``pages/already_stored`` (skipped: in the shards from an earlier run), ``raw/bytes``; and
-``fetch/ok`` / ``fetch/failed/<kind>/<host:port>`` (``crawler.middlewares.FetchOutcomeMiddleware``).
+``fetch/ok`` / ``fetch/failed/<kind>/<host:port>`` (``crawler.middlewares.FetchOutcomeMiddleware``);
+and, shown only when not zero, what the spider's arguments left out (``news/outside_window``,
+``news/sitemaps_before_since``, ``<spider>/over_limit``).
 
 A crawl that stored no page and got no answer at all ends with one line naming the cause (the
 ``crawl/failed`` stat, which ``crawler.commands.crawl`` turns into ``error: ...`` and exit code 1);
@@ -29,6 +31,10 @@ logger = logging.getLogger(__name__)
 ROWS = [("pages ok", "pages/ok"), ("pages missing", "pages/missing"), ("pages failed", "pages/failed"),
         ("via selenium", "pages/selenium"), ("already stored", "pages/already_stored"),
         ("bytes (raw JSON)", "raw/bytes")]
+# rows shown (and saved) only when not zero, the stat named "<spider>/<name>": what the spider's
+# -a since/until (news) and -a limit left out
+SOMETIMES = [("outside window", "outside_window"), ("sitemaps < since", "sitemaps_before_since"),
+             ("over the limit", "over_limit")]
 
 FAILED = "fetch/failed/"
 
@@ -88,12 +94,14 @@ class CrawlSummary:
     def closed(self, spider, reason: str) -> None:
         stats = self.crawler.stats
         elapsed = time.monotonic() - self.started
-        summary = {key: stats.get_value(key, 0) for _, key in ROWS}
+        sometimes = [(label, f"{spider.name}/{name}") for label, name in SOMETIMES]
+        rows = ROWS + [(label, key) for label, key in sometimes if stats.get_value(key, 0)]
+        summary = {key: stats.get_value(key, 0) for _, key in rows}
         summary.update(spider=spider.name, reason=reason, elapsed_s=round(elapsed, 3),
                        cpu_s=round(time.process_time() - self.cpu_started, 3),
                        pages_per_s=round(summary["pages/ok"] / elapsed, 3) if elapsed > 0 else 0.0)
         lines = [f"crawl summary: {spider.name} ({reason})"]
-        lines += [f"  {label:<18}{summary[key]:>14,}" for label, key in ROWS]
+        lines += [f"  {label:<18}{summary[key]:>14,}" for label, key in rows]
         lines += [f"  {'elapsed (s)':<18}{elapsed:>14.1f}", f"  {'cpu (s)':<18}{summary['cpu_s']:>14.1f}",
                   f"  {'pages/s':<18}{summary['pages_per_s']:>14.2f}"]
         causes = failure_causes(stats.get_stats())

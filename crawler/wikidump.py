@@ -257,13 +257,17 @@ def _count(value: str) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m crawler.wikidump",
+                                     description=__doc__.split("\n\n")[0])
     config.add_config_args(parser)
-    parser.add_argument("--dump", help="dump URL, runs listing URL (ending in /) or local .tar.gz "
-                                       "(default: crawl.bgwiki.dump)")
-    parser.add_argument("--titles", help="titles file: only these articles (names or redirects)")
-    parser.add_argument("--category", help="only the articles in this category")
-    parser.add_argument("--limit", type=_count, default=0, help="stop after N selected articles (0: all)")
+    parser.add_argument("--dump", metavar="URL|PATH",
+                        help="dump URL, runs listing URL (ending in /) or local .tar.gz "
+                             "(default: crawl.bgwiki.dump)")
+    parser.add_argument("--titles", metavar="FILE",
+                        help="titles file: only these articles (names or redirects)")
+    parser.add_argument("--category", metavar="NAME", help="only the articles in this category")
+    parser.add_argument("--limit", metavar="N", type=_count, default=0,
+                        help="stop after N selected articles (0: all)")
     return parser.parse_args(argv)
 
 

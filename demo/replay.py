@@ -251,13 +251,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _write(self, chunks: Iterator[bytes], path: str) -> None:
         faults = self.replay.faults
         hard = faults.applies(path)
-        sent = 0
+        sent, begun = 0, time.monotonic()
         for chunk in chunks:
             rate, stall, cut = (faults.rate, faults.stall_after, faults.truncate_after) if hard \
                 else (0.0, None, None)
             stop = min((n for n in (stall, cut) if n is not None), default=None)
             if stop is not None and sent + len(chunk) >= stop:
-                self.wfile.write(chunk[:max(stop - sent, 0)])
+                self._paced(chunk[:max(stop - sent, 0)], rate, sent, begun)
                 self.wfile.flush()
                 if stop == stall:
                     self.replay.counts.add("stalled")
@@ -267,11 +267,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            self.wfile.write(chunk)
+            self._paced(chunk, rate, sent, begun)
             sent += len(chunk)
-            if rate:
-                self.wfile.flush()
-                time.sleep(len(chunk) / rate)
+
+    def _paced(self, data: bytes, rate: float, sent: int, begun: float) -> None:
+        """Write ``data``; at ``rate`` bytes/s (``sent`` body bytes gone since ``begun``) each piece
+        (a tenth of a second's worth) waits until the body's pace allows it, so small bodies are
+        slowed too."""
+        if not rate:
+            self.wfile.write(data)
+            return
+        step = max(1, min(CHUNK, int(rate / 10)))
+        for offset in range(0, len(data), step):
+            piece = data[offset:offset + step]
+            due = begun + (sent + offset + len(piece)) / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            self.wfile.write(piece)
+            self.wfile.flush()
 
 
 class ReplayServer:
@@ -899,7 +911,9 @@ class NewsSite:
       publication ``/sitemaps/YYYY-MM.xml`` (gzipped files ``.xml.gz`` for odd months) whose
       entries carry ``<lastmod>`` (an edit date when the article was edited later, and none at all
       for articles with ``lastmod=False``: those give only ``news:publication_date``), the tag
-      and section pages ``/sitemaps/tags.xml`` and, with fixtures, ``/sitemaps/real.xml.gz``;
+      and section pages ``/sitemaps/tags.xml``, a partner's sitemap on another host and, with
+      fixtures, ``/sitemaps/real.xml.gz``; each monthly urlset also lists its first article on
+      another host (``http://localhost:<port>``, a mirror domain a polite crawler leaves alone);
     - ``/rss.xml`` (every article), ``/``, ``/section/<name>``, ``/tag/<name>`` and a daily "all
       news" page ``/archive/YYYY-MM-DD`` (with a link to the day before): listings, never articles;
     - articles ``/news/<slug>.html`` with a menu, "most read", cookie notice, tags, comments and
@@ -954,7 +968,9 @@ class NewsSite:
                 a.published, newest) < 2]), "application/xml")
         m = re.fullmatch(r"/sitemaps/(\d{4}-\d{2})\.xml(\.gz)?", path)
         if m and m.group(1) in self.months and bool(m.group(2)) == self.gzipped(m.group(1)):
-            body = self.urlset(base, self.months[m.group(1)])
+            month = self.months[m.group(1)]
+            body = self.urlset(base, month, mirror=(f"http://localhost:{urlsplit(base).port}",
+                                                    month[0]))
             return (Response(200, gzip.compress(body), "application/x-gzip") if m.group(2)
                     else Response(200, body, "application/xml"))
         if path == "/sitemaps/tags.xml":
@@ -1026,6 +1042,7 @@ class NewsSite:
         maps += [(f"{base}/sitemaps/{month}.xml{'.gz' if self.gzipped(month) else ''}",
                   max(a.changed for a in articles)) for month, articles in sorted(self.months.items())]
         maps.append((f"{base}/sitemaps/tags.xml", newest))
+        maps.append((f"http://localhost:{urlsplit(base).port}/sitemaps/partner.xml", newest))
         if self.real:
             maps.append((f"{base}/sitemaps/real.xml.gz", ""))
         entries = "".join(f"<sitemap><loc>{loc}</loc>" + (f"<lastmod>{day}T09:00:00+03:00</lastmod>"
@@ -1034,11 +1051,13 @@ class NewsSite:
         return ('<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns='
                 f'"http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>').encode()
 
-    def urlset(self, base: str, articles: Iterable[Article]) -> bytes:
+    def urlset(self, base: str, articles: Iterable[Article],
+               mirror: tuple[str, Article] | None = None) -> bytes:
+        """The articles' urlset; ``mirror`` (another base, an article): that one there too."""
         rows = []
-        for a in articles:
+        for where, a in [(base, a) for a in articles] + ([mirror] if mirror else []):
             lastmod = f"<lastmod>{a.changed}T09:00:00+03:00</lastmod>" if a.lastmod else ""
-            rows.append(f"<url><loc>{base}/news/{quote(a.slug)}.html</loc>{lastmod}"
+            rows.append(f"<url><loc>{where}/news/{quote(a.slug)}.html</loc>{lastmod}"
                         f"<news:news><news:publication><news:name>{SITE_NAME}</news:name>"
                         "<news:language>bg</news:language></news:publication>"
                         f"<news:publication_date>{a.published}</news:publication_date>"

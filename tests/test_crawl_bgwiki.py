@@ -82,6 +82,9 @@ def test_category_mode_walks_subcategories_to_the_given_depth(tmp_path, depth, l
     assert all(t.startswith(("Връх", "Езеро")) for t in got)
     if limit == "0":
         assert any(t.startswith("Езеро") for t in got) == (depth == "1")
+    # the summary shows what the limit left out, and no such row without a limit
+    over = re.search(r"^  over the limit +(\d+)$", proc.stdout, flags=re.M)
+    assert (over is not None and int(over.group(1)) > 0) == (limit != "0"), proc.stdout
 
 
 def test_real_parser_output_and_real_bulgarian_text(fixtures, tmp_path):

@@ -6,6 +6,7 @@ import gzip
 import http.client
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -99,3 +100,26 @@ def test_stalled_and_slow_bodies(server):
     server.faults = Faults(rate=2_000_000)  # paced in chunks, the bytes unchanged
     status, _, part = get(server.url("/runs/dump.tar.gz"), Range="bytes=123-")
     assert status == 206 and part == BLOB[123:]
+
+
+def test_a_body_smaller_than_a_chunk_is_slowed_too(server):
+    """At 2,000 bytes/s the 1,000-byte /small.bin takes half a second: whatever the machine's load,
+    no more than 0.2 s worth of it (plus one tenth-second piece) is out 0.2 s after the request."""
+    server.faults = Faults(rate=2_000, only=r"^/small\.bin$")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        asked = time.monotonic()
+        sock.sendall(b"GET /small.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        received = b""
+        while time.monotonic() < asked + 0.2:
+            sock.settimeout(max(asked + 0.2 - time.monotonic(), 0.001))
+            try:
+                received += sock.recv(65536)
+            except TimeoutError:
+                break
+        head, _, early = received.partition(b"\r\n\r\n")
+        assert len(early) <= 600, len(early)  # 0.2 s at 2,000 bytes/s, and one piece of 200
+        sock.settimeout(10)
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.partition(b"\r\n\r\n")[2] == BLOB[:1000]
+    assert get(server.url("/runs/dump.tar.gz"))[2] == BLOB  # other paths at full speed

@@ -165,6 +165,7 @@ class NewsSpider(scrapy.Spider):
         self.seen_canonical: set[str] = set()
         self.requested: dict[str, set[str]] = {name: set() for name in self.sites}
         self.stored: set[str] = set()  # with a limit: what is stored does not count against it
+        self.skipped: set[str] = set()  # stored ones listed again: counted once
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         window = self.opts.window
@@ -247,10 +248,11 @@ class NewsSpider(scrapy.Spider):
     def _article_request(self, site: Site, entry: Entry, dated: bool = False
                          ) -> Iterator[scrapy.Request]:
         url = clean_url(entry.url)
-        if url in self.requested[site.name]:
+        if url in self.requested[site.name] or url in self.skipped:
             return
         if url in self.stored:
-            self.crawler.stats.inc_value("news/already_stored")
+            self.skipped.add(url)
+            self.crawler.stats.inc_value("pages/already_stored")  # as SkipDoneMiddleware counts
             return
         if self._full(site):
             self.crawler.stats.inc_value("news/over_limit")
