@@ -155,11 +155,28 @@ def test_progress_outside_a_terminal_is_one_line_every_log_every_steps(main_run,
     lines = re.findall(r"^step +(\d+)/120  loss [\d.]+  bits/byte [\d.]+  lr [\d.e+-]+  "
                        r"tokens/s [\d,]+  ETA \d", out, re.M)
     assert [int(s) for s in lines] == list(range(10, 130, 10))
-    assert "ETA:" not in out and "[====" not in out and "\r" not in out
-    assert len(out.splitlines()) < 60, out
+    valid = re.findall(r"^step (\d+): validation loss [\d.]+, perplexity [\d.]+, [\d.]+ bits/byte",
+                       out, re.M)
+    assert valid == ["60", "120"], out
+    assert "ETA:" not in out and "[====" not in out
+    assert len(out.splitlines()) < 60, out  # a bar's "\r" redraws arrive here as lines
     for noise in ("cuInit", "oneDNN", "TensorFlow and JAX classes are deprecated",
                   "absl::InitializeLog"):
         assert noise not in out
+
+
+def _make_eval(config: Path, ckpt: Path, text: Path) -> subprocess.CompletedProcess:
+    """``make eval CKPT=ckpt TEXT=text``: the command line the Makefile builds (``make -n``, so
+    its ``setup`` prerequisite installs nothing), run as make runs it."""
+    dry = subprocess.run(["make", "-n", "eval", f"PY={sys.executable}", f"CONFIG={config}",
+                          f"CKPT={ckpt}", f"TEXT={text}"], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    command = dry.stdout.strip().splitlines()[-1]
+    assert command.startswith(f"{sys.executable} -m tftrain.evaluate ") and \
+        f'--text "{text}"' in command, command
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "BG_CONFIG": str(config)}
+    return subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
 
 
 def test_validation_budget_and_eval_of_any_text(main_run, ws, fixtures, tmp_path):
@@ -186,8 +203,7 @@ def test_validation_budget_and_eval_of_any_text(main_run, ws, fixtures, tmp_path
                  if line.startswith("# text = ")][:300]
     text = "\n".join(sentences) + "\n"
     (tmp_path / "ud.txt").write_text(text, encoding="utf-8")
-    done = run_module("tftrain.evaluate", "--config", str(train_config(ws, batch_size=8)),
-                      "--ckpt", str(main_run), "--text", str(tmp_path / "ud.txt"))
+    done = _make_eval(train_config(ws, batch_size=8), main_run, tmp_path / "ud.txt")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "bits/byte" in done.stdout and not done.stderr.strip(), done.stderr
     ud = json.loads((main_run / "eval-text-ud.json").read_text())
