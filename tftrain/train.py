@@ -224,7 +224,7 @@ def train_loop(trainer: Trainer, metrics: logs.Metrics, start: int) -> dict:
     import tensorflow as tf
 
     plan, t = trainer.plan, trainer.plan.train
-    spe, total = plan.steps_per_epoch, plan.total_steps
+    per_epoch, total = plan.steps_per_epoch, plan.total_steps
     progress = logs.Progress(total, start)
     pace = logs.Pace(plan.tokens_per_step)
     step, valid, saved = start, None, start
@@ -236,7 +236,7 @@ def train_loop(trainer: Trainer, metrics: logs.Metrics, start: int) -> dict:
                 loss = float(loss)  # waits for the step, so its memory is in the peak
                 first_step_memory(metrics, progress, step)
             pace.step()
-            epoch = (step - 1) // spe + 1
+            epoch = (step - 1) // per_epoch + 1
             figures = None
             if step % t["log_every"] == 0 or step == total:
                 loss, norm = float(loss), float(norm)
@@ -246,7 +246,7 @@ def train_loop(trainer: Trainer, metrics: logs.Metrics, start: int) -> dict:
                 metrics.record(step, "train", loss=loss, bits_per_byte=figures["bpb"],
                                lr=figures["lr"], grad_norm=norm, tokens_per_s=speed, epoch=epoch)
             progress.update(step, figures)
-            epoch_end = step % spe == 0
+            epoch_end = step % per_epoch == 0
             with pace.pause():
                 if step % t["eval_every"] == 0 or epoch_end or step == total:
                     valid = validate(trainer, metrics, progress, step, epoch)
@@ -264,7 +264,7 @@ def train_loop(trainer: Trainer, metrics: logs.Metrics, start: int) -> dict:
     finally:
         progress.close()
     if valid is None:
-        valid = validate(trainer, metrics, progress, step, (step - 1) // spe + 1)
+        valid = validate(trainer, metrics, progress, step, (step - 1) // per_epoch + 1)
     return {"val_loss": valid["loss"], "val_bpb": valid["bits_per_byte"],
             "val_tokens": valid["tokens"], "val_whole": valid["whole"],
             "tokens_per_s": pace.median_speed()}
