@@ -65,7 +65,12 @@ def write_config(path: Path, data: Path, artifacts: Path, api: str, feed: str,
 
 
 class Stage:
-    """Runs the user-facing commands one after another, logging each and timing it."""
+    """Runs the user-facing commands one after another, logging each and timing it.
+
+    Every line a stage prints reaches the screen too (blank ones aside): the stages start quietly
+    by themselves (Scrapy at ``-L WARNING``, the trainer's start-up noise held back by
+    ``tftrain.logs``), so what is left is worth reading.
+    """
 
     def __init__(self, config: Path, log_dir: Path):
         self.env = {**os.environ, "BG_CONFIG": str(config), "TF_USE_LEGACY_KERAS": "1",
@@ -85,7 +90,7 @@ class Stage:
             assert proc.stdout is not None
             for line in proc.stdout:
                 fh.write(line)
-                if not _noise(line):
+                if line.strip():
                     sys.stdout.write("  " + line)
             proc.wait()
         self.timings[name] = time.monotonic() - start
@@ -98,16 +103,6 @@ class Stage:
 
     def scrapy(self, name: str, *args: str) -> str:
         return self.run(name, [sys.executable, "-m", "scrapy", "crawl", *args, "-L", "WARNING"])
-
-
-def _noise(line: str) -> bool:
-    """Scrapy's and TF's INFO chatter stays in the stage log, not on the screen."""
-    return not line.strip() or any(tag in line for tag in _NOISE)
-
-
-_NOISE = ("[scrapy.", "[py.warnings]", "WARNING: All log messages", "cuda", "oneDNN", "I0000",
-          "W0000", "E0000", "TensorFlow and JAX classes are deprecated", "checkpoint layers were",
-          "initialized from the model checkpoint", "If your task is similar")
 
 
 def raw_counts(raw: Path) -> dict[str, Counter]:
@@ -133,6 +128,15 @@ def _embed(path: Path, art: Path) -> str:
     return text
 
 
+def last_validation(metrics: Path) -> dict | None:
+    """The run's last validation record in ``metrics.jsonl``; None when there is none."""
+    if not metrics.is_file():
+        return None
+    records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()
+               if line.strip()]
+    return next((r for r in reversed(records) if r["kind"] == "valid"), None)
+
+
 def write_report(art: Path, data: Path, stage: Stage, samples: str, evaluation: str,
                  first_run: bool) -> Path:
     run = art / "runs" / "demo"
@@ -144,6 +148,7 @@ def write_report(art: Path, data: Path, stage: Stage, samples: str, evaluation: 
         shutil.copyfile(run / "loss.png", art / "loss.png")
     scores = run / "eval-test.json"
     bpb = json.loads(scores.read_text(encoding="utf-8"))["bits_per_byte"] if scores.is_file() else None
+    valid = last_validation(run / "metrics.jsonl")
     text = f"""# Demo report
 
 {"First run" if first_run else "Re-run: crawl, corpus, tokenizer and training reused what was there"}
@@ -170,6 +175,10 @@ on the bundled demo site (`demo/site/`, written for this project, {NEWS_LICENSE}
 
 Final model (Hugging Face folder): `{run / "final"}`; TensorBoard logs: `{run / "tb"}`;
 metrics: `{run / "metrics.jsonl"}`.
+
+{"Validation: (missing)" if valid is None else
+ f"Validation at step {valid['step']}: loss {valid['loss']:.4f}, "
+ f"{valid['bits_per_byte']:.4f} bits per byte."}
 
 ## Evaluation on the test split
 
@@ -253,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _tail(output: str, lines: int = 25) -> str:
-    kept = [line for line in output.splitlines() if not _noise(line)]
+    kept = [line for line in output.splitlines() if line.strip()]
     return "\n".join(kept[-lines:])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -74,6 +75,34 @@ def test_model_generated_and_report_names_every_artifact(demo):
     for needle in ("via selenium", "Corpus", "Tokenizer", str(final), "Рила е", "loss.png"):
         assert needle in report, needle
     assert "report      " in proc.stdout and str(art / "REPORT.md") in proc.stdout
+
+
+def test_report_shows_bits_per_byte_of_validation_and_test(demo):
+    root, _, _ = demo
+    run = root / "artifacts" / "demo" / "runs" / "demo"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in records if r["kind"] == "valid"][-1]
+    test = json.loads((run / "eval-test.json").read_text())
+    report = (root / "artifacts" / "demo" / "REPORT.md").read_text(encoding="utf-8")
+    assert (f"Validation at step 20: loss {valid['loss']:.4f}, "
+            f"{valid['bits_per_byte']:.4f} bits per byte.") in report
+    assert f"Bits per byte on the test split: {test['bits_per_byte']:.4f} " in report
+    assert 0.5 < valid["bits_per_byte"] < 8 and 0.5 < test["bits_per_byte"] < 8
+
+
+def test_stage_logs_hold_summary_lines_not_a_line_per_step(demo):
+    """Piped output: the training log has one line per ``log_every`` steps (20 steps: every
+    step) with its ETA, no progress-bar redraws; no stage log or screen has Keras' ``ETA:``."""
+    root, proc, _ = demo
+    logs = root / "artifacts" / "demo" / "logs"
+    train = (logs / "train.log").read_text(encoding="utf-8")
+    steps = re.findall(r"^step +(\d+)/20  loss [\d.]+  bits/byte [\d.]+ .* ETA \d", train, re.M)
+    assert [int(s) for s in steps] == list(range(1, 21)), train
+    assert len(train.splitlines()) < 60, train
+    for log in logs.glob("*.log"):
+        raw = log.read_bytes()  # bytes: read_text would turn a bar's "\r" into "\n"
+        assert b"ETA:" not in raw and b"\r" not in raw, log
+    assert "ETA:" not in proc.stdout
 
 
 def test_second_run_reuses_and_resumes(demo):

@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 
+import pytest
+
 from tftrain import card, logs
 
 REAL = "W0000 00:00:1 op_kernel.cc:1] Resource exhausted: out of memory while allocating"
@@ -101,3 +103,45 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
                 "step 20: validation loss 5.5",
                 "step 40/40  loss 5.4321  bits/byte 1.9876  lr 1.00e-03  tokens/s 12,345  "
                 "ETA 2m05s"]
+
+
+class _Clock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_eta_leaves_out_the_first_step_and_paused_time():
+    """First step 30 s (tracing, compiling), then 1 s a step, a 5 s validation after step 10:
+    at step 10 of 100 the ETA is 90 steps x 1 s, not 90 x 3.9 s as the window's pace says."""
+    clock = _Clock()
+    pace = logs.Pace(1000, clock)
+    clock.now += 30
+    pace.step()
+    for _ in range(9):
+        clock.now += 1
+        pace.step()
+    speed, eta = pace.figures(90)
+    assert speed == pytest.approx(10 * 1000 / 39)  # the window's tokens/s: compilation in it
+    assert eta == pytest.approx(90.0)
+    with pace.pause():
+        clock.now += 5
+    for _ in range(10):
+        clock.now += 2
+        pace.step()
+    speed, eta = pace.figures(80)
+    assert speed == pytest.approx(500.0)  # 10 steps in 20 working seconds
+    assert eta == pytest.approx(80 * 29 / 19)  # steps 2..20: 29 working seconds
+    assert pace.median_speed() == pytest.approx(500.0)  # the compiling window left out
+
+
+def test_eta_of_a_run_logged_every_step_starts_from_the_first_window():
+    clock = _Clock()
+    pace = logs.Pace(1000, clock)
+    clock.now += 4
+    pace.step()
+    assert pace.figures(9) == (pytest.approx(250.0), pytest.approx(36.0))

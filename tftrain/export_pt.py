@@ -127,15 +127,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     cfglib.add_config_args(parser)
     parser.add_argument("--run", help="run name (default: train.run_name or train.size)")
-    parser.add_argument("--src", help="TF model folder (default: artifacts/runs/<run>/final)")
+    parser.add_argument("--src",
+                        help="TF model folder or run folder (default: artifacts/runs/<run>/final)")
     parser.add_argument("--out", help="output folder (default: artifacts/runs/<run>/pt)")
     args = parser.parse_args(argv)
     cfg = cfglib.from_args(args)
-    run = runs.run_name(cfg, args.run)
-    src = Path(args.src).resolve() if args.src else runs.run_dir(cfg, run, "final")
-    dst = Path(args.out).resolve() if args.out else runs.run_dir(cfg, run, "pt")
-    if not src.is_dir():
-        raise UserError(f"no trained model at {src}; make one with: make train RUN={run}")
+    src = runs.hf_folder(cfg, args.src, args.run)
+    dst = Path(args.out).resolve() if args.out else runs.run_dir(cfg, args.run, "pt")
     summary = export(src, dst)
     rows = [("from", str(src)), ("to", str(dst)), ("tensors", str(summary["tensors"])),
             ("parameters", f"{summary['params']:,}"),

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -96,6 +97,58 @@ def _duration(seconds: float) -> str:
     seconds = int(seconds)
     h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class Pace:
+    """Tokens/s over each logging window and the time left, with paused time (validation,
+    samples, checkpoints) left out of both.
+
+    The ETA divides the steps left by the pace since the first step of this process ended: that
+    step's time is mostly tracing and compiling the step (with XLA, tens of seconds on a CPU),
+    and counted in it would put the first ETAs far above the run's real pace. Call ``step``
+    once a step's result is waited for, so the first one is timed whole.
+    """
+
+    def __init__(self, tokens_per_step: int, clock=time.perf_counter):
+        self.tokens_per_step, self.clock = tokens_per_step, clock
+        self.steps, self.paused, self.speeds = 0, 0.0, []
+        self._window = (clock(), 0, 0.0)  # (time, steps, paused) when the window began
+        self._warm = None  # the same, when the first step had ended
+
+    def step(self) -> None:
+        self.steps += 1
+        if self._warm is None:
+            self._warm = (self.clock(), self.steps, self.paused)
+
+    @contextmanager
+    def pause(self):
+        """Time in this block counts neither in tokens/s nor in the ETA."""
+        began = self.clock()
+        try:
+            yield
+        finally:
+            self.paused += self.clock() - began
+
+    def _seconds(self, since: tuple[float, int, float], now: float) -> tuple[float, int]:
+        """Working seconds and steps since ``since``."""
+        start, steps, paused = since
+        return now - start - (self.paused - paused), self.steps - steps
+
+    def figures(self, steps_left: int) -> tuple[float, float]:
+        """(tokens/s over the window since the last call, ETA in seconds); starts a window."""
+        now = self.clock()
+        seconds, steps = self._seconds(self._window, now)
+        speed = steps * self.tokens_per_step / max(seconds, 1e-9)
+        self.speeds.append(speed)
+        self._window = (now, self.steps, self.paused)
+        seconds, steps = self._seconds(self._warm, now) if self._warm else (0.0, 0)
+        per_step = seconds / steps if steps else self.tokens_per_step / speed if speed else 0.0
+        return speed, steps_left * per_step
+
+    def median_speed(self) -> float:
+        """The median tokens/s of the windows, the first (compilation) left out when others exist."""
+        speeds = sorted(self.speeds[1:] or self.speeds)
+        return speeds[len(speeds) // 2] if speeds else 0.0
 
 
 class Progress:

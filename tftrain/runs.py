@@ -28,10 +28,11 @@ def run_dir(cfg, name: str | None = None, *parts: str) -> Path:
     return cfglib.artifacts_dir(cfg, "runs", run_name(cfg, name), *parts)
 
 
-def train_command(cfg) -> str:
-    """The command that makes the config's run (for "no model here" messages)."""
-    return f"make train SIZE={cfg.train.size}" + (
-        f" RUN={cfg.train.run_name}" if cfg.train.run_name else "")
+def train_command(cfg, name: str | None = None) -> str:
+    """The command that makes the run ``name`` (default: the config's run), for "no model here"
+    messages."""
+    name = name or cfg.train.run_name
+    return f"make train SIZE={cfg.train.size}" + (f" RUN={name}" if name else "")
 
 
 def load_tokenizer(folder: Path, missing: str = "run `make tokenizer` first"):
@@ -75,16 +76,16 @@ def locate(cfg, ckpt: str | None) -> Located:
                     "run `make train` first or pass CKPT=")
 
 
-def hf_folder(cfg, ckpt: str | None) -> Path:
-    """The Hugging Face folder ``--ckpt`` names (a ``final/`` or a run folder), else the config's
-    run's ``final/``."""
-    path = Path(ckpt).expanduser().resolve() if ckpt else run_dir(cfg, None, "final")
+def hf_folder(cfg, ckpt: str | None, name: str | None = None) -> Path:
+    """The Hugging Face folder ``--ckpt`` names (a ``final/`` or a run folder), else the run
+    ``name``'s (default: the config's run's) ``final/``."""
+    path = Path(ckpt).expanduser().resolve() if ckpt else run_dir(cfg, name, "final")
     if (path / "final" / "config.json").is_file():
         path = path / "final"
     if not (path / "config.json").is_file():
         raise UserError(f"no Hugging Face model folder at {path} (config.json missing)" if ckpt
                         else f"no trained model at {path} (config.json missing); make one with: "
-                        f"{train_command(cfg)}")
+                        f"{train_command(cfg, name)}")
     return path
 
 

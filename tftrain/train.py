@@ -2,7 +2,9 @@
 
 Read it top to bottom: ``Plan`` (the config checked and sized, before TensorFlow starts),
 ``Trainer`` (model, optimiser, data, checkpoint and the step, ``tftrain.step.make_train_step``),
-``train_loop`` and ``main``.
+``train_loop`` (the steps, with validation, samples and checkpoints between them), ``train`` (one
+run: set up, loop, final export, summary) and ``main`` (the command: config, strategy,
+precision, chief or worker).
 
 One optimiser step = one global batch = ``batch_size`` blocks x ``accumulate`` micro-steps x
 replicas: the micro-steps' gradients are summed in a ``tf.range`` loop, all-reduced across
@@ -77,7 +79,9 @@ class Plan:
         data.bytes_per_token(self.tokens, self.meta, "valid")  # validation needs it: fail now
         self.dtype = self.meta["dtype"]
 
-    def schedule(self, replicas: int) -> None:
+    def size_for(self, replicas: int) -> None:
+        """The global batch, steps an epoch, total steps and epochs, once the strategy's
+        replica count is known."""
         t = self.train
         self.replicas = replicas
         self.global_batch = t["batch_size"] * t["accumulate"] * replicas
@@ -113,8 +117,8 @@ class Trainer:
             self.model = model.build_model(plan.config, None if resuming else plan.init)
             if t["recompute"]:
                 model.enable_recompute(self.model)
-            self.schedule = optim.schedule(t, plan.total_steps)
-            self.opt = optim.build_optimizer(t, self.schedule, self.model.trainable_variables,
+            self.lr_schedule = optim.schedule(t, plan.total_steps)
+            self.opt = optim.build_optimizer(t, self.lr_schedule, self.model.trainable_variables,
                                              loss_scale=precision == "fp16")
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # The default (one-device) strategy: the iterator itself is checkpointed (position,
@@ -162,7 +166,7 @@ class Trainer:
 
     def learning_rate(self) -> float:
         """The rate the last optimiser step used."""
-        return float(self.schedule(max(int(self.opt.iterations.numpy()) - 1, 0)))
+        return float(self.lr_schedule(max(int(self.opt.iterations.numpy()) - 1, 0)))
 
     def restore(self) -> int:
         """Restore the run's (the chief's) latest checkpoint; returns its step."""
@@ -220,42 +224,37 @@ def train_loop(trainer: Trainer, metrics: logs.Metrics, start: int) -> dict:
     import tensorflow as tf
 
     plan, t = trainer.plan, trainer.plan.train
-    spe, total = plan.steps_per_epoch, plan.total_steps
+    per_epoch, total = plan.steps_per_epoch, plan.total_steps
     progress = logs.Progress(total, start)
+    pace = logs.Pace(plan.tokens_per_step)
     step, valid, saved = start, None, start
-    window_start, window_steps, paused, speeds = time.perf_counter(), 0, 0.0, []
     try:
         while step < total:
             loss, norm = trainer.train_step(trainer.iterator)
             step += 1
-            window_steps += 1
             if step == start + 1:
                 loss = float(loss)  # waits for the step, so its memory is in the peak
                 first_step_memory(metrics, progress, step)
-            epoch = (step - 1) // spe + 1
+            pace.step()
+            epoch = (step - 1) // per_epoch + 1
             figures = None
             if step % t["log_every"] == 0 or step == total:
                 loss, norm = float(loss), float(norm)
-                elapsed = time.perf_counter() - window_start - paused
-                speed = window_steps * plan.tokens_per_step / elapsed
-                speeds.append(speed)
+                speed, eta = pace.figures(total - step)
                 figures = dict(loss=loss, bpb=loss / math.log(2) / plan.bytes_per_token,
-                               lr=trainer.learning_rate(), tokens_per_s=speed,
-                               eta_s=(total - step) * plan.tokens_per_step / speed)
+                               lr=trainer.learning_rate(), tokens_per_s=speed, eta_s=eta)
                 metrics.record(step, "train", loss=loss, bits_per_byte=figures["bpb"],
                                lr=figures["lr"], grad_norm=norm, tokens_per_s=speed, epoch=epoch)
-                window_start, window_steps, paused = time.perf_counter(), 0, 0.0
             progress.update(step, figures)
-            epoch_end = step % spe == 0
-            pause_start = time.perf_counter()
-            if step % t["eval_every"] == 0 or epoch_end or step == total:
-                valid = validate(trainer, metrics, progress, step, epoch)
-            if epoch_end or step == total:
-                write_samples(trainer, metrics, progress, step, epoch)
-            if step % t["checkpoint_every"] == 0 or epoch_end or step == total:
-                trainer.save()
-                saved = step
-            paused += time.perf_counter() - pause_start
+            epoch_end = step % per_epoch == 0
+            with pace.pause():
+                if step % t["eval_every"] == 0 or epoch_end or step == total:
+                    valid = validate(trainer, metrics, progress, step, epoch)
+                if epoch_end or step == total:
+                    write_samples(trainer, metrics, progress, step, epoch)
+                if step % t["checkpoint_every"] == 0 or epoch_end or step == total:
+                    trainer.save()
+                    saved = step
     except tf.errors.ResourceExhaustedError:
         raise UserError(OOM_HINT) from None
     except KeyboardInterrupt:
@@ -265,11 +264,10 @@ def train_loop(trainer: Trainer, metrics: logs.Metrics, start: int) -> dict:
     finally:
         progress.close()
     if valid is None:
-        valid = validate(trainer, metrics, progress, step, (step - 1) // spe + 1)
-    speeds = sorted(speeds[1:] or speeds)
+        valid = validate(trainer, metrics, progress, step, (step - 1) // per_epoch + 1)
     return {"val_loss": valid["loss"], "val_bpb": valid["bits_per_byte"],
             "val_tokens": valid["tokens"], "val_whole": valid["whole"],
-            "tokens_per_s": speeds[len(speeds) // 2] if speeds else 0.0}
+            "tokens_per_s": pace.median_speed()}
 
 
 def dump_weights(trainer: Trainer, path: Path) -> None:
@@ -280,55 +278,10 @@ def dump_weights(trainer: Trainer, path: Path) -> None:
         np.savez(fh, **{v.name: v.numpy() for v in trainer.model.weights})
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tftrain.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    cfglib.add_config_args(parser)
-    parser.add_argument("--run", help="run name (default: train.run_name or the size)")
-    parser.add_argument("--init", help="start from this Hugging Face GPT-2 folder")
-    parser.add_argument("--dump-weights", type=Path, metavar="PATH",
-                        help="debugging: also write this worker's final weights to PATH (.npz)")
-    args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # progress lines appear as they are printed
-    plan = Plan(cfglib.from_args(args), args.run, args.init)
-    t = plan.train
-    checkpoint.check_identity(plan.run, plan.identity(None))  # before TF starts: fail fast
-    distribute.check_strategy(t)
-
-    tf = logs.import_tensorflow()
-    import tf_keras
-
-    from tftrain import precision
-
-    strategy = distribute.make_strategy(t)
-    plan.schedule(strategy.num_replicas_in_sync)
-    resuming = checkpoint.check_identity(plan.run, plan.identity(plan.replicas))
-    tf_keras.utils.set_random_seed(t["seed"])
-    tf_keras.backend.experimental.enable_tf_random_generator()  # dropout RNG state checkpointed
-    if t["deterministic"]:
-        tf.config.experimental.enable_op_determinism()
-    prec, jit, device = precision.resolve(t["precision"], t["xla"])
-    precision.apply(prec)
-
-    chief = distribute.is_chief(strategy)
-    if chief:
-        out = plan.run
-        out.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(out)
-        for name in checkpoint.remove_partial(out):
-            print(f"removed {name}: a checkpoint save that was interrupted")
-    else:  # it saves as the chief does (saving may need every worker), into a throwaway folder
-        out = Path(tempfile.mkdtemp(prefix=f"{plan.run.name}-worker-"))
-    try:
-        return train(plan, strategy, prec, jit, device, resuming, chief, out, args.dump_weights)
-    finally:
-        if not chief:
-            shutil.rmtree(out, ignore_errors=True)
-
-
 def train(plan: Plan, strategy, prec: str, jit: bool, device: str, resuming: bool, chief: bool,
           out: Path, dump: Path | None) -> int:
+    """Build the trainer (resuming when the run has a checkpoint), say what will run, train,
+    export ``final/`` and print the summary; ``out`` is where this worker saves."""
     from tftrain import memory, plots
 
     t = plan.train
@@ -384,6 +337,52 @@ def train(plan: Plan, strategy, prec: str, jit: bool, device: str, resuming: boo
         ("final model", str(final) if chief else "written by the chief")])
     return 0
 
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tftrain.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    cfglib.add_config_args(parser)
+    parser.add_argument("--run", help="run name (default: train.run_name or the size)")
+    parser.add_argument("--init", help="start from this Hugging Face GPT-2 folder")
+    parser.add_argument("--dump-weights", type=Path, metavar="PATH",
+                        help="debugging: also write this worker's final weights to PATH (.npz)")
+    args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines appear as they are printed
+    plan = Plan(cfglib.from_args(args), args.run, args.init)
+    t = plan.train
+    checkpoint.check_identity(plan.run, plan.identity(None))  # before TF starts: fail fast
+    distribute.check_strategy(t)
+
+    tf = logs.import_tensorflow()
+    import tf_keras
+
+    from tftrain import precision
+
+    strategy = distribute.make_strategy(t)
+    plan.size_for(strategy.num_replicas_in_sync)
+    resuming = checkpoint.check_identity(plan.run, plan.identity(plan.replicas))
+    tf_keras.utils.set_random_seed(t["seed"])
+    tf_keras.backend.experimental.enable_tf_random_generator()  # dropout RNG state checkpointed
+    if t["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    prec, jit, device = precision.resolve(t["precision"], t["xla"])
+    precision.apply(prec)
+
+    chief = distribute.is_chief(strategy)
+    if chief:
+        out = plan.run
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)
+        for name in checkpoint.remove_partial(out):
+            print(f"removed {name}: a checkpoint save that was interrupted")
+    else:  # it saves as the chief does (saving may need every worker), into a throwaway folder
+        out = Path(tempfile.mkdtemp(prefix=f"{plan.run.name}-worker-"))
+    try:
+        return train(plan, strategy, prec, jit, device, resuming, chief, out, args.dump_weights)
+    finally:
+        if not chief:
+            shutil.rmtree(out, ignore_errors=True)
 
 if __name__ == "__main__":
     sys.exit(main())
