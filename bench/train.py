@@ -90,13 +90,15 @@ def _measure(step) -> tuple[float, float]:
 
 
 def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
-                 recompute: bool = False, **train_updates):
+                 recompute: bool = False, net=None, data=None, **train_updates):
     """The trainer's own step (``tftrain.train.Trainer._build_step``) on a random GPT-2 ``model``.
 
-    Returns ``(step() -> loss, info)``; the step pulls its batch (fixed random ids) from a tf.data
-    iterator, as in the trainer; ``jit``: the trainer's XLA (on one device, the whole step:
-    forward, backward, clipping and the optimiser update in one program). ``train_updates``
-    override the ``[train]`` defaults.
+    Returns ``(step() -> loss, info)``; the step pulls its batch (fixed random ids, or ``data``:
+    a ``tf.data.Dataset`` of ``(inputs, labels)`` batches) from a tf.data iterator, as in the
+    trainer; ``net``: a model already built (default: built here, seed 0); ``jit``: the
+    trainer's XLA (on one device, the whole step: forward, backward, clipping and the optimiser
+    update in one program). ``train_updates`` override the ``[train]`` defaults; the schedule
+    spans ``max_steps`` (10,000 when 0).
     """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
@@ -116,22 +118,24 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
                  weight_decay=WEIGHT_DECAY, clip_norm=CLIP, optimizer="adamw", batch_size=batch,
                  accumulate=1, recompute=recompute)
     train.update(train_updates)
-    net = tfmodel.build_model(config)
+    net = net or tfmodel.build_model(config)
     if recompute:
         tfmodel.enable_recompute(net)
     variables = net.trainable_variables
-    opt = optim.build_optimizer(train, optim.schedule(train, 10_000), variables,
+    opt = optim.build_optimizer(train, optim.schedule(train, train["max_steps"] or 10_000), variables,
                                 loss_scale=prec == "fp16")
     info = {"framework": f"tensorflow {tf.__version__}", "precision": prec, "xla": jit,
             "optimizer": train["optimizer"], "recompute": recompute,
             "params": tfmodel.parameter_count(net)}
-    xs, ys = zip(*batches(model["vocab_size"], batch, block), strict=True)
+    if data is None:
+        xs, ys = zip(*batches(model["vocab_size"], batch, block), strict=True)
+        data = tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))).repeat()
     trainer = SimpleNamespace(
         plan=SimpleNamespace(train=train, block=block, tokens_per_step=batch * block),
         opt=opt, variables=variables, precision=prec, model=net,
         strategy=tf.distribute.get_strategy(), step=tf.Variable(0, dtype=tf.int64))
     train_step = Trainer._build_step(trainer, jit)
-    iterator = iter(tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))).repeat())
+    iterator = iter(data)
     return (lambda: float(train_step(iterator)[0])), info
 
 
