@@ -25,7 +25,8 @@ export BG_CONFIG := $(abspath $(CONFIG))
 SIZE_ARG := $(if $(SIZE),--set train.size=$(SIZE))
 
 .PHONY: help setup system crawl corpus tokenizer train eval generate export-pt demo all \
-        test lint bench bench-crawl bench-corpus bench-tokenizer bench-train bench-memory clean
+        test lint bench bench-crawl bench-corpus bench-tokenizer bench-train bench-memory \
+        bench-quality clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -89,7 +90,7 @@ test: setup $(PT_STAMP)  ## the test suite
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .
 
-bench: bench-crawl bench-corpus bench-tokenizer bench-train bench-memory  ## every benchmark -> bench/RESULTS.md
+bench: bench-crawl bench-corpus bench-tokenizer bench-train bench-memory bench-quality  ## every benchmark -> bench/RESULTS.md
 	$(PY) -m bench.report
 
 bench-crawl: setup
@@ -106,6 +107,9 @@ bench-train: setup $(PT_STAMP)
 
 bench-memory: setup  ## peak training memory beside the printed estimate
 	$(PY) -m bench.memory
+
+bench-quality: setup $(PT_STAMP)  ## validation bits/byte per step: our trainer against PyTorch
+	$(PY) -m bench.quality $(ARGS)
 
 clean:  ## remove data/ and artifacts/ of the default config (asks nothing: be sure)
 	rm -rf data artifacts

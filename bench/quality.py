@@ -207,6 +207,8 @@ def _loop(spec: dict, step, nats_of, valid) -> dict:
             window = losses[curve[-1]["step"]:]
             curve.append({"step": k, "valid_nats": _evaluate(nats_of, valid, spec["batch"]),
                           "train_loss": statistics.fmean(window)})
+            print(f"step {k}/{spec['steps']}: train loss {curve[-1]['train_loss']:.4f}, "
+                  f"{statistics.median(times):.3f} s/step", file=sys.stderr, flush=True)
     return {"curve": curve, "median_step_s": statistics.median(times), "first_loss": losses[0]}
 
 

@@ -2,8 +2,9 @@
 
 A result file holds ``name``, ``date``, ``machine`` ({"cpu", "cores", "gpu"}) and ``figures``: a list
 of {"figure", "value", "unit", "peer", "peer_value", "ratio", "device"} (device "CPU" or the GPU's
-name), each figure measured beside its peer in the same run. ``machine()`` is shared by the
-benchmarks. ``--note TEXT`` adds a line under the title (say, that the machine was busy).
+name), each figure measured beside its peer in the same run; optionally ``table`` ({"title",
+"head", "rows"}), shown as its own section below (bench-quality's curves). ``machine()`` is shared
+by the benchmarks. ``--note TEXT`` adds a line under the title (say, that the machine was busy).
 """
 
 from __future__ import annotations
@@ -121,7 +122,19 @@ def render(paths: list[Path], note: str = "") -> str:
     for path in paths:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
                   for row in rows(path)]
+    for path in paths:
+        lines += section(path)
     return "\n".join(lines) + "\n"
+
+
+def section(path: Path) -> list[str]:
+    """The lines of a result file's own ``table`` (a heading and a markdown table), if any."""
+    table = json.loads(path.read_text(encoding="utf-8")).get("table")
+    if not table:
+        return []
+    cells = [table["head"], ["---"] * len(table["head"]), *table["rows"]]
+    return ["", f"## {table['title']}", "",
+            *("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in cells)]
 
 
 @cli_main
@@ -135,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     text = render(paths, args.note)
     with atomic_write(OUT) as fh:
         fh.write(text)
-    figures = sum(line.startswith("| ") for line in text.splitlines()) - 1
+    figures = sum(len(rows(path)) for path in paths)
     print(f"{len(paths)} result files, {figures} figures -> {OUT.relative_to(ROOT)}")
 
 
