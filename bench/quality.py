@@ -15,16 +15,16 @@ and with a plain PyTorch loop (transformers 5 ``GPT2LMHeadModel``, ``torch.optim
 PyTorch venv ``.venv-pt``). Both sides read the same blocks of ``block + 1`` ids in the same order
 (cut and shuffled here, per seed), take the same learning rate at every step (the trainer's
 ``WarmupCosine`` with the ``[train]`` defaults: peak 3e-4, warmup 100, cosine to 3e-5 at the last
-step), AdamW (0.9, 0.95, eps 1e-8, weight decay 0.1 on matrices and embeddings, none on biases
-and LayerNorm), global-norm clipping at 1.0, dropout 0 (the two frameworks cannot draw the same
-masks), fp32, batch 4 x block 128, a 2048-token vocabulary. Each initialises its model with its own RNG from the seed,
-by the same scheme. Every ``--eval-every`` steps both score the same validation blocks (the
-first ``--valid-blocks`` of the valid split); bits per byte = total nats / ln 2 / UTF-8 bytes of
-the text the scored tokens spell (a ByteLevel token's string has one character per byte; the
-end-of-document token spells none). The pair of one model and seed runs at the same time, one
-thread each, so load from elsewhere falls on both. Results: ``bench/results/quality.json`` (the
-final ratio ours / PyTorch of validation bits per byte, median over seeds, and every curve),
-``bench/quality.png``.
+step), AdamW (0.9, 0.95, eps 1e-8, weight decay 0.1 on matrices and embeddings, none on biases and
+LayerNorm), global-norm clipping at 1.0, dropout 0 (the two frameworks cannot draw the same masks),
+fp32, batch 4 x block 128 (sized for 2 shared CPU cores), a 2048-token vocabulary. Each initialises
+its model with its own RNG from the seed, by the same scheme. Every ``--eval-every`` steps both
+score the same validation blocks (the first ``--valid-blocks`` of the valid split); bits per byte =
+total nats / ln 2 / UTF-8 bytes of the text the scored tokens spell (a ByteLevel token's string has
+one character per byte; the end-of-document token spells none). The pair of one model and seed runs
+at the same time, one thread each, so load from elsewhere falls on both. Results:
+``bench/results/quality.json`` (the final ratio ours / PyTorch of validation bits per byte, median
+over seeds, and every curve), ``bench/quality.png``.
 
 What we found (the reason for this benchmark: ``bench-train``'s log showed PyTorch's loss ahead
 after the same 40 steps, 6.16 against 6.37):
@@ -57,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -272,7 +273,7 @@ def torch_worker(spec: dict) -> dict:
         if h["clip_norm"] > 0:
             torch.nn.utils.clip_grad_norm_(params, h["clip_norm"])
         opt.step()
-        return float(loss)
+        return loss.item()
 
     @torch.no_grad()
     def nats(b) -> float:
@@ -414,33 +415,39 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         work = Path(tmp)
         data = prepare(args, work)
-        runs: dict = {name: {} for name in args.models}
-        pairs = [(name, seed) for name in args.models for seed in args.seeds]
-        for name, seed in tqdm(pairs, desc="bench.quality", unit="run", disable=None):
-            folder = work / f"{name}-seed{seed}"
-            folder.mkdir()
-            idx = order(data["train_blocks"], args.steps, args.batch, seed)
-            blocks = split_blocks(work / "data" / "tokens", "train", BLOCK)[idx]
-            np.save(folder / "train.npy", blocks)
-            spec = {"model": MODELS[name], "vocab_size": data["vocab_size"], "seed": seed,
-                    "batch": args.batch,
-                    "steps": args.steps, "eval_every": args.eval_every, "threads": args.threads,
-                    "xla": args.xla, "hyper": data["train"], "lrs": data["lrs"],
-                    "train": str(folder / "train.npy"), "valid": str(work / "valid.npy")}
-            result = run_pair(folder, spec)
-            runs[name][str(seed)] = {"curve": curves(result, data["valid"]),
-                                     "tf": {k: v for k, v in result["tf"].items() if k != "curve"},
-                                     "torch": {k: v for k, v in result["torch"].items()
-                                               if k != "curve"}}
-            last = runs[name][str(seed)]["curve"][-1]
-            tqdm.write(f"  {name} seed {seed}: bits/byte ours {last['tf_bpb']:.4f}, PyTorch "
-                       f"{last['torch_bpb']:.4f}, ratio {last['ratio']:.4f}", file=sys.stderr)
+        blocks = split_blocks(work / "data" / "tokens", "train", BLOCK)
+        jobs = {}
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for name in args.models:
+                for seed in args.seeds:
+                    folder = work / f"{name}-seed{seed}"
+                    folder.mkdir()
+                    np.save(folder / "train.npy",
+                            blocks[order(len(blocks), args.steps, args.batch, seed)])
+                    spec = {"model": MODELS[name], "vocab_size": data["vocab_size"],
+                            "seed": seed, "batch": args.batch, "steps": args.steps,
+                            "eval_every": args.eval_every, "threads": args.threads,
+                            "xla": args.xla, "hyper": data["train"], "lrs": data["lrs"],
+                            "train": str(folder / "train.npy"), "valid": str(work / "valid.npy")}
+                    jobs[pool.submit(run_pair, folder, spec)] = (name, seed)
+            done = {}
+            for job in tqdm(as_completed(jobs), total=len(jobs), desc="bench.quality", unit="run",
+                            disable=None):
+                name, seed = jobs[job]
+                result = job.result()
+                done[name, seed] = {"curve": curves(result, data["valid"]),
+                                    **{side: {k: v for k, v in result[side].items()
+                                              if k != "curve"} for side in ("tf", "torch")}}
+                last = done[name, seed]["curve"][-1]
+                tqdm.write(f"  {name} seed {seed}: bits/byte ours {last['tf_bpb']:.4f}, PyTorch "
+                           f"{last['torch_bpb']:.4f}, ratio {last['ratio']:.4f}", file=sys.stderr)
+    runs = {name: {str(seed): done[name, seed] for seed in args.seeds} for name in args.models}
     figures, section = summarise(runs, args.steps, args.seeds)
     result = {"name": "quality", "date": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": {**machine(), "load_avg_1min_at_start": round(load_start, 2)},
               "settings": {"steps": args.steps, "eval_every": args.eval_every, "batch": args.batch,
                            "block": BLOCK, "seeds": args.seeds, "threads_per_side": args.threads,
-                           "xla": args.xla, "docs": args.docs, "vocab": args.vocab,
+                           "xla": args.xla, "jobs": args.jobs, "docs": args.docs, "vocab": args.vocab,
                            "models": {m: MODELS[m] for m in args.models}, "train": data["train"],
                            "precision": "fp32", "dropout": 0.0},
               "data": {k: data[k] for k in ("vocab_size", "valid", "train_blocks", "documents")},
@@ -472,6 +479,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--lr", type=float, help="peak learning rate (default: train.lr's)")
     parser.add_argument("--warmup-steps", type=int, help="default: train.warmup_steps'")
     parser.add_argument("--threads", type=int, default=1, help="threads per side")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="model-seed pairs run at once (each two processes)")
     parser.add_argument("--xla", action="store_true", help="the trainer's step with XLA")
     parser.add_argument("--out", type=Path, default=RESULT)
     parser.add_argument("--png", type=Path, default=PNG)
@@ -481,7 +490,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.worker:
         worker(args.spec, args.worker)
         return None
-    for name in ("steps", "eval_every", "valid_blocks", "threads", "vocab", "batch"):
+    for name in ("steps", "eval_every", "valid_blocks", "threads", "vocab", "batch", "jobs"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')}: must be at least 1")
     return run(args)
