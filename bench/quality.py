@@ -79,14 +79,17 @@ from bench.report import machine
 from bench.train import PT_PYTHON, ROOT
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
+from tftrain.model import PRESETS
 
 FIXTURE = (ROOT.parent / "shared" / "fixtures" / "bg_text" / "hack_the_fake_news"
            / "FN_Validation_Set.jsonl")
 RESULT = ROOT / "bench" / "results" / "quality.json"
 PNG = ROOT / "bench" / "quality.png"
-MODELS = {"tiny": dict(n_layer=2, n_head=4, n_embd=128),
-          "small-narrow": dict(n_layer=12, n_head=4, n_embd=64)}
-BLOCK = 128  # the tiny preset's block
+ARCH = ("n_layer", "n_head", "n_embd")
+MODELS = {"tiny": {k: int(PRESETS["tiny"][k]) for k in ARCH},
+          # small's depth, narrow enough for 2 CPU cores
+          "small-narrow": dict(n_layer=int(PRESETS["small"]["n_layer"]), n_head=4, n_embd=64)}
+BLOCK = int(PRESETS["tiny"]["block_size"])
 SOURCE, LICENCE = "hack_the_fake_news", "none stated (benchmark use only, never shipped)"
 HYPER = ("lr", "min_lr", "warmup_steps", "beta1", "beta2", "eps", "weight_decay", "clip_norm")
 
