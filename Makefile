@@ -30,7 +30,7 @@ SIZE_ARG := $(if $(SIZE),--set train.size=$(SIZE))
 
 .PHONY: help setup system crawl corpus tokenizer train eval generate export-pt demo all \
         test lint bench bench-crawl bench-corpus bench-tokenizer bench-train bench-memory \
-        bench-scale clean
+        bench-scale bench-quality clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -102,7 +102,7 @@ test: setup $(PT_STAMP)  ## the test suite
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .
 
-bench: bench-crawl bench-corpus bench-tokenizer bench-train bench-memory bench-scale  ## every benchmark -> bench/RESULTS.md
+bench: bench-crawl bench-corpus bench-tokenizer bench-train bench-memory bench-scale bench-quality  ## every benchmark -> bench/RESULTS.md
 	$(PY) -m bench.report
 
 bench-crawl: setup
@@ -122,6 +122,9 @@ bench-memory: setup  ## peak training memory beside the printed estimate
 
 bench-scale: setup  ## corpus, tokens and crawl resume at 10k/40k/160k docs (ARGS=--sizes ...)
 	$(PY) -m bench.scale $(ARGS)
+
+bench-quality: setup $(PT_STAMP)  ## validation bits/byte per step: our trainer against PyTorch
+	$(PY) -m bench.quality $(ARGS)
 
 clean:  ## remove data/ and artifacts/ of the default config (asks nothing: be sure)
 	rm -rf data artifacts

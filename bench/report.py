@@ -122,11 +122,17 @@ def render(paths: list[Path], note: str = "") -> str:
     for path in paths:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
                   for row in rows(path)]
-    for path in paths:  # a result file's own Markdown ``section`` (e.g. bench-scale's tables)
+    for path in paths:  # a result file's own Markdown ``section`` (bench-scale, bench-quality)
         section = json.loads(path.read_text(encoding="utf-8")).get("section")
         if section:
             lines += ["", section.rstrip("\n")]
     return "\n".join(lines) + "\n"
+
+
+def markdown_table(head: list[str], rows: list[list]) -> list[str]:
+    """The lines of a Markdown table (``|`` in cells escaped), for a result's ``section``."""
+    cells = [head, ["---"] * len(head), *rows]
+    return ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in cells]
 
 
 @cli_main

@@ -63,7 +63,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from bench.corpus import wiki_page
-from bench.report import machine
+from bench.report import machine, markdown_table
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
 from tests.util import write_config
@@ -442,8 +442,7 @@ def section(runs: dict[int, dict], grow: dict[str, list[dict]]) -> str:
         notes.append(f"{n:,} raw documents -> {c['documents_out']:,} in the corpus; dedup index "
                      + (f"{per_doc:,.0f} bytes per document" if per_doc is not None
                         else "bytes not reported by the corpus stage"))
-    table = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
-    table += ["| " + " | ".join(r) + " |" for r in rows(runs, grow)]
+    table = markdown_table(HEAD, rows(runs, grow))
     return "\n".join(["## Scale (`make bench-scale`)", "",
                       "Each stage is its own process of the real CLI (see `bench/scale.py`); "
                       "exponent = log(x2/x1) / log(n2/n1) from the size before (1: linear, 0: flat).",

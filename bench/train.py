@@ -117,7 +117,8 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
                  weight_decay=WEIGHT_DECAY, clip_norm=CLIP, optimizer="adamw", batch_size=batch,
                  accumulate=1, recompute=recompute)
     train.update(train_updates)
-    net = net or tfmodel.build_model(config)
+    if net is None:
+        net = tfmodel.build_model(config)
     if recompute:
         tfmodel.enable_recompute(net)
     variables = net.trainable_variables

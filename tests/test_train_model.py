@@ -82,18 +82,38 @@ def test_loss_is_float32_and_keeps_large_label_ids(tf):
     assert float(total) == pytest.approx(expected, rel=1e-4)
 
 
-def test_random_init_scales_the_residual_projections(tf):
-    """GPT-2's scheme: ``c_proj`` weights start with 1/sqrt(2 x n_layer) of the others' spread."""
-    from transformers import TFGPT2LMHeadModel
+def test_random_init_is_pytorch_gpt2s_scheme(tf):
+    """As transformers' PyTorch ``GPT2LMHeadModel``: matrices and embeddings normal(0, 0.02) (not
+    Keras' truncated normal, whose spread is 0.88 of that and which has no tail beyond 2 sigma),
+    ``c_proj`` 1/sqrt(2 x n_layer) of that, biases 0, LayerNorm 1 and 0; seeded."""
+    from scipy import stats
+    from transformers import GPT2Config
 
-    ours = _tiny(tf, 97)
-    tf.keras.utils.set_random_seed(0)
-    plain = TFGPT2LMHeadModel(ours.config)
-    plain(tf.zeros((1, 2), tf.int32))
-    for a, b in zip(ours.transformer.h, plain.transformer.h, strict=True):
-        for mine, theirs in ((a.attn.c_proj, b.attn.c_proj), (a.mlp.c_proj, b.mlp.c_proj)):
-            np.testing.assert_allclose(mine.weight.numpy(), theirs.weight.numpy() / 2.0, rtol=1e-6)
-        np.testing.assert_array_equal(a.attn.c_attn.weight.numpy(), b.attn.c_attn.weight.numpy())
+    from tftrain.model import build_model
+
+    config = GPT2Config(vocab_size=3000, n_layer=2, n_head=4, n_embd=128, n_positions=256)
+    tf.keras.utils.set_random_seed(3)
+    model = build_model(config)
+    t = model.transformer
+    kinds = {"c_proj": [], "matrix": []}
+    for v in model.trainable_variables:
+        name, values = v.name, v.numpy().ravel()
+        if "ln_" in name:
+            assert np.all(values == (1.0 if "gamma" in name else 0.0)), name
+        elif "bias" in name:
+            assert not values.any(), name
+        else:
+            kinds["c_proj" if "c_proj" in name else "matrix"].append(values)
+    assert len(kinds["matrix"]) == 2 + 2 * config.n_layer  # wte, wpe, c_attn and c_fc per block
+    assert len(kinds["c_proj"]) == 2 * config.n_layer
+    for kind, std in (("matrix", 0.02), ("c_proj", 0.02 / math.sqrt(2 * config.n_layer))):
+        values = np.concatenate(kinds[kind])
+        assert values.std() == pytest.approx(std, rel=0.01), kind
+        assert stats.kstest(values / std, "norm").pvalue > 1e-3, kind
+        assert np.mean(np.abs(values) > 2 * std) == pytest.approx(0.0455, abs=0.004), kind
+    tf.keras.utils.set_random_seed(3)
+    again = build_model(config)
+    np.testing.assert_array_equal(again.transformer.wte.embeddings.numpy(), t.wte.embeddings.numpy())
 
 
 def test_flattened_head_gives_the_models_gradients(tf):
@@ -168,6 +188,24 @@ def test_weight_decay_spares_biases_and_layer_norms(tf):
         moved = not np.allclose(v.numpy(), old)
         spared = any(k in v.name for k in ("bias", "ln_"))
         assert moved != spared, v.name
+
+
+def test_weight_decay_groups_are_pytorch_gpt2s(tf):
+    """The decayed variables are the PyTorch reference's (bench.quality): every tensor of two or
+    more dimensions there, i.e. the matrices and the tied ``wte`` and ``wpe``; not biases (shaped
+    (1, n) in TF's ``Conv1D``) or LayerNorm."""
+    from tftrain.optim import build_optimizer, schedule
+
+    model = _tiny(tf, 97)
+    train = dict(optimizer="adamw", lr=0.1, min_lr=0.1, warmup_steps=0, weight_decay=0.1,
+                 beta1=0.9, beta2=0.95, eps=1e-8)
+    opt = build_optimizer(train, schedule(train, 10), model.trainable_variables)
+    decayed = {v.name for v in model.trainable_variables if opt._use_weight_decay(v)}
+    pytorch_rule = {v.name for v in model.trainable_variables
+                    if len(v.shape) >= 2 and "bias" not in v.name}
+    assert decayed == pytorch_rule
+    assert {n.split("/", 1)[1] for n in decayed} >= {"transformer/wte/embeddings:0",
+                                                      "transformer/wpe/embeddings:0"}
 
 
 def test_factored_adafactor_matches_tf_keras_without_the_full_slot(tf):

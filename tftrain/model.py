@@ -72,12 +72,8 @@ def model_config(train: dict, tokenizer, init: Path | None = None) -> tuple[GPT2
 
 
 def build_model(config: GPT2Config, init: Path | None = None):
-    """A ``TFGPT2LMHeadModel``: random (seeded by the caller) or from ``init``, built.
-
-    Random weights follow GPT-2's scheme, as transformers' PyTorch model does and its TF model
-    does not: the projections that write into the residual stream (attention and MLP ``c_proj``)
-    start 1/sqrt(2 x n_layer) smaller, so the stream's variance does not grow with depth.
-    """
+    """A ``TFGPT2LMHeadModel``: random (seeded by the caller, ``init_weights``) or from ``init``,
+    built."""
     import tensorflow as tf
     from transformers import TFGPT2LMHeadModel
 
@@ -92,10 +88,31 @@ def build_model(config: GPT2Config, init: Path | None = None):
         model = TFGPT2LMHeadModel(config)
     model(tf.zeros((1, 2), tf.int32))
     if not init:
-        for block in model.transformer.h:
-            for proj in (block.attn.c_proj, block.mlp.c_proj):
-                proj.weight.assign(proj.weight / math.sqrt(2 * config.n_layer))
+        init_weights(model, config)
     return model
+
+
+def init_weights(model, config: GPT2Config) -> None:
+    """GPT-2's random initialisation, as transformers' PyTorch ``GPT2LMHeadModel`` draws it.
+
+    Every matrix and embedding (``wte``, ``wpe``, ``c_attn``, ``c_fc``, ``c_proj``) from a
+    normal(0, ``initializer_range``); the projections that write into the residual stream
+    (attention and MLP ``c_proj``) 1/sqrt(2 x n_layer) smaller, so the stream's variance does
+    not grow with depth. transformers' TF model draws from a truncated normal instead (cut at 2
+    standard deviations, so 0.88 of the spread asked for) and does not scale ``c_proj``. Biases
+    stay 0 and LayerNorm scales 1, as built. Draws from TF's global seed.
+    """
+    import tensorflow as tf
+
+    std = config.initializer_range
+    t = model.transformer
+    weights = [(t.wte.embeddings, std), (t.wpe.embeddings, std)]
+    for block in t.h:
+        weights += [(block.attn.c_attn.weight, std), (block.mlp.c_fc.weight, std)]
+        weights += [(proj.weight, std / math.sqrt(2 * config.n_layer))
+                    for proj in (block.attn.c_proj, block.mlp.c_proj)]
+    for var, spread in weights:
+        var.assign(tf.random.normal(var.shape, stddev=spread, dtype=var.dtype))
 
 
 def token_loss(model, inputs, labels, training: bool):
