@@ -174,6 +174,27 @@ def test_other_code_redoes_every_shard(tmp_path, capsys, monkeypatch):
     assert reuse_line(out) == "corpus: 0 raw shards reused from the cache, 7 processed (7 code changed)"
 
 
+def test_a_raw_shard_rewritten_with_its_size_and_mtime_is_processed_again(tmp_path, capsys):
+    name = "news/part-00000.jsonl.gz"
+    records = raw_shards(per_shard=4)[name]
+    cfg = make_project(tmp_path / "cached", {name: records})
+    run_build(cfg, capsys)
+    path = tmp_path / "cached" / "data" / "raw" / name
+    before = path.stat()
+    html = records[0]["html"]
+    for at, digit in ((at, d) for at, c in enumerate(html) if c.isdigit() for d in "0123456789"):
+        changed = [dict(records[0], html=html[:at] + digit + html[at + 1:]), *records[1:]]
+        write_shard(path, changed)
+        if changed[0]["html"] != html and path.stat().st_size == before.st_size:
+            break
+    assert path.stat().st_size == before.st_size  # a one-digit edit that compresses to the same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    out, _ = run_build(cfg, capsys)
+    assert reuse_line(out) == "corpus: 0 raw shards reused from the cache, 1 processed (1 raw shard changed)"
+    run_build(make_project(tmp_path / "scratch", {name: changed}), capsys)
+    assert tree(tmp_path / "cached" / "data" / "corpus") == tree(tmp_path / "scratch" / "data" / "corpus")
+
+
 def _entries(root: Path) -> list[Path]:
     return sorted((root / "data" / "cache" / "corpus").glob("*.jsonl.gz"))
 
