@@ -34,8 +34,9 @@ AFTER_SHARD = {"workers", "shard_bytes", "dedup_threshold", "valid_ratio", "test
 CODE = ("common.formats", "corpus.cache", "corpus.dedup", "corpus.document", "corpus.extract",
         "corpus.filters", "corpus.news_extract", "corpus.normalize", "corpus.read", "corpus.shard",
         "corpus.split", "corpus.steps")
-LIBRARIES = ("beautifulsoup4", "datasketch", "ftfy", "lingua-language-detector", "lxml", "numpy",
-             "readability-lxml", "regex", "trafilatura")
+# (lxml-html-clean: readability-lxml's cleaner; soupsieve: BeautifulSoup's CSS selectors)
+LIBRARIES = ("beautifulsoup4", "datasketch", "ftfy", "lingua-language-detector", "lxml",
+             "lxml-html-clean", "numpy", "readability-lxml", "regex", "soupsieve", "trafilatura")
 
 
 class CacheError(Exception):
