@@ -251,6 +251,34 @@ def test_killed_build_leaves_the_previous_corpus_and_a_usable_cache(scratch, tmp
     assert not [p for p in (tmp_path / "data").rglob("*") if ".tmp-" in p.name]
 
 
+def test_leftovers_of_a_killed_write_go_and_empty_or_emptied_shards_are_cached(tmp_path, capsys):
+    """A run killed while spilling leaves its temp corpus (with ``.spill`` buckets) and temp cache
+    files: the next run removes them. An empty raw shard and one whose every page is dropped get
+    entries of no documents, reused as such."""
+    name = "news/part-00000.jsonl.gz"
+    records = raw_shards(per_shard=4)[name]
+    stubs = [dict(r, html="<html><body><p>Кратко.</p></body></html>") for r in records]
+    cfg = make_project(tmp_path, {name: records, "news/part-00001.jsonl.gz": stubs})
+    (tmp_path / "data" / "raw" / "news" / "part-00002.jsonl.gz").write_bytes(b"")
+    spill = tmp_path / "data" / ".corpus.tmp-1-deadbeef" / ".spill"
+    spill.mkdir(parents=True)
+    (spill / "bucket-0000.jsonl").write_text("[1, {}]\n", encoding="utf-8")
+    cache_dir = tmp_path / "data" / "cache" / "corpus"
+    cache_dir.mkdir(parents=True)
+    (cache_dir / ".abc.jsonl.gz.tmp-1-deadbeef").write_bytes(b"half an entry")
+    out, _ = run_build(cfg, capsys)
+    assert not [p for p in (tmp_path / "data").rglob("*") if ".tmp-" in p.name]
+    report = (tmp_path / "data" / "corpus" / "report.md").read_text(encoding="utf-8")
+    assert "| extract | dropped: no main text | 4 |" in report
+    first = tree(tmp_path / "data" / "corpus")
+    out, err = run_build(cfg, capsys)
+    assert "corpus cache" not in err
+    assert reuse_line(out).endswith("3 raw shards reused from the cache, 0 processed")
+    assert tree(tmp_path / "data" / "corpus") == first
+    counts = [cache.read_header(entry)["documents"] for entry in _entries(tmp_path)]
+    assert sorted(counts) == [0, 0, 4]
+
+
 def test_every_corpus_shard_mixes_the_sources_in_proportion(mixed):
     """Raw data is alpha, then beta; every full train shard holds each source within 3 binomial
     standard deviations of its share of the whole (in crawl order most would hold one only)."""
