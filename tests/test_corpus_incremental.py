@@ -279,6 +279,22 @@ def test_leftovers_of_a_killed_write_go_and_empty_or_emptied_shards_are_cached(t
     assert sorted(counts) == [0, 0, 4]
 
 
+def test_a_url_in_two_raw_shards_is_kept_from_the_first_in_canonical_order(tmp_path, capsys):
+    shards = raw_shards(per_shard=3)
+    first, second = shards["news/part-00000.jsonl.gz"], shards["news/part-00003.jsonl.gz"]
+    again = dict(second[0], url=first[0]["url"], canonical_url=first[0]["canonical_url"],
+                 title="Повторен адрес")
+    cfg = make_project(tmp_path, {"news/part-00000.jsonl.gz": first,
+                                  "news/part-00003.jsonl.gz": [again, *second[1:]]})
+    run_build(cfg, capsys)
+    report = (tmp_path / "data" / "corpus" / "report.md").read_text(encoding="utf-8")
+    assert "| dedup | dropped: same URL | 1 |" in report
+    docs = [json.loads(line) for line in
+            (tmp_path / "data" / "corpus" / "docs.jsonl").read_text(encoding="utf-8").splitlines()]
+    titles = [d["title"] for d in docs if d["url"] == first[0]["url"]]
+    assert titles == [first[0]["title"]]
+
+
 def test_every_corpus_shard_mixes_the_sources_in_proportion(mixed):
     """Raw data is alpha, then beta; every full train shard holds each source within 3 binomial
     standard deviations of its share of the whole (in crawl order most would hold one only)."""
