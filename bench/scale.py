@@ -28,9 +28,9 @@ sum of the last reading of each process seen.
 Growth exponent between sizes n1 < n2: ``log(x2 / x1) / log(n2 / n1)`` for seconds, CPU seconds
 (steadier on a shared machine) and peak RSS (1: linear, 0: flat). Figures for
 ``bench/RESULTS.md``: each stage at the largest size beside the size before it, and the +1% build
-beside the build from scratch. Numbers the corpus stage reports are kept per run: ``REPORTED``
-keys anywhere in its ``manifest.json`` or ``report.json`` (the dedup index's bytes), and the
-shards an incremental build reused and processed (its ``SHARDS_LINE`` on stdout).
+beside the build from scratch. What the corpus stage reports is kept per run (``corpus_figures``):
+documents written and the dedup index's bytes from its ``manifest.json``, and the raw shards it
+reused and processed (its ``SHARDS_LINE`` on stdout).
 
 Documents carry about 900 characters of text (1.7 KB of UTF-8; 3 KB of HTML). The corpus stage
 costs about 4.7 CPU-ms a document (measured at 2k and 8k), so the default sizes take 15-20 minutes
@@ -80,7 +80,6 @@ POLL_S = 0.1
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 EXTRA_FIRST = 10**9  # index of the first document of the +1% shard
-REPORTED = ("dedup_index_bytes", "shards_reused", "shards_processed")
 STAGES = ("corpus", "tokenizer", "tokens", "tokens_unchanged", "resume_first", "resume",
           "corpus_plus_1pct")
 SHARDS_LINE = re.compile(r"(?P<shards_reused>\d+) raw shards reused from the cache, "
@@ -294,30 +293,14 @@ def run_stage(argv: list[str], log: Path) -> dict:
             "max_process_rss_mb": usage.ru_maxrss / 1024, "processes": len(seen), "output": text}
 
 
-def reported(corpus: Path, output: str) -> dict:
-    """The ``REPORTED`` numbers the corpus stage wrote in ``manifest.json`` or ``report.json``, and
-    the shards it reused and processed when its output says (``SHARDS_LINE``)."""
-    line = SHARDS_LINE.search(output)
-    found: dict = {k: int(v) for k, v in line.groupdict().items()} if line else {}
-    for name in ("manifest.json", "report.json"):
-        try:
-            stack = [json.loads((corpus / name).read_text(encoding="utf-8"))]
-        except (OSError, ValueError):
-            continue
-        while stack:
-            node = stack.pop()
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            for key, value in items:
-                if key in REPORTED and isinstance(value, int | float) and not isinstance(value, bool):
-                    found.setdefault(key, value)
-                elif isinstance(value, dict | list):
-                    stack.append(value)
-    return found
-
-
-def corpus_documents(corpus: Path) -> int:
+def corpus_figures(corpus: Path, output: str) -> dict:
+    """What a corpus build reports: documents written and the dedup index's bytes (its
+    ``manifest.json``), and the raw shards it reused and processed (``SHARDS_LINE`` in ``output``)."""
     manifest = json.loads((corpus / "manifest.json").read_text(encoding="utf-8"))
-    return sum(split["documents"] for split in manifest["splits"].values())
+    line = SHARDS_LINE.search(output)
+    return {"documents_out": sum(split["documents"] for split in manifest["splits"].values()),
+            "dedup_index_bytes": manifest["dedup_index_bytes"],
+            **({k: int(v) for k, v in line.groupdict().items()} if line else {})}
 
 
 def measure_size(n: int, project: Path, pool: Path, model: TextModel, shard_docs: int,
@@ -348,8 +331,9 @@ def measure_size(n: int, project: Path, pool: Path, model: TextModel, shard_docs
         return result
 
     scratch = stage("corpus", ["-m", "corpus.build", *cfg, "-j", str(jobs)], n)
-    kept = corpus_documents(corpus)
-    scratch_reported = reported(corpus, scratch["output"])
+    scratch.update(raw_shards=2 * shards, **corpus_figures(corpus, scratch["output"]))
+    scratch["dedup_index_bytes_per_document"] = scratch["dedup_index_bytes"] / n
+    kept = scratch["documents_out"]
     stage("tokenizer", ["-m", "corpus.tokenizer", *cfg], kept)
     stage("tokens", ["-m", "corpus.tokenizer", *cfg, "--reuse-tokenizer", "--force"], kept)
     stage("tokens_unchanged", ["-m", "corpus.tokenizer", *cfg], kept)
@@ -362,10 +346,7 @@ def measure_size(n: int, project: Path, pool: Path, model: TextModel, shard_docs
     added = write_raw(model, raw, EXTRA_FIRST + n, extra, shards)
     plus = stage("corpus_plus_1pct", ["-m", "corpus.build", *cfg, "-j", str(jobs)], n + extra)
     plus.update(added_documents=added["records"], raw_shards=2 * shards + 1,
-                documents_out=corpus_documents(corpus), **reported(corpus, plus["output"]))
-    stages["corpus"].update(raw_shards=2 * shards, documents_out=kept, **scratch_reported)
-    if "dedup_index_bytes" in scratch_reported:
-        stages["corpus"]["dedup_index_bytes_per_document"] = scratch_reported["dedup_index_bytes"] / n
+                **corpus_figures(corpus, plus["output"]))
     stages["tokenizer"].update(train_seconds=report["training"]["train_seconds"],
                                tokens=sum(s["tokens"] for s in report["splits"].values()))
     stages["tokens_unchanged"]["reused"] = report["reused"]
@@ -438,10 +419,8 @@ def section(runs: dict[int, dict], grow: dict[str, list[dict]]) -> str:
     notes = []
     for n in sorted(runs):
         c = runs[n]["stages"]["corpus"]
-        per_doc = c.get("dedup_index_bytes_per_document")
         notes.append(f"{n:,} raw documents -> {c['documents_out']:,} in the corpus; dedup index "
-                     + (f"{per_doc:,.0f} bytes per document" if per_doc is not None
-                        else "bytes not reported by the corpus stage"))
+                     f"{c['dedup_index_bytes_per_document']:,.0f} bytes per document")
     table = markdown_table(HEAD, rows(runs, grow))
     return "\n".join(["## Scale (`make bench-scale`)", "",
                       "Each stage is its own process of the real CLI (see `bench/scale.py`); "

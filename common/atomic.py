@@ -39,16 +39,26 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp folder beside ``path``; on success it replaces ``path`` whole."""
+    """Yield a temp folder beside ``path``; on success it replaces ``path`` whole.
+
+    The old folder is set aside as ``.NAME.old-*`` for the instant between the two renames; a
+    run killed in that instant leaves it there, and the next ``atomic_dir`` on ``path`` puts it
+    back, so a reader always finds the old folder or the new one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for old in sorted(path.parent.glob(f".{path.name}.old-*")):
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, path)
     tmp = _temp_sibling(path)
     tmp.mkdir()
     try:
         yield tmp
         old = None
         if path.exists():
-            old = _temp_sibling(path)
+            old = path.with_name(f".{path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             os.replace(path, old)
         os.replace(tmp, path)
         if old is not None:

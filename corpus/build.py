@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import shutil
 import sys
 from array import array
 from collections import Counter
@@ -40,7 +39,8 @@ from corpus.stats import Stats
 from corpus.write import CorpusWriter
 
 BUCKET_BYTES = 64_000_000  # survivors' texts sorted in memory at a time when writing
-MAX_BUCKETS = 1024
+MAX_BUCKETS = 512  # bucket files open at once: well under the usual limit of 1024 descriptors
+
 
 def _settings(cfg: config.Section) -> dict:
     licences = {WIKI_SOURCE: cfg.crawl.bgwiki.license}
@@ -74,7 +74,8 @@ def _stale(jobs: list[ShardJob]) -> tuple[list[ShardJob], Counter]:
 
 
 def _process(todo: list[ShardJob], settings: dict, workers: int) -> None:
-    """Process the shards of ``todo`` with ``workers`` processes (each result is a count only)."""
+    """Process the shards of ``todo`` with ``workers`` processes; the documents go to the cache
+    entries, only the shard's name comes back, so no result waits in the parent."""
     bar = tqdm(total=sum(job.path.stat().st_size for job in todo), unit="B", unit_scale=True,
                desc="corpus: extract", file=sys.stderr, disable=None)
     if workers == 1 or len(todo) <= 1:
@@ -212,8 +213,8 @@ def build(cfg: config.Section, workers: int) -> Stats:
     shards = raw_shards(raw_dir)
     if not shards:
         raise UserError(f"no raw shards (*/part-*.jsonl.gz) under {raw_dir}: run `make crawl` first")
-    for stale in config.data_dir(cfg).glob(".corpus.tmp-*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
+    corpus_dir = config.data_dir(cfg, "corpus")
+    remove_stale_temps(corpus_dir.parent, corpus_dir.name)  # what a killed run left
     cache_dir = config.data_dir(cfg, "cache", "corpus")
     remove_stale_temps(cache_dir)
     settings = _settings(cfg)
@@ -232,7 +233,7 @@ def build(cfg: config.Section, workers: int) -> Stats:
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
     reuse = (f"corpus: {len(jobs) - processed} raw shards reused from the cache, {processed} "
              f"processed" + (f" ({reasons})" if reasons else ""))
-    with atomic_dir(config.data_dir(cfg, "corpus")) as out:
+    with atomic_dir(corpus_dir) as out:
         writer = CorpusWriter(out, c.shard_bytes)
         buckets = min(MAX_BUCKETS, 1 + 3 * chars // BUCKET_BYTES)  # UTF-8 Cyrillic: 2 bytes a char
         paths = _spill(jobs, kept, out / ".spill", buckets)

@@ -2,11 +2,12 @@
 
 ``data/cache/corpus/<hash of the shard name>.jsonl.gz`` holds one raw shard's extracted,
 normalised and filtered documents with their dedup keys, and its step counts. Its header names
-what made it: the raw shard (name, size, mtime), the settings that shape per-shard output (every
-``[corpus]`` key except those used only after it, ``AFTER_SHARD``), the code (a hash of the
-source of ``CODE`` and the versions of ``LIBRARIES``) and, per source met in the shard, that
-site's selector and licence, so a site's change redoes only the shards holding its pages. An entry
-is written atomically; one that does not match, or cannot be read whole, is never trusted.
+what made it: the raw shard (name, size, mtime, gzip trailer), the settings that shape
+per-shard output (every ``[corpus]`` key except those used only after it, ``AFTER_SHARD``), the
+code (a hash of the source of ``CODE`` and the versions of ``LIBRARIES``) and, per source met in
+the shard, that site's selector and licence, so a site's change redoes only the shards holding
+its pages. An entry is written atomically; one that does not match, or cannot be read whole, is
+never trusted.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ AFTER_SHARD = {"workers", "shard_bytes", "dedup_threshold", "valid_ratio", "test
 CODE = ("common.formats", "corpus.cache", "corpus.dedup", "corpus.document", "corpus.extract",
         "corpus.filters", "corpus.news_extract", "corpus.normalize", "corpus.read", "corpus.shard",
         "corpus.split", "corpus.steps")
-LIBRARIES = ("beautifulsoup4", "datasketch", "ftfy", "lingua-language-detector", "lxml", "numpy",
-             "readability-lxml", "regex", "trafilatura")
+# (lxml-html-clean: readability-lxml's cleaner; soupsieve: BeautifulSoup's CSS selectors)
+LIBRARIES = ("beautifulsoup4", "datasketch", "ftfy", "lingua-language-detector", "lxml",
+             "lxml-html-clean", "numpy", "readability-lxml", "regex", "soupsieve", "trafilatura")
 
 
 class CacheError(Exception):
@@ -68,9 +70,16 @@ def entry_path(cache_dir: Path, shard_name: str) -> Path:
 
 
 def identity(path: Path, shard_name: str, settings: str) -> dict:
-    """What an entry for this raw shard must have been made from (site settings apart)."""
+    """What an entry for this raw shard must have been made from (site settings apart).
+
+    The raw shard is known by its size, mtime and last 8 bytes (gzip's CRC-32 and length of the
+    uncompressed data), so a rewrite that keeps the size and mtime is still seen, unread.
+    """
     st = path.stat()
-    return {"format": FORMAT, "shard": shard_name, "raw": [st.st_size, st.st_mtime_ns],
+    with open(path, "rb") as fh:
+        fh.seek(max(st.st_size - 8, 0))
+        trailer = fh.read(8).hex()
+    return {"format": FORMAT, "shard": shard_name, "raw": [st.st_size, st.st_mtime_ns, trailer],
             "settings": settings, "code": code_version()}
 
 

@@ -96,9 +96,13 @@ class BandIndex:
     def add(self, hashes: np.ndarray, number: int) -> None:
         recent = self.recent
         for h in hashes.tolist():
-            had = recent.setdefault(h, number)
-            if had is not number:
-                recent[h] = [*had, number] if isinstance(had, list) else [had, number]
+            had = recent.get(h)
+            if had is None:
+                recent[h] = number
+            elif isinstance(had, list):
+                had.append(number)
+            else:
+                recent[h] = [had, number]
         if len(recent) >= max(MERGE_MIN, len(self.hashes) // 8):
             self._merge()
 

@@ -50,14 +50,6 @@ TRANSCLUSION = "mw:Transclusion"
 _SPACE = re.compile(r"\s+")
 
 
-def extract(record: dict, selectors: dict[str, str]) -> str:
-    """The main text of a raw record: wiki cleaner for bgwiki, else the news extractor."""
-    if record.get("source") == WIKI_SOURCE:
-        return extract_wiki(record["html"])
-    return extract_news(record["html"], selectors.get(record.get("source") or "", ""),
-                        url=record.get("url"))
-
-
 def extract_wiki(html: str) -> str:
     """Article text of MediaWiki HTML (``action=parse`` output, a Parsoid document or a served page)."""
     soup = BeautifulSoup(html, "lxml")

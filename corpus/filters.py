@@ -4,10 +4,11 @@ In the spirit of Gopher, C4 and FineWeb-2 (whose Bulgarian ``bul_Cyrl`` configur
 reference for the thresholds; README says where ours differ): boilerplate lines (cookie/JavaScript
 notices, "all rights reserved"…) are removed and a page made mostly of them is dropped; then
 minimum length, Cyrillic-letter ratio, stop words, word length, words with letters, repeated
-lines, the share of lines ending in punctuation, repeated word n-grams and, last as the slowest, language identity
-(lingua, restricted to the languages Bulgarian is confused with). A page's declared ``lang`` is
-never trusted. A filter sees the whole Document (source and URL too) and may edit its text. Adding one: a function here, its
-entry in ``FILTERS`` and its config key (with its README row).
+lines, the share of lines ending in punctuation, repeated word n-grams and, last as the slowest,
+language identity (lingua, restricted to the languages Bulgarian is confused with). A page's
+declared ``lang`` is never trusted. A filter sees the whole Document (source and URL too) and may
+edit its text. Adding one: a function here, its place in ``FILTERS``, its ``[corpus]`` key in
+``common/config.py`` and that key's row in README's configuration reference.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Step 1: stream raw shards (``data/raw/<spider>/part-NNNNN.jsonl.gz``) record by record.
 
-A truncated or corrupt gzip file, a line that is not JSON or a record without HTML is counted
-with its file and line, and reading goes on; nothing holds more than one line in memory.
+A truncated or corrupt gzip file, a line that is not JSON or a record without HTML or URL is
+counted with its file and line, and reading goes on; nothing holds more than one line in memory.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def _parse(line: bytes, stats: Stats, where: str) -> dict | None:
         return None
     if not isinstance(record, dict) or not isinstance(record.get("html"), str):
         stats.problem(STEP, "skipped: record without html", where, "no 'html' string field")
+        return None
+    if not (record.get("canonical_url") or record.get("url")):  # every document keeps its URL
+        stats.problem(STEP, "skipped: record without url", where, "no 'url' or 'canonical_url'")
         return None
     stats.count(STEP, "in (HTML characters)", len(record["html"]))
     return record

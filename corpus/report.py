@@ -67,7 +67,8 @@ def write_report(out: Path, stats: Stats, lengths: LengthHistogram, settings: di
     """``report.md`` and ``lengths.png`` in ``out``."""
     rows = table(stats)
     md = ["# Corpus build report", "",
-          "Characters of the `read` row are raw HTML; from `extract` on, characters of text.", "",
+          "Characters are raw HTML in the `read` row and in the `path` and `dropped` rows of "
+          "`extract` (the pages as they came in); every other row counts text.", "",
           "| " + " | ".join(rows[0]) + " |", "|---|---|---:|---:|"]
     md += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     total = int(lengths.counts.sum())

@@ -40,8 +40,8 @@ def site(source: str) -> str:
     return cache.site_hash(_worker["selectors"].get(source, ""), _worker["licences"].get(source))
 
 
-def process_shard(job: ShardJob) -> int:
-    """Run one raw shard through the steps and write its cache entry; the documents kept."""
+def process_shard(job: ShardJob) -> None:
+    """Run one raw shard through the steps and write its cache entry."""
     cfg = _worker["corpus"]
     stats = Stats()
     pipeline = Pipeline(_worker["steps"], stats)
@@ -59,4 +59,3 @@ def process_shard(job: ShardJob) -> int:
     header = {**job.identity, "sites": {s: site(s) for s in sorted(sources)},
               "stats": stats.to_json()}
     cache.write_entry(job.entry, header, docs)
-    return len(docs)

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
-from common.formats import DOC_END, SPLITS
+from common.formats import ATTRIBUTION, DOC_END, SPLITS
 from corpus.report import LengthHistogram
 
 
@@ -99,7 +99,7 @@ class CorpusWriter:
             }
         (self.out / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        (self.out / "ATTRIBUTION.md").write_text(attribution(self.sources), encoding="utf-8")
+        (self.out / ATTRIBUTION).write_text(attribution(self.sources), encoding="utf-8")
         return manifest
 
 

@@ -104,15 +104,14 @@ def test_generated_raw_shards(tmp_path):
     assert scale.source_of(scale.EXTRA_FIRST + 3) == scale.NEWS
 
 
-def test_reported_numbers_are_found_anywhere(tmp_path):
+def test_corpus_figures_come_from_the_manifest_and_the_summary_line(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(
-        {"splits": {}, "dedup": {"index": [{"dedup_index_bytes": 1234}]}}), encoding="utf-8")
-    (tmp_path / "report.json").write_text(json.dumps({"cache": {"shards_reused": 3, "x": True}}),
-                                          encoding="utf-8")
-    assert scale.reported(tmp_path, "") == {"dedup_index_bytes": 1234, "shards_reused": 3}
+        {"dedup_index_bytes": 1234, "splits": {"train": {"documents": 9}, "valid": {"documents": 1}}}),
+        encoding="utf-8")
+    assert scale.corpus_figures(tmp_path, "") == {"documents_out": 10, "dedup_index_bytes": 1234}
     output = "...\ncorpus: 40 raw shards reused from the cache, 1 processed (1 new)\n..."
-    assert scale.reported(tmp_path, output) == {"dedup_index_bytes": 1234, "shards_reused": 40,
-                                                "shards_processed": 1}
+    assert scale.corpus_figures(tmp_path, output) == {"documents_out": 10, "dedup_index_bytes": 1234,
+                                                      "shards_reused": 40, "shards_processed": 1}
 
 
 @pytest.mark.parametrize("sizes", ["100", "100,150", "a,b"])

@@ -85,6 +85,27 @@ def test_atomic_dir_swaps_whole_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
 
 
+def test_atomic_dir_killed_between_its_renames_gets_the_old_folder_back(tmp_path):
+    target = tmp_path / "corpus"
+    with atomic.atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+    # what a run killed after setting the old folder aside, before renaming the new one in, leaves
+    target.rename(tmp_path / ".corpus.old-1-ab")
+    (tmp_path / ".corpus.tmp-1-cd").mkdir()
+    with pytest.raises(ValueError), atomic.atomic_dir(target):
+        assert (target / "a").read_text() == "1"  # back before the new build starts
+        raise ValueError
+    assert (target / "a").read_text() == "1"
+    assert not list(tmp_path.glob(".corpus.old-*"))
+    # a set-aside copy next to a folder that is there is stale: removed, the folder kept
+    (tmp_path / ".corpus.old-2-ef").mkdir()
+    with atomic.atomic_dir(target) as tmp:
+        (tmp / "b").write_text("2")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".corpus.tmp")) == [
+        "corpus"]
+    assert [p.name for p in target.iterdir()] == ["b"]
+
+
 def test_remove_stale_temps(tmp_path):
     (tmp_path / ".x.tmp-1-ab").write_text("")
     (tmp_path / ".d.tmp-2-cd").mkdir()

@@ -125,3 +125,14 @@ def test_index_is_compact_and_finds_pairs_across_merges(monkeypatch):
     assert deduper.check("https://x.bg/far", b"far".ljust(16), far.tobytes()) is None
     per_doc = deduper.index_bytes / deduper.kept
     assert per_doc <= PERM * 4 + deduper.bands * 12  # the signature plus 12 bytes a band
+
+
+def test_band_index_keeps_every_document_of_a_shared_bucket(monkeypatch):
+    monkeypatch.setattr(dedup, "MERGE_MIN", 4)
+    index = dedup.BandIndex()
+    for number in range(3):  # band hash 7 shared by all three, one of its own each
+        index.add(np.array([7, 100 + number], dtype=np.uint64), number)
+        assert index.query(np.array([7], dtype=np.uint64)) == set(range(number + 1))
+    assert not index.recent and index.hashes.tolist() == [7, 7, 7, 100, 101, 102]  # merged at 4
+    index.add(np.array([7], dtype=np.uint64), 3)
+    assert index.query(np.array([7, 102], dtype=np.uint64)) == {0, 1, 2, 3}

@@ -8,9 +8,11 @@ import lxml.html
 import pytest
 
 from corpus import news_extract
-from corpus.extract import extract, extract_news, extract_news_with_path, extract_wiki
+from corpus.document import Document
+from corpus.extract import extract_news, extract_news_with_path, extract_wiki
 from corpus.news_extract import Candidates, combine
 from corpus.normalize import normalize
+from corpus.steps import extract_text
 
 # What bg.wikipedia's action=parse returns for an article, in its current markup (headings in
 # div.mw-heading with an edit link beside them), written for this test.
@@ -48,9 +50,12 @@ def test_wiki_parse_html_keeps_prose_and_drops_apparatus():
     ]
 
 
-def test_extract_routes_bgwiki_records_to_the_wiki_cleaner():
+def test_extract_step_routes_bgwiki_records_to_the_wiki_cleaner():
     record = {"source": "bgwiki", "title": "Пловдив", "html": BG_PARSE_HTML}
-    assert extract(record, {"bgwiki": "p"}) == extract_wiki(BG_PARSE_HTML)
+    doc = Document.from_record(record, {})
+    assert extract_text(doc, {"bgwiki": "p"}) is None  # a selector never applies to the wiki
+    assert doc.text == "Пловдив\n" + extract_wiki(BG_PARSE_HTML)  # the title first
+    assert doc.metadata["extract_path"] == "wiki"
 
 
 def test_real_wikipedia_page_loses_navbox_references_toc(fixtures):
@@ -91,9 +96,11 @@ def test_site_selector_overrides_trafilatura(fixtures):
     text = extract_news(html, ".td-post-content")
     assert text == ("Проектното предложение на местната администрация за изграждане на "
                     "допълнителен корпус на ППМГ „Акад. Иван Ценов“ е сред …")
-    # ...and extract() looks the selector up by the record's source name
-    record = {"source": "vratza", "html": html, "url": "https://vratza.com/x/"}
-    assert extract(record, {"vratza": "h1.entry-title"}).startswith("ОБЩИНА ВРАЦА СПЕЧЕЛИ ПРОЕКТ")
+    # ...and the extract step looks the selector up by the document's source
+    doc = Document.from_record({"source": "vratza", "html": html, "url": "https://vratza.com/x/"}, {})
+    assert extract_text(doc, {"vratza": "h1.entry-title"}) is None
+    assert doc.text.startswith("ОБЩИНА ВРАЦА СПЕЧЕЛИ ПРОЕКТ")
+    assert doc.metadata["extract_path"] == "selector"
 
 
 def test_stub_page_gives_its_one_sentence_not_the_menu_around_it(fixtures):

@@ -174,6 +174,27 @@ def test_other_code_redoes_every_shard(tmp_path, capsys, monkeypatch):
     assert reuse_line(out) == "corpus: 0 raw shards reused from the cache, 7 processed (7 code changed)"
 
 
+def test_a_raw_shard_rewritten_with_its_size_and_mtime_is_processed_again(tmp_path, capsys):
+    name = "news/part-00000.jsonl.gz"
+    records = raw_shards(per_shard=4)[name]
+    cfg = make_project(tmp_path / "cached", {name: records})
+    run_build(cfg, capsys)
+    path = tmp_path / "cached" / "data" / "raw" / name
+    before = path.stat()
+    html = records[0]["html"]
+    for at, digit in ((at, d) for at, c in enumerate(html) if c.isdigit() for d in "0123456789"):
+        changed = [dict(records[0], html=html[:at] + digit + html[at + 1:]), *records[1:]]
+        write_shard(path, changed)
+        if changed[0]["html"] != html and path.stat().st_size == before.st_size:
+            break
+    assert path.stat().st_size == before.st_size  # a one-digit edit that compresses to the same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    out, _ = run_build(cfg, capsys)
+    assert reuse_line(out) == "corpus: 0 raw shards reused from the cache, 1 processed (1 raw shard changed)"
+    run_build(make_project(tmp_path / "scratch", {name: changed}), capsys)
+    assert tree(tmp_path / "cached" / "data" / "corpus") == tree(tmp_path / "scratch" / "data" / "corpus")
+
+
 def _entries(root: Path) -> list[Path]:
     return sorted((root / "data" / "cache" / "corpus").glob("*.jsonl.gz"))
 
@@ -228,6 +249,50 @@ def test_killed_build_leaves_the_previous_corpus_and_a_usable_cache(scratch, tmp
     assert reuse_line(out).startswith(f"corpus: {len(written)} raw shards reused from the cache, ")
     assert tree(previous) == tree(scratch)
     assert not [p for p in (tmp_path / "data").rglob("*") if ".tmp-" in p.name]
+
+
+def test_leftovers_of_a_killed_write_go_and_empty_or_emptied_shards_are_cached(tmp_path, capsys):
+    """A run killed while spilling leaves its temp corpus (with ``.spill`` buckets) and temp cache
+    files: the next run removes them. An empty raw shard and one whose every page is dropped get
+    entries of no documents, reused as such."""
+    name = "news/part-00000.jsonl.gz"
+    records = raw_shards(per_shard=4)[name]
+    stubs = [dict(r, html="<html><body><p>Кратко.</p></body></html>") for r in records]
+    cfg = make_project(tmp_path, {name: records, "news/part-00001.jsonl.gz": stubs})
+    (tmp_path / "data" / "raw" / "news" / "part-00002.jsonl.gz").write_bytes(b"")
+    spill = tmp_path / "data" / ".corpus.tmp-1-deadbeef" / ".spill"
+    spill.mkdir(parents=True)
+    (spill / "bucket-0000.jsonl").write_text("[1, {}]\n", encoding="utf-8")
+    cache_dir = tmp_path / "data" / "cache" / "corpus"
+    cache_dir.mkdir(parents=True)
+    (cache_dir / ".abc.jsonl.gz.tmp-1-deadbeef").write_bytes(b"half an entry")
+    out, _ = run_build(cfg, capsys)
+    assert not [p for p in (tmp_path / "data").rglob("*") if ".tmp-" in p.name]
+    report = (tmp_path / "data" / "corpus" / "report.md").read_text(encoding="utf-8")
+    assert "| extract | dropped: no main text | 4 |" in report
+    first = tree(tmp_path / "data" / "corpus")
+    out, err = run_build(cfg, capsys)
+    assert "corpus cache" not in err
+    assert reuse_line(out).endswith("3 raw shards reused from the cache, 0 processed")
+    assert tree(tmp_path / "data" / "corpus") == first
+    counts = [cache.read_header(entry)["documents"] for entry in _entries(tmp_path)]
+    assert sorted(counts) == [0, 0, 4]
+
+
+def test_a_url_in_two_raw_shards_is_kept_from_the_first_in_canonical_order(tmp_path, capsys):
+    shards = raw_shards(per_shard=3)
+    first, second = shards["news/part-00000.jsonl.gz"], shards["news/part-00003.jsonl.gz"]
+    again = dict(second[0], url=first[0]["url"], canonical_url=first[0]["canonical_url"],
+                 title="Повторен адрес")
+    cfg = make_project(tmp_path, {"news/part-00000.jsonl.gz": first,
+                                  "news/part-00003.jsonl.gz": [again, *second[1:]]})
+    run_build(cfg, capsys)
+    report = (tmp_path / "data" / "corpus" / "report.md").read_text(encoding="utf-8")
+    assert "| dedup | dropped: same URL | 1 |" in report
+    docs = [json.loads(line) for line in
+            (tmp_path / "data" / "corpus" / "docs.jsonl").read_text(encoding="utf-8").splitlines()]
+    titles = [d["title"] for d in docs if d["url"] == first[0]["url"]]
+    assert titles == [first[0]["title"]]
 
 
 def test_every_corpus_shard_mixes_the_sources_in_proportion(mixed):

@@ -7,7 +7,9 @@ node groups sharing an ``about``, ``sup.mw-ref`` citation marks, ``div.mw-refere
 
 from __future__ import annotations
 
-from corpus.extract import extract, extract_wiki
+from corpus.document import Document
+from corpus.extract import extract_wiki
+from corpus.steps import extract_text
 from demo.enterprise_dump import ParsoidRenderer, dump_articles
 from demo.replay import Page, Renderer, synthetic_pages
 
@@ -91,8 +93,9 @@ def test_inline_templates_inside_paragraphs_stay_text():
 
 
 def test_dump_record_goes_through_the_wiki_cleaner():
-    record = {"source": "bgwiki", "via": "dump", "html": PAGE}
-    assert extract(record, {}).splitlines() == PROSE
+    doc = Document.from_record({"source": "bgwiki", "via": "dump", "html": PAGE}, {})
+    assert extract_text(doc, {}) is None
+    assert doc.text.splitlines() == PROSE
 
 
 def test_parsoid_and_action_parse_html_of_one_page_give_the_same_text():

@@ -24,17 +24,20 @@ def test_reads_records_in_order_and_counts_html(tmp_path):
 
 def test_bad_lines_are_reported_with_file_and_line(tmp_path):
     path = tmp_path / "site" / "part-00000.jsonl.gz"
-    lines = [json.dumps(_record(0)), "{not json", json.dumps({"url": "x"}), json.dumps(_record(3))]
+    lines = [json.dumps(_record(0)), "{not json", json.dumps({"url": "x"}),
+             json.dumps({**_record(3), "url": ""}), json.dumps(_record(4))]
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     stats = Stats()
     got = list(read_shard(path, stats, "site/part-00000.jsonl.gz"))
-    assert [r["url"] for r in got] == ["https://example.bg/0", "https://example.bg/3"]
+    assert [r["url"] for r in got] == ["https://example.bg/0", "https://example.bg/4"]
     assert stats.docs["read", "skipped: bad JSON line"] == 1
     assert stats.docs["read", "skipped: record without html"] == 1
+    assert stats.docs["read", "skipped: record without url"] == 1  # else every one would share id
     assert stats.problems[0].startswith("site/part-00000.jsonl.gz:2: ")
     assert stats.problems[1].startswith("site/part-00000.jsonl.gz:3: ")
+    assert stats.problems[2].startswith("site/part-00000.jsonl.gz:4: ")
 
 
 def test_truncated_gzip_keeps_what_was_readable(tmp_path):
