@@ -32,6 +32,10 @@ beside the build from scratch. What the corpus stage reports is kept per run (``
 documents written and the dedup index's bytes from its ``manifest.json``, and the raw shards it
 reused and processed (its ``SHARDS_LINE`` on stdout).
 
+``--corpus-only`` measures the ``corpus`` stage alone, at one size or more: the memory check at
+sizes the whole benchmark would take too long for (``--sizes 1000000 --corpus-only``); its figure
+is the build's peak RSS beside its own dedup index.
+
 Documents carry about 900 characters of text (1.7 KB of UTF-8; 3 KB of HTML). The corpus stage
 costs about 4.7 CPU-ms a document (measured at 2k and 8k), so the default sizes take 15-20 minutes
 on 2 idle cores; ``--sizes`` picks others.
@@ -304,8 +308,9 @@ def corpus_figures(corpus: Path, output: str) -> dict:
 
 
 def measure_size(n: int, project: Path, pool: Path, model: TextModel, shard_docs: int,
-                 jobs: int, bar: tqdm) -> dict:
-    """Every stage at ``n`` documents, in ``project`` (its raw shards linked from ``pool``)."""
+                 jobs: int, bar: tqdm, corpus_only: bool = False) -> dict:
+    """Every stage (or ``corpus_only``) at ``n`` documents, in ``project`` (its raw shards linked
+    from ``pool``)."""
     project.mkdir(parents=True)
     config = write_config(project, {
         "paths": {"data": "data", "artifacts": "artifacts"},
@@ -334,6 +339,8 @@ def measure_size(n: int, project: Path, pool: Path, model: TextModel, shard_docs
     scratch.update(raw_shards=2 * shards, **corpus_figures(corpus, scratch["output"]))
     scratch["dedup_index_bytes_per_document"] = scratch["dedup_index_bytes"] / n
     kept = scratch["documents_out"]
+    if corpus_only:
+        return {"documents": n, "stages": _finish(stages)}
     stage("tokenizer", ["-m", "corpus.tokenizer", *cfg], kept)
     stage("tokens", ["-m", "corpus.tokenizer", *cfg, "--reuse-tokenizer", "--force"], kept)
     stage("tokens_unchanged", ["-m", "corpus.tokenizer", *cfg], kept)
@@ -350,10 +357,19 @@ def measure_size(n: int, project: Path, pool: Path, model: TextModel, shard_docs
     stages["tokenizer"].update(train_seconds=report["training"]["train_seconds"],
                                tokens=sum(s["tokens"] for s in report["splits"].values()))
     stages["tokens_unchanged"]["reused"] = report["reused"]
+    return {"documents": n, "stages": _finish(stages)}
+
+
+def _finish(stages: dict[str, dict]) -> dict[str, dict]:
     for result in stages.values():
         result["docs_per_s"] = result["documents"] / result["seconds"]
         del result["output"]
-    return {"documents": n, "stages": stages}
+    return stages
+
+
+def measured(runs: dict[int, dict]) -> list[str]:
+    """The stages the runs measured, in ``STAGES`` order (all, or the corpus alone)."""
+    return [name for name in STAGES if name in runs[min(runs)]["stages"]]
 
 
 def exponent(x1: float, x2: float, n1: int, n2: int) -> float:
@@ -364,7 +380,7 @@ def growth(runs: dict[int, dict]) -> dict[str, list[dict]]:
     """Growth exponents of seconds and peak RSS between consecutive sizes, per stage."""
     sizes = sorted(runs)
     out: dict[str, list[dict]] = {}
-    for name in STAGES:
+    for name in measured(runs):
         out[name] = []
         for n1, n2 in zip(sizes, sizes[1:], strict=False):
             a, b = runs[n1]["stages"][name], runs[n2]["stages"][name]
@@ -376,7 +392,15 @@ def growth(runs: dict[int, dict]) -> dict[str, list[dict]]:
 
 
 def figures(runs: dict[int, dict], grow: dict[str, list[dict]]) -> list[dict]:
-    """Each stage at the largest size beside the size before; +1% beside scratch."""
+    """Each stage at the largest size beside the size before; +1% beside scratch. The corpus
+    stage alone: its peak RSS at each size beside its own dedup index."""
+    if measured(runs) == ["corpus"]:
+        return [{"figure": f"corpus: peak RSS of a whole build from scratch at {n:,} documents "
+                           f"(process tree)", "value": round(s["peak_rss_mb"]), "unit": "MB",
+                 "peer": "its dedup index at the end (manifest dedup_index_bytes)",
+                 "peer_value": round(s["dedup_index_bytes"] / 2**20),
+                 "ratio": round(s["peak_rss_mb"] * 2**20 / s["dedup_index_bytes"], 2)}
+                for n in sorted(runs) for s in [runs[n]["stages"]["corpus"]]]
     n1, n2 = sorted(runs)[-2:]
     out = []
     for name in STAGES:
@@ -399,7 +423,7 @@ def rows(runs: dict[int, dict], grow: dict[str, list[dict]]) -> list[list[str]]:
     """stage, documents, seconds, documents/s, CPU seconds, peak RSS, and the exponents from the
     size before."""
     out = []
-    for name in STAGES:
+    for name in measured(runs):
         for i, n in enumerate(sorted(runs)):
             s = runs[n]["stages"][name]
             g = grow[name][i - 1] if i else {}
@@ -422,7 +446,9 @@ def section(runs: dict[int, dict], grow: dict[str, list[dict]]) -> str:
         notes.append(f"{n:,} raw documents -> {c['documents_out']:,} in the corpus; dedup index "
                      f"{c['dedup_index_bytes_per_document']:,.0f} bytes per document")
     table = markdown_table(HEAD, rows(runs, grow))
-    return "\n".join(["## Scale (`make bench-scale`)", "",
+    title = ("## Scale, corpus build alone (`make bench-scale ARGS=--corpus-only`)"
+             if measured(runs) == ["corpus"] else "## Scale (`make bench-scale`)")
+    return "\n".join([title, "",
                       "Each stage is its own process of the real CLI (see `bench/scale.py`); "
                       "exponent = log(x2/x1) / log(n2/n1) from the size before (1: linear, 0: flat).",
                       "", *table, "", *[f"- {note}" for note in notes]]) + "\n"
@@ -435,7 +461,8 @@ def print_summary(runs: dict[int, dict], grow: dict[str, list[dict]]) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
-def run(sizes: list[int], shard_docs: int, jobs: int, work: Path, keep: bool) -> dict:
+def run(sizes: list[int], shard_docs: int, jobs: int, work: Path, keep: bool,
+        corpus_only: bool = False) -> dict:
     """Generate the largest size's raw shards, then measure every size (its folder removed after
     unless ``keep``: at 160k documents one size holds about 1 GB)."""
     start = time.perf_counter()
@@ -451,22 +478,24 @@ def run(sizes: list[int], shard_docs: int, jobs: int, work: Path, keep: bool) ->
                  "html_bytes": sum(r["html_bytes"] for r in raw_stats),
                  "copies": sum(r["copies"] for r in raw_stats)}
     runs = {}
-    with tqdm(total=len(sizes) * len(STAGES), desc="stages", disable=None) as bar:
+    with tqdm(total=len(sizes) * (1 if corpus_only else len(STAGES)), desc="stages",
+              disable=None) as bar:
         for n in sizes:
-            runs[n] = measure_size(n, work / str(n), pool, model, shard_docs, jobs, bar)
+            runs[n] = measure_size(n, work / str(n), pool, model, shard_docs, jobs, bar,
+                                   corpus_only)
             if not keep:
                 shutil.rmtree(work / str(n))
     return {"generated": generated, "runs": runs}
 
 
-def parse_sizes(text: str, shard_docs: int) -> list[int]:
+def parse_sizes(text: str, shard_docs: int, least: int = 2) -> list[int]:
     try:
         sizes = sorted({int(part) for part in text.split(",")})
     except ValueError:
         raise UserError(f"--sizes {text!r}: give document counts separated by commas") from None
-    if len(sizes) < 2 or any(n < shard_docs or n % shard_docs for n in sizes):
-        raise UserError(f"--sizes {text!r}: at least two sizes, each a multiple of --shard-docs "
-                        f"({shard_docs})")
+    if len(sizes) < least or any(n < shard_docs or n % shard_docs for n in sizes):
+        raise UserError(f"--sizes {text!r}: at least {least} size(s), each a multiple of "
+                        f"--shard-docs ({shard_docs})")
     return sizes
 
 
@@ -481,17 +510,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT, help="result file (default %(default)s)")
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the generated data and logs in this (new) folder")
+    parser.add_argument("--corpus-only", action="store_true",
+                        help="measure the corpus build from scratch alone (one size is enough)")
     args = parser.parse_args(argv)
     if args.shard_docs < 1 or args.jobs < 1:
         raise UserError("--shard-docs and --jobs must be at least 1")
-    sizes = parse_sizes(args.sizes, args.shard_docs)
+    sizes = parse_sizes(args.sizes, args.shard_docs, 1 if args.corpus_only else 2)
     if args.work and args.work.exists():
         raise UserError(f"--work {args.work}: already exists; give a new folder")
     started = datetime.now(UTC).replace(microsecond=0).isoformat()
     load = os.getloadavg()[0]
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
-        result = run(sizes, args.shard_docs, args.jobs, work, keep=args.work is not None)
+        result = run(sizes, args.shard_docs, args.jobs, work, keep=args.work is not None,
+                     corpus_only=args.corpus_only)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
@@ -499,7 +531,7 @@ def main(argv: list[str] | None = None) -> None:
     grow = growth(runs)
     data = {"name": "scale", "date": started, "machine": {**machine(), "load_avg_1min_at_start": load},
             "settings": {"sizes": sizes, "shard_docs": args.shard_docs, "jobs": args.jobs,
-                         "vocab_size": VOCAB},
+                         "vocab_size": VOCAB, "corpus_only": args.corpus_only},
             "figures": figures(runs, grow), "section": section(runs, grow),
             "generated": result["generated"], "growth": grow,
             "runs": {str(n): r for n, r in runs.items()}}

@@ -120,3 +120,20 @@ def test_bad_sizes_exit_2(sizes, tmp_path):
                       "--out", str(tmp_path / "x.json"))
     assert proc.returncode == 2 and proc.stderr.startswith("error: --sizes")
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.slow
+def test_corpus_only_measures_one_size_against_its_dedup_index(tmp_path):
+    out = tmp_path / "scale-corpus.json"
+    proc = run_module("bench.scale", "--sizes", "200", "--shard-docs", "100", "--corpus-only",
+                      "--out", str(out), timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["settings"]["corpus_only"] and list(data["runs"]) == ["200"]
+    corpus = data["runs"]["200"]["stages"].pop("corpus")
+    assert data["runs"]["200"]["stages"] == {}  # nothing but the corpus build ran
+    (figure,) = data["figures"]
+    assert figure["value"] == round(corpus["peak_rss_mb"]) and corpus["dedup_index_bytes"] > 0
+    assert figure["ratio"] == pytest.approx(corpus["peak_rss_mb"] * 2**20
+                                            / corpus["dedup_index_bytes"], abs=0.01)
+    assert "corpus build alone" in data["section"] and "| corpus | 200 |" in data["section"]
