@@ -75,6 +75,7 @@ from tests.util import write_config
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TEXT = ROOT / "demo" / "site"
 OUT = ROOT / "bench" / "results" / "scale.json"
+OUT_CORPUS_ONLY = OUT.with_name("scale-corpus.json")
 SIZES = (10_000, 40_000, 160_000)
 SHARD_DOCS = 2_000  # documents per raw shard (both sources together)
 VOCAB = 32_000
@@ -507,7 +508,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shard-docs", type=int, default=SHARD_DOCS,
                         help="documents per raw shard (default %(default)s)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="corpus worker processes")
-    parser.add_argument("--out", type=Path, default=OUT, help="result file (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"result file (default {OUT}, or {OUT_CORPUS_ONLY} with --corpus-only)")
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the generated data and logs in this (new) folder")
     parser.add_argument("--corpus-only", action="store_true",
@@ -516,6 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.shard_docs < 1 or args.jobs < 1:
         raise UserError("--shard-docs and --jobs must be at least 1")
     sizes = parse_sizes(args.sizes, args.shard_docs, 1 if args.corpus_only else 2)
+    args.out = args.out or (OUT_CORPUS_ONLY if args.corpus_only else OUT)
     if args.work and args.work.exists():
         raise UserError(f"--work {args.work}: already exists; give a new folder")
     started = datetime.now(UTC).replace(microsecond=0).isoformat()
