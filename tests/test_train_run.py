@@ -168,9 +168,12 @@ def test_progress_outside_a_terminal_is_one_line_every_log_every_steps(main_run,
 def _make_eval(config: Path, ckpt: Path, text: Path) -> subprocess.CompletedProcess:
     """``make eval CKPT=ckpt TEXT=text``: the command line the Makefile builds (``make -n``, so
     its ``setup`` prerequisite installs nothing), run as make runs it."""
-    dry = subprocess.run(["make", "-n", "eval", f"PY={sys.executable}", f"CONFIG={config}",
-                          f"CKPT={ckpt}", f"TEXT={text}"], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    # under `make test ARGS=...` the outer make's flags and variables are in the environment
+    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "ARGS", "SIZE")
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "eval", f"PY={sys.executable}",
+                          f"CONFIG={config}", f"CKPT={ckpt}", f"TEXT={text}"], cwd=ROOT,
+                         env={k: v for k, v in os.environ.items() if k not in outer_make},
+                         capture_output=True, text=True, check=True)
     command = dry.stdout.strip().splitlines()[-1]
     assert command.startswith(f"{sys.executable} -m tftrain.evaluate ") and \
         f'--text "{text}"' in command, command
