@@ -128,6 +128,23 @@ def _group_members(pgid: int, tmp: str) -> list[int]:
     return members
 
 
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    """Wait until every one of ``pids`` has exited (a zombie counts as exited), at most ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != "Z":
+                alive.append(pid)
+        if not alive:
+            return
+        time.sleep(0.05)
+
+
 def reap_orphans(registry: Path) -> list[int]:
     """End the browsers recorded in ``registry`` whose owning process is gone; their PIDs."""
     ended = []
@@ -139,10 +156,12 @@ def reap_orphans(registry: Path) -> list[int]:
             continue
         if _start_time(record["owner"]) == record["owner_start"]:
             continue  # a live crawl's browser (another worker sharing the job folder)
-        for pid in _group_members(record["pgid"], record["tmp"]):
+        members = _group_members(record["pgid"], record["tmp"])
+        for pid in members:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
                 ended.append(pid)
+        _wait_gone(members, timeout=10.0)  # a dying Chromium may still write into its folder
         shutil.rmtree(record["tmp"], ignore_errors=True)
         record_path.unlink(missing_ok=True)
     if ended:
