@@ -104,13 +104,19 @@ class Rendered:
     waited: float = 0.0  # of which after the page had loaded, waiting for late content
 
 
-def _start_time(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot), None when there is no such process."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the process name (state first), None when there
+    is no such process."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), None when there is no such process."""
+    stat = _stat(pid)
+    return int(stat[19]) if stat else None
 
 
 def _group_members(pgid: int, tmp: str) -> list[int]:
@@ -128,19 +134,17 @@ def _group_members(pgid: int, tmp: str) -> list[int]:
     return members
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not exited (a zombie has)."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
 def _wait_gone(pids: list[int], timeout: float) -> None:
     """Wait until every one of ``pids`` has exited (a zombie counts as exited), at most ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = []
-        for pid in pids:
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if state != "Z":
-                alive.append(pid)
-        if not alive:
+        if not any(_running(pid) for pid in pids):
             return
         time.sleep(0.05)
 
