@@ -160,12 +160,18 @@ def reap_orphans(registry: Path) -> list[int]:
             continue
         if _start_time(record["owner"]) == record["owner_start"]:
             continue  # a live crawl's browser (another worker sharing the job folder)
-        members = _group_members(record["pgid"], record["tmp"])
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-                ended.append(pid)
-        _wait_gone(members, timeout=10.0)  # a dying Chromium may still write into its folder
+        # until none is left: a process forked while its group is being killed can still write
+        # into the folder, so the folder goes only once the whole group has exited
+        for _ in range(10):
+            members = _group_members(record["pgid"], record["tmp"])
+            if not members:
+                break
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    if pid not in ended:
+                        ended.append(pid)
+            _wait_gone(members, timeout=10.0)
         shutil.rmtree(record["tmp"], ignore_errors=True)
         record_path.unlink(missing_ok=True)
     if ended:
