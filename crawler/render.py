@@ -15,8 +15,8 @@ not changed for ``settle`` seconds, or when ``timeout`` seconds have passed sinc
 No orphans: every chromedriver starts in a new session, so it and its Chromium processes form one
 process group. With a ``registry`` folder (the crawl's job folder) each driver is recorded there
 (``browser-<pid>.json``: the group, its temporary folder, the owning process) until it quits;
-``reap_orphans`` ends the groups whose owner is gone (a crawl killed with ``kill -9``), killing only
-processes of that group that still carry that driver's TMPDIR, and removes their folders.
+``reap_orphans`` ends the groups whose owner is gone (a crawl killed with ``kill -9``) once a member
+names that driver's folder (command line or TMPDIR), and removes the folder when the group is empty.
 """
 
 from __future__ import annotations
@@ -119,34 +119,38 @@ def _start_time(pid: int) -> int | None:
     return int(stat[19]) if stat else None
 
 
-def _group_members(pgid: int, tmp: str) -> list[int]:
-    """Processes in group ``pgid`` whose environment has ``TMPDIR=tmp`` (a driver's processes)."""
-    marker = f"TMPDIR={tmp}".encode()
-    members = []
+def _group(pgid: int) -> list[int]:
+    """The processes of process group ``pgid`` that have not exited (a zombie has)."""
+    pids = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getpgid(int(entry.name)) == pgid and marker in (entry / "environ").read_bytes().split(b"\0"):
-                members.append(int(entry.name))
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    return members
+        stat = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat is not None and stat[0] != "Z" and int(stat[2]) == pgid:
+            pids.append(int(entry.name))
+    return pids
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a process that has not exited (a zombie has)."""
-    stat = _stat(pid)
-    return stat is not None and stat[0] != "Z"
+def _names_folder(pid: int, tmp: str) -> bool:
+    """Whether ``pid``'s command line or environment names the driver folder ``tmp``.
+
+    Chromium's browser and helper processes carry it in their command line (profile, caches);
+    chromedriver only in its environment (``TMPDIR``). The folder name is random, so a group with
+    such a member is that driver's, not one that reused its number."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        return (tmp.encode() in (proc / "cmdline").read_bytes()
+                or f"TMPDIR={tmp}".encode() in (proc / "environ").read_bytes().split(b"\0"))
+    except OSError:  # gone meanwhile, or not ours to read
+        return False
 
 
-def _wait_gone(pids: list[int], timeout: float) -> None:
-    """Wait until every one of ``pids`` has exited (a zombie counts as exited), at most ``timeout``."""
+def _wait_empty(pgid: int, timeout: float) -> bool:
+    """Wait until group ``pgid`` has no live process, at most ``timeout`` seconds; whether it has none."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(_running(pid) for pid in pids):
-            return
+    while _group(pgid):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
+    return True
 
 
 def reap_orphans(registry: Path) -> list[int]:
@@ -160,19 +164,19 @@ def reap_orphans(registry: Path) -> list[int]:
             continue
         if _start_time(record["owner"]) == record["owner_start"]:
             continue  # a live crawl's browser (another worker sharing the job folder)
-        # until none is left: a process forked while its group is being killed can still write
-        # into the folder, so the folder goes only once the whole group has exited
-        for _ in range(10):
-            members = _group_members(record["pgid"], record["tmp"])
-            if not members:
-                break
-            for pid in members:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                    if pid not in ended:
-                        ended.append(pid)
-            _wait_gone(members, timeout=10.0)
-        shutil.rmtree(record["tmp"], ignore_errors=True)
+        pgid, tmp = record["pgid"], record["tmp"]
+        members = _group(pgid)
+        if any(_names_folder(pid, tmp) for pid in members):
+            # the whole group at once (a fork during the kill is killed too), and the folder only
+            # once every member has exited: a dying helper can still write into it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            ended.extend(members)
+            if not _wait_empty(pgid, timeout=30.0):
+                log.warning("browser process group %d did not exit within 30 s; its folder %s "
+                            "is left in place", pgid, tmp)
+                continue
+        shutil.rmtree(tmp, ignore_errors=True)
         record_path.unlink(missing_ok=True)
     if ended:
         log.warning("ended %d browser process(es) a stopped crawl left running (pids %s)",

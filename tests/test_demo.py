@@ -20,7 +20,7 @@ from tests.util import free_port, run_module
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    port = free_port()
+    port = free_port(2)  # the wiki replay's port; the news site takes the next
     proc = run_module("demo.run", "--root", str(root), "--max-steps", "20", "--port", str(port),
                       timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -88,7 +88,8 @@ def test_two_workers_match_one_process_and_resume_from_the_chief(ws, tmp_path):
     by ~1e-2; a wrong gradient scale shows in the gradient norms (Adam itself would hide it).
     """
     config = train_config(ws, **SETTINGS)
-    ports = [free_port(), free_port()]
+    first = free_port(2)
+    ports = [first, first + 1]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     runs = ws / "artifacts" / "runs"
     temps = [tmp_path / "tmp0", tmp_path / "tmp1"]
