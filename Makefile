@@ -66,6 +66,7 @@ NEWS_ARGS := $(if $(SITE),-a site=$(SITE)) $(if $(SINCE),-a since=$(SINCE)) \
              $(if $(UNTIL),-a until=$(UNTIL)) $(LIMIT_ARG)
 
 crawl: setup  ## crawl wiki titles and news (SITE=, archives: SINCE= UNTIL= LIMIT=) to data/raw/
+	$(VENV)/bin/scrapy crawl news --check $(NEWS_ARGS) $(ARGS)
 	$(VENV)/bin/scrapy crawl bgwiki $(LIMIT_ARG) $(ARGS)
 	$(VENV)/bin/scrapy crawl news $(NEWS_ARGS) $(ARGS)
 

@@ -188,20 +188,28 @@ def test_bad_window_is_one_line_error_before_scrapy_starts(tmp_path, args, messa
 
 
 def test_make_crawl_gives_the_archive_variables_to_the_news_spider_only():
-    """``make crawl SINCE= UNTIL= LIMIT= SITE=``: bgwiki rejects since/until, so they go to news alone."""
+    """``make crawl SINCE= UNTIL= LIMIT= SITE=``: bgwiki rejects since/until, so they go to news
+    alone, whose arguments are checked before the wiki crawl starts."""
     proc = subprocess.run(["make", "-n", "crawl", "SITE=bta", "SINCE=2025-01-01", "UNTIL=2025-06-30",
                            "LIMIT=5", "ARGS=-s LOG_LEVEL=INFO"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    calls = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith(".venv/bin/scrapy crawl "):
-            words = shlex.split(line)
-            calls[words[2]] = words[3:]
-    assert calls == {
-        "bgwiki": ["-a", "limit=5", "-s", "LOG_LEVEL=INFO"],
-        "news": ["-a", "site=bta", "-a", "since=2025-01-01", "-a", "until=2025-06-30", "-a", "limit=5",
-                 "-s", "LOG_LEVEL=INFO"]}, proc.stdout
+    calls = [shlex.split(line)[2:] for line in proc.stdout.splitlines()
+             if line.startswith(".venv/bin/scrapy crawl ")]
+    news = ["-a", "site=bta", "-a", "since=2025-01-01", "-a", "until=2025-06-30", "-a", "limit=5",
+            "-s", "LOG_LEVEL=INFO"]
+    assert calls == [["news", "--check", *news],
+                     ["bgwiki", "-a", "limit=5", "-s", "LOG_LEVEL=INFO"],
+                     ["news", *news]], proc.stdout
+
+
+def test_make_crawl_with_a_bad_date_stops_before_the_wiki_crawl(tmp_path):
+    cfg = write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")}})
+    proc = subprocess.run(["make", "--no-print-directory", "crawl", f"CONFIG={cfg}", "SINCE=2025-13-01"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "error: spider argument -a since=2025-13-01: no such date" in proc.stderr.splitlines()
+    assert "crawl bgwiki" not in proc.stdout and not (tmp_path / "data").exists()
 
 
 def test_archive_url_without_a_date_is_a_config_error(tmp_path):

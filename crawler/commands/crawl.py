@@ -3,7 +3,8 @@
 Scrapy would log a traceback and exit 1 for an exception raised while the spider is created
 (e.g. ``-a titles=missing.txt``); every other stage of this project prints ``error: ...`` and
 exits 2, and so does this command. A spider with a ``check_arguments(settings, **args)`` has its
-arguments checked before Scrapy starts (so the error is the only line); for the others a
+arguments checked before Scrapy starts (so the error is the only line; ``--check`` stops there);
+for the others a
 UserError raised while the crawl starts is caught. Other failures are logged as Scrapy logs them.
 A crawl that stored nothing because every fetch failed (``crawler.extensions.nothing_fetched``)
 ends with one ``error: <cause>`` line and exit code 1.
@@ -29,6 +30,12 @@ logger = logging.getLogger(__name__)
 class Command(ScrapyCrawlCommand):
     user_error = False
 
+    def add_options(self, parser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--check", action="store_true",
+                            help="check the spider arguments and exit (make crawl checks the news "
+                                 "spider's before the wiki crawl starts)")
+
     def process_options(self, args: list[str], opts) -> None:
         super().process_options(args, opts)
         if len(args) != 1:
@@ -46,6 +53,8 @@ class Command(ScrapyCrawlCommand):
                 raise SystemExit(2) from None
             except TypeError as exc:  # an argument the spider does not take
                 raise UsageError(f"spider {args[0]}: {exc}") from None
+        if opts.check:
+            raise SystemExit(0)
 
     def run(self, args: list[str], opts) -> None:
         if len(args) != 1:
