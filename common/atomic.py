@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from common.errors import UserError
 
 
 def _temp_sibling(path: Path) -> Path:
@@ -84,3 +87,26 @@ def remove_stale_temps(folder: str | os.PathLike, name: str = "*") -> int:
             entry.unlink(missing_ok=True)
         count += 1
     return count
+
+
+@contextlib.contextmanager
+def stage_lock(path: str | os.PathLike, stage: str) -> Iterator[None]:
+    """Hold the lock file ``path`` for the block; a UserError when another run of ``stage`` holds it.
+
+    Two runs of one stage would each clear the other's temp files and race to rename their
+    output; the second one stops at once instead. The kernel drops the lock when its holder
+    dies, so a killed run leaves nothing to clean up (the file itself stays, unlocked)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise UserError(f"another {stage} run (pid {holder}) is working on {path.parent}; "
+                            f"wait for it to end (lock {path})") from None
+        fh.truncate(0)
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield

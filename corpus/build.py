@@ -27,7 +27,7 @@ from typing import NamedTuple
 from tqdm import tqdm
 
 from common import config
-from common.atomic import atomic_dir, remove_stale_temps
+from common.atomic import atomic_dir, remove_stale_temps, stage_lock
 from common.errors import UserError, cli_main
 from corpus import cache, dedup, filters
 from corpus.extract import WIKI_SOURCE
@@ -208,6 +208,11 @@ def check(cfg: config.Section) -> None:
 def build(cfg: config.Section, workers: int) -> Stats:
     """The whole corpus step; returns the run's stats (also written to report.md)."""
     check(cfg)
+    with stage_lock(config.data_dir(cfg, ".corpus.lock"), "make corpus"):
+        return _build(cfg, workers)
+
+
+def _build(cfg: config.Section, workers: int) -> Stats:
     c = cfg.corpus
     raw_dir = config.data_dir(cfg, "raw")
     shards = raw_shards(raw_dir)

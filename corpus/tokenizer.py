@@ -45,7 +45,7 @@ from rich.table import Table
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from common import config
-from common.atomic import atomic_dir, atomic_write, remove_stale_temps
+from common.atomic import atomic_dir, atomic_write, remove_stale_temps, stage_lock
 from common.errors import UserError, cli_main
 from common.formats import ATTRIBUTION, BLOCK_SIZES, SEPARATOR, SPLITS, TOKENS_FORMAT, count_blocks
 from corpus.tokenize_shards import batched, corpus_shards, read_docs, tokenize_corpus
@@ -407,6 +407,12 @@ def main(argv: list[str] | None = None) -> dict:
                         help="never train: tokenise with the tokenizer folder already there")
     args = parser.parse_args(argv)
     cfg = config.from_args(args)
+    with stage_lock(config.data_dir(cfg, ".tokenizer.lock"), "make tokenizer"):
+        return run(args, cfg)
+
+
+def run(args: argparse.Namespace, cfg: config.Section) -> dict:
+    """Train (or reuse) the tokenizer, write (or reuse) the token shards, report; the report."""
     tcfg = cfg.tokenizer
     corpus = config.data_dir(cfg, "corpus")
     tok_dir = config.artifacts_dir(cfg, "tokenizer")

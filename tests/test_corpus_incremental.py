@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from common import config
+from common.atomic import stage_lock
 from corpus import cache
 from corpus.build import build
 from corpus.read import write_shard
@@ -353,3 +354,22 @@ def test_cache_code_version_covers_every_module_the_shard_steps_run():
     # a module missing from cache.CODE could change extraction without invalidating the cache
     needed = _project_imports("corpus.steps") - {"common.config", "common.errors", "corpus.stats"}
     assert needed <= set(cache.CODE), sorted(needed - set(cache.CODE))
+
+
+def test_a_second_build_while_one_runs_stops_in_one_line_and_touches_nothing(scratch, tmp_path):
+    """A running build holds ``data/.corpus.lock``; another one would clear its temp folder."""
+    cfg = make_project(tmp_path, raw_shards(per_shard=SMALL))
+    first = [sys.executable, "-m", "corpus.build", "--config", str(cfg), "-j", "1"]
+    with stage_lock(tmp_path / "data" / ".corpus.lock", "make corpus"):  # this test is the first run
+        (tmp_path / "data" / ".corpus.tmp-running").mkdir()  # its work in progress
+        proc = subprocess.run(first, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr == (f"error: another make corpus run (pid {os.getpid()}) is working on "
+                               f"{tmp_path / 'data'}; wait for it to end (lock "
+                               f"{tmp_path / 'data' / '.corpus.lock'})\n")
+        assert (tmp_path / "data" / ".corpus.tmp-running").is_dir()
+        assert not (tmp_path / "data" / "corpus").exists() and _entries(tmp_path) == []
+    (tmp_path / "data" / ".corpus.tmp-running").rmdir()
+    proc = subprocess.run(first, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert tree(tmp_path / "data" / "corpus") == tree(scratch)

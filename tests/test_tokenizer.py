@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import unicodedata
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.atomic import stage_lock
 from common.errors import cli_main
 from common.formats import ATTRIBUTION, DOC_END, SEPARATOR, SPLITS, format_docs, iter_docs
 from corpus import tokenizer as stage
@@ -353,3 +355,21 @@ def test_reuse_missing_or_other_vocab(built, tmp_path, capsys):
     assert "missing tokenizer_config.json" in _fails(["--config", config, "--reuse-tokenizer"],
                                                      capsys)
     assert not (tmp_path / "data" / "tokens").exists()
+
+
+def test_a_second_run_while_one_runs_stops_in_one_line_and_touches_nothing(built, tmp_path):
+    """A running tokenizer stage holds ``data/.tokenizer.lock``; another would clear its temps."""
+    root, _, _ = built
+    for part in ("data/corpus", "artifacts/tokenizer", "data/tokens"):
+        shutil.copytree(root / part, tmp_path / part)
+    config = str(_config(tmp_path, None))
+    before = _tree(tmp_path)
+    with stage_lock(tmp_path / "data" / ".tokenizer.lock", "make tokenizer"):
+        proc = run_module("corpus.tokenizer", "--config", config, "--force", timeout=120)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.startswith(f"error: another make tokenizer run (pid {os.getpid()}) is "
+                                      f"working on {tmp_path / 'data'};") and proc.stderr.count("\n") == 1
+        after = _tree(tmp_path)
+        assert after.pop("data/.tokenizer.lock") == f"{os.getpid()}\n".encode() and after == before
+    proc = run_module("corpus.tokenizer", "--config", config, timeout=300)
+    assert proc.returncode == 0, proc.stderr
