@@ -237,8 +237,13 @@ class Worker:
             self.losses.append(loss)
 
     def close(self) -> None:
+        """End the worker; its figures are read already, so a slow teardown is killed, not waited on."""
         self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         self.log.close()
 
 
