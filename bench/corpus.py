@@ -48,12 +48,12 @@ from readability import Document
 
 from bench.report import machine
 from common.atomic import atomic_write
+from common.config import write as write_config
 from common.errors import UserError, cli_main
 from corpus import news_extract
 from corpus.extract import extract_news, extract_news_with_path
 from corpus.normalize import normalize
 from corpus.read import write_shard
-from tests.util import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("BG_FIXTURES") or ROOT.parent / "shared" / "fixtures")
@@ -199,7 +199,7 @@ def throughput_and_memory() -> dict:
         for name, size in (("A", SIZE_A_MB), ("B", SIZE_B_MB)):
             project = Path(tmp) / name
             project.mkdir()
-            write_config(project, {"paths": {"data": "data", "artifacts": "artifacts"},
+            write_config(project / "pipelines.toml", {"paths": {"data": "data", "artifacts": "artifacts"},
                                    "corpus": {"min_chars": 200}})
             html_bytes, records = make_raw(project / "data", size, pool, template)
             result = run_build(project)

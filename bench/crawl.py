@@ -57,6 +57,7 @@ from pathlib import Path
 
 from bench import report
 from common.atomic import atomic_write
+from common.config import write as write_config
 from common.errors import UserError, cli_main
 from crawler import render
 from crawler.pipelines import (
@@ -70,7 +71,6 @@ from crawler.pipelines import (
 from crawler.wikidump import Selection, import_dump
 from demo.enterprise_dump import dump_articles, write_dump
 from demo.replay import NewsReplay, WikiReplay, synthetic_pages
-from tests.util import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "crawl.json"
@@ -124,7 +124,7 @@ def run_noop(urls_file: str, out: str, concurrency: int) -> None:
 
 
 def timed_bgwiki(work: Path, api: str, titles: Path, concurrency: int) -> dict:
-    config = write_config(work, {
+    config = write_config(work / "pipelines.toml", {
         "paths": {"data": work / "data", "artifacts": work / "artifacts"},
         "crawl": {"download_delay": 0.0, "autothrottle": False, "concurrency_per_domain": concurrency},
         "crawl.bgwiki": {"api": api, "titles": titles},
@@ -219,7 +219,7 @@ def first_request_seconds(work: Path, server: WikiReplay, title: str) -> float:
     """Seconds from starting ``scrapy crawl bgwiki`` (data under ``work``) to its first request."""
     titles = work / "one-title.txt"
     titles.write_text(title + "\n", encoding="utf-8")
-    config = write_config(work, {"paths": {"data": work / "data", "artifacts": work / "artifacts"},
+    config = write_config(work / "pipelines.toml", {"paths": {"data": work / "data", "artifacts": work / "artifacts"},
                                  "crawl": {"download_delay": 0.0, "autothrottle": False},
                                  "crawl.bgwiki": {"api": server.api, "titles": titles}})
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
@@ -329,7 +329,7 @@ finally:
 def wikidump_peak_rss_mb(work: Path, dump: Path) -> float:
     """Peak RSS of ``python -m crawler.wikidump --dump DUMP`` (a fresh process, fresh raw folder)."""
     work.mkdir()
-    config = write_config(work, {"paths": {"data": work / "data", "artifacts": work / "artifacts"}})
+    config = write_config(work / "pipelines.toml", {"paths": {"data": work / "data", "artifacts": work / "artifacts"}})
     proc = subprocess.run([sys.executable, "-c", PEAK_RSS_CHILD, "--config", str(config), "--dump", str(dump)],
                           cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:

@@ -78,6 +78,7 @@ from pathlib import Path
 from bench.report import machine, markdown_table
 from bench.train import PT_PYTHON, ROOT
 from common.atomic import atomic_write
+from common.config import write as write_config
 from common.errors import UserError, cli_main
 from common.formats import BLOCK_SIZES
 from tftrain.model import PRESETS
@@ -132,9 +133,8 @@ def build_tokens(work: Path, vocab: int) -> Path:
     """``corpus.tokenizer`` on ``work/data/corpus``: tokenizer and token shards under ``work``."""
     from corpus import tokenizer
 
-    config = work / "pipelines.toml"
-    config.write_text(f'[paths]\ndata = "data"\nartifacts = "artifacts"\n\n'
-                      f"[tokenizer]\nvocab_size = {vocab}\n", encoding="utf-8")
+    config = write_config(work / "pipelines.toml", {"paths": {"data": "data", "artifacts": "artifacts"},
+                                                    "tokenizer": {"vocab_size": vocab}})
     tokenizer.main(["--config", str(config)])
     return work / "artifacts" / "tokenizer"
 

@@ -69,8 +69,8 @@ from tqdm import tqdm
 from bench.corpus import wiki_page
 from bench.report import machine, markdown_table
 from common.atomic import atomic_write
+from common.config import write as write_config
 from common.errors import UserError, cli_main
-from tests.util import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TEXT = ROOT / "demo" / "site"
@@ -313,7 +313,7 @@ def measure_size(n: int, project: Path, pool: Path, model: TextModel, shard_docs
     """Every stage (or ``corpus_only``) at ``n`` documents, in ``project`` (its raw shards linked
     from ``pool``)."""
     project.mkdir(parents=True)
-    config = write_config(project, {
+    config = write_config(project / "pipelines.toml", {
         "paths": {"data": "data", "artifacts": "artifacts"},
         "corpus": {"workers": jobs},
         "tokenizer": {"vocab_size": VOCAB, "heldout_dir": ""},

@@ -8,6 +8,7 @@ overrides are validated the same way.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from common.atomic import atomic_write
 from common.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,6 +344,29 @@ def load(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -
     cfg = _Validator(source).table(SCHEMA, data, "")
     cfg["source"] = source
     return cfg
+
+
+def _toml(value: Any) -> str:
+    """A TOML value (string, number, bool, path or a list of them); JSON's spelling is TOML's."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def write(path: str | os.PathLike, tables: dict[str, dict[str, Any]], news: Iterable[dict] = (),
+          header: str = "") -> Path:
+    """Write a config file from ``{"section" or "a.b": {key: value}}`` tables and
+    ``[[crawl.news]]`` sites (for the demo, tests and benchmarks); its path."""
+    lines = [f"# {header}"] if header else []
+    for name, table in tables.items():
+        lines += [f"\n[{name}]", *(f"{k} = {_toml(v)}" for k, v in table.items())]
+    for site in news:
+        lines += ["\n[[crawl.news]]", *(f"{k} = {_toml(v)}" for k, v in site.items())]
+    with atomic_write(path) as fh:
+        fh.write("\n".join(lines).lstrip("\n") + "\n")
+    return Path(path)
 
 
 def data_dir(cfg: Section, *parts: str) -> Path:

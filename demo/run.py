@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from common import config
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
 from demo.replay import NewsReplay, WikiReplay, load_site
@@ -29,10 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "demo" / "site"
 HELDOUT = ROOT.parent / "shared" / "fixtures" / "bg_text" / "ud_bulgarian_btb"  # absent: skipped
 NEWS_LICENSE = "CC BY-SA 4.0 (demo text written for this project)"
-
-
-def _toml(value) -> str:
-    return json.dumps(str(value) if isinstance(value, Path) else value, ensure_ascii=False)
 
 
 def write_config(path: Path, data: Path, artifacts: Path, api: str, feed: str,
@@ -53,15 +50,10 @@ def write_config(path: Path, data: Path, artifacts: Path, api: str, feed: str,
                   "prompts": ["България е", "Софийският университет"], "sample_tokens": 30},
         "generate": {"max_new_tokens": 40, "seed": 7},
     }
-    lines = ["# Written by `make demo` for the bundled demo site; edit the repo's pipelines.toml, not this."]
-    for name, table in tables.items():
-        lines.append(f"\n[{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
-    lines += ["\n[[crawl.news]]", 'name = "demo-news"', f"start_urls = [{_toml(feed)}]",
-              'allowed_domains = ["127.0.0.1"]', 'render = "fallback"',
-              'article_pattern = "/news/"', f"license = {_toml(NEWS_LICENSE)}"]
-    with atomic_write(path) as fh:
-        fh.write("\n".join(lines) + "\n")
+    site = {"name": "demo-news", "start_urls": [feed], "allowed_domains": ["127.0.0.1"],
+            "render": "fallback", "article_pattern": "/news/", "license": NEWS_LICENSE}
+    config.write(path, tables, [site], header="Written by `make demo` for the bundled demo site; "
+                 "edit the repo's pipelines.toml, not this.")
 
 
 class Stage:
@@ -239,9 +231,9 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"cannot serve the demo site on 127.0.0.1:{args.port}-{args.port + 1} "
                         f"({exc.strerror}); pass --port N (make demo ARGS='--port N')") from None
     with servers[0] as wiki, servers[1] as news:
-        config = art / "pipelines.toml"
-        write_config(config, data, art, wiki.api, news.url("/rss.xml"), args.max_steps)
-        stage = Stage(config, logs)
+        config_path = art / "pipelines.toml"
+        write_config(config_path, data, art, wiki.api, news.url("/rss.xml"), args.max_steps)
+        stage = Stage(config_path, logs)
         print(f"demo site: wiki API {wiki.api}, news feed {news.url('/rss.xml')}")
         stage.scrapy("crawl-bgwiki", "bgwiki")
         stage.scrapy("crawl-news", "news")

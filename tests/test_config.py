@@ -44,3 +44,23 @@ def test_bad_spider_arguments_are_one_line(tmp_path):
 
     line = one_error_line(scrapy_crawl(config, "bgwiki", "-a", "category=Категория:Планини", "-a", "depth=-1"))
     assert "depth=-1" in line
+
+
+def test_written_config_loads_back_value_for_value(tmp_path):
+    """``common.config.write`` (demo, tests, benchmarks): quotes, backslashes, Cyrillic, paths,
+    lists, small floats and booleans survive the trip through TOML."""
+    from common import config
+
+    agent = 'bg-gpt2 "тест" \\ (+mailto:x@example.bg)'
+    path = config.write(tmp_path / "pipelines.toml", {
+        "paths": {"data": tmp_path / "data"},
+        "crawl": {"user_agent": agent, "autothrottle": False},
+        "train": {"lr": 1e-05, "prompts": ["България е", 'кавички "и" \\'], "max_steps": 7},
+    }, [{"name": "alpha", "start_urls": ["http://127.0.0.1:9/rss"], "allowed_domains": ["127.0.0.1"]}],
+        header="a header line")
+    assert path.read_text(encoding="utf-8").startswith("# a header line\n")
+    cfg = config.load(path)
+    assert cfg.paths.data == tmp_path / "data" and cfg.crawl.user_agent == agent
+    assert cfg.crawl.autothrottle is False and cfg.train.lr == 1e-05 and cfg.train.max_steps == 7
+    assert cfg.train.prompts == ["България е", 'кавички "и" \\']
+    assert [site.name for site in cfg.crawl.news] == ["alpha"]

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import config
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,28 +34,9 @@ def free_port(count: int = 1) -> int:
     raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1 in 20000-32767")
 
 
-def toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | os.PathLike):
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return repr(value)
-
-
 def write_config(folder: Path, sections: dict, news: list[dict] | None = None) -> Path:
     """Write ``folder/pipelines.toml`` from ``{"section" or "a.b": {key: value}}`` tables."""
-    lines = []
-    for name, table in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
-    for site in news or []:
-        lines.append("[[crawl.news]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in site.items()]
-    path = folder / "pipelines.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return config.write(folder / "pipelines.toml", sections, news or ())
 
 
 def run_module(module: str, *args: str, config: Path | None = None, env: dict | None = None,
