@@ -37,7 +37,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from rich.console import Console
@@ -341,7 +341,24 @@ def print_report(report: dict) -> None:
         console.print(table)
 
 
-def tokenizer_step(args, tcfg, corpus: Path, tok_dir: Path, train_sha: str):
+def valid_key(record: dict, valid_sha: str) -> dict:
+    """What the valid split's round-trip check and figures in report.json hold for."""
+    return {"tokenizer_sha256": record.get("tokenizer_sha256"), "valid_sha256": valid_sha}
+
+
+def last_valid_stats(tok_dir: Path, key: dict) -> TextStats | None:
+    """The valid-split figures of the last report when they were checked for ``key`` (this
+    tokenizer, this valid split): the check passed then, so nothing is encoded again."""
+    last = read_record(tok_dir / "report.json")
+    try:
+        if last.get("valid_checked") == key:
+            return TextStats(**{f.name: last["text"]["valid"][f.name] for f in fields(TextStats)})
+    except (KeyError, TypeError):  # a report of another shape: check again
+        pass
+    return None
+
+
+def tokenizer_step(args, tcfg, corpus: Path, tok_dir: Path, train_sha: str, valid_sha: str):
     """Train (or reuse) and check the tokenizer: (HF tokenizer, training record, valid stats, reused)."""
     settings = {"format": FORMAT_VERSION, "vocab_size": tcfg.vocab_size,
                 "min_frequency": tcfg.min_frequency, "special_tokens": list(tcfg.special_tokens),
@@ -356,7 +373,9 @@ def tokenizer_step(args, tcfg, corpus: Path, tok_dir: Path, train_sha: str):
             record = None
     if record is not None:
         hf_tok = load_hf(tok_dir)
-        return hf_tok, record, checked_stats(hf_tok, corpus, tcfg.batch_docs, tok_dir), True
+        # the tokenizer's sha256 is checked above (not so for --reuse-tokenizer's folder)
+        last = None if args.reuse_tokenizer else last_valid_stats(tok_dir, valid_key(record, valid_sha))
+        return hf_tok, record, last or checked_stats(hf_tok, corpus, tcfg.batch_docs, tok_dir), True
     train_paths = corpus_shards(corpus, "train")
     with atomic_dir(tok_dir) as tmp:
         start = time.perf_counter()
@@ -428,7 +447,8 @@ def run(args: argparse.Namespace, cfg: config.Section) -> dict:
         raise UserError(f"{corpus / 'train'}: the train split has no documents")
     sums = fingerprints(manifest)
 
-    hf_tok, record, valid, reused_tok = tokenizer_step(args, tcfg, corpus, tok_dir, sums["train"])
+    hf_tok, record, valid, reused_tok = tokenizer_step(args, tcfg, corpus, tok_dir, sums["train"],
+                                                       sums["valid"])
     vocab = len(hf_tok)
     meta, reused_tokens = tokens_step(args, tcfg, corpus, tokens_dir, tok_dir / "tokenizer.json",
                                       vocab, sums["corpus"], documents)
@@ -446,6 +466,7 @@ def run(args: argparse.Namespace, cfg: config.Section) -> dict:
                                              tcfg.batch_docs).as_dict() if have_heldout else None},
         "heldout_note": "" if have_heldout else
         f"folder {heldout or '(tokenizer.heldout_dir empty)'} not found",
+        "valid_checked": valid_key(record, sums["valid"]),
         "block_size": bs,
         "licenses": meta["licenses"],
         "splits": {split: {"documents": e["documents"], "tokens": e["tokens"],

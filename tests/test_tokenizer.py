@@ -226,8 +226,11 @@ def test_rerun_reuses_and_force_is_deterministic(built, fixtures, tmp_path, monk
     tokens_before = _tree(root / "data" / "tokens")
     hashed = []
     monkeypatch.setattr(stage, "sha256_file", lambda path: hashed.append(path) or _sha(path))
+    checked = json.loads((root / "artifacts" / "tokenizer" / "report.json").read_text("utf-8"))
+    monkeypatch.setattr(stage, "valid_docs", lambda corpus: pytest.fail("valid split encoded again"))
     report = stage.main(["--config", str(root / "pipelines.toml")])
     assert report["reused"] == {"tokenizer": True, "tokens": True}
+    assert report["text"]["valid"] == checked["text"]["valid"]  # the last check's figures stand
     assert _tree(root / "data" / "tokens") == tokens_before
     # the corpus is known by its manifest's sha256: only tokenizer.json was hashed
     assert hashed and {p.name for p in hashed} == {"tokenizer.json"}
@@ -255,6 +258,7 @@ def test_changed_corpus_is_tokenised_again(built, fixtures, tmp_path):
     report = stage.main(["--config", config])
     assert report["reused"] == {"tokenizer": True, "tokens": False}  # the train split is unchanged
     assert report["splits"]["valid"]["documents"] == len(splits["valid"]) - 1
+    assert report["text"]["valid"]["documents"] == len(splits["valid"]) - 1  # checked again
 
     _seal(tmp_path / "data" / "corpus", attribution="# Sources, licences corrected\n")
     report = stage.main(["--config", config])
