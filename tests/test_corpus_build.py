@@ -202,5 +202,6 @@ def test_no_raw_data_or_empty_result_is_exit_2_and_nothing_replaced(tmp_path):
     previous.write_text("earlier corpus\n", encoding="utf-8")
     assert "empty corpus" in _fails([], config)
     assert previous.read_text(encoding="utf-8") == "earlier corpus\n"
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["cache", "corpus", "raw"]
+    # the run's lock file stays (unlocked): nothing else is added
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [".corpus.lock", "cache", "corpus", "raw"]
     assert [p.name.endswith(".jsonl.gz") for p in (tmp_path / "data/cache/corpus").iterdir()] == [True]
