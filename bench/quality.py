@@ -139,14 +139,6 @@ def build_tokens(work: Path, vocab: int) -> Path:
     return work / "artifacts" / "tokenizer"
 
 
-def token_bytes(tokenizer) -> list[int]:
-    """UTF-8 bytes each id spells: a ByteLevel token's string has one character per byte;
-    special tokens (end of document) spell none."""
-    special = set(tokenizer.all_special_ids)
-    return [0 if i in special else len(tokenizer.convert_ids_to_tokens(i))
-            for i in range(len(tokenizer))]
-
-
 def split_blocks(tokens: Path, split: str, block: int):
     """Every ``block + 1``-id record of a split, as ``tftrain.data`` cuts them (per shard)."""
     import numpy as np
@@ -163,12 +155,12 @@ def split_blocks(tokens: Path, split: str, block: int):
 def prepare(args, work: Path) -> dict:
     """Corpus, tokenizer, token shards; the valid blocks and their bytes; the lr of every step."""
     import numpy as np
-    from transformers import AutoTokenizer
 
     from common.config import SCHEMA
+    from tftrain import data, runs
 
     manifest = build_corpus(args.fixture, work / "data" / "corpus", args.docs, args.valid_ratio)
-    tok = AutoTokenizer.from_pretrained(str(build_tokens(work, args.vocab)))
+    tok = runs.load_tokenizer(build_tokens(work, args.vocab))
     valid = split_blocks(work / "data" / "tokens", "valid", BLOCK)
     valid = valid[:min(args.valid_blocks, len(valid)) // args.batch * args.batch]
     if not len(valid):
@@ -183,7 +175,7 @@ def prepare(args, work: Path) -> dict:
     return {"vocab_size": len(tok), "eos_id": tok.eos_token_id, "train": train,
             "lrs": learning_rates(train, args.steps),
             "valid": {"blocks": len(valid), "tokens": int(valid[:, 1:].size),
-                      "bytes": int(np.asarray(token_bytes(tok))[valid[:, 1:]].sum())},
+                      "bytes": int(data.token_bytes(tok)[valid[:, 1:]].sum())},
             "train_blocks": len(split_blocks(work / "data" / "tokens", "train", BLOCK)),
             "documents": {s: e["documents"] for s, e in manifest["splits"].items()}}
 

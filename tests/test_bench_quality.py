@@ -1,4 +1,4 @@
-"""``bench.quality`` reduced: real Bulgarian text, both frameworks, a few steps; bytes per token."""
+"""``bench.quality`` reduced: real Bulgarian text, both frameworks, a few steps."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from bench import quality, report
 from bench.train import PT_PYTHON
-from common.formats import SEPARATOR
 
 FIXTURE = ("bg_text", "hack_the_fake_news", "FN_Validation_Set.jsonl")
 
@@ -20,22 +19,6 @@ def _pt_venv() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{PT_PYTHON} missing under CI")
         pytest.skip(f"{PT_PYTHON} not built: run `make test` (it builds the PyTorch venv)")
-
-
-def test_token_bytes_spell_the_text(tmp_path):
-    """Bits per byte divide by these: the ids of a text spell exactly its UTF-8 bytes, the
-    end-of-document token none (project-written text)."""
-    from corpus.tokenizer import load_hf, save_hf, train
-
-    docs = ["Пловдив е град на хълмове, река и стари къщи.",
-            "В събота пазарът се пълни с домати, чушки и мед от планината.", "Ёж и „кавички“ — 5 €."]
-    save_hf(train(iter([docs * 3]), 300, 1, [SEPARATOR], progress=False), tmp_path)
-    tok = load_hf(tmp_path)
-    per_id = quality.token_bytes(tok)
-    text = docs[0] + SEPARATOR + docs[2]
-    ids = tok(text)["input_ids"]
-    assert tok.eos_token_id in ids and per_id[tok.eos_token_id] == 0
-    assert sum(per_id[i] for i in ids) == len((docs[0] + docs[2]).encode("utf-8"))
 
 
 def test_reduced_run_both_frameworks_learn(fixtures, tmp_path):

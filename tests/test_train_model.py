@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
+from common.formats import SEPARATOR
 from tftrain.model import PRESETS, model_config
 
 TRAIN = dict(size="tiny", n_layer=0, n_head=0, n_embd=0, block_size=0, dropout=-1.0)
@@ -241,3 +242,20 @@ def test_factored_adafactor_matches_tf_keras_without_the_full_slot(tf):
     assert not np.allclose(ours_w[0], _tiny(tf, 97).trainable_variables[0].numpy())
     assert theirs_state > params
     assert ours_state < 0.2 * params, (ours_state, params)
+
+
+def test_token_bytes_spell_the_text(tmp_path):
+    """Bits per byte divide by these: the ids of a text spell exactly its UTF-8 bytes, the
+    end-of-document token none (project-written text)."""
+    from corpus.tokenizer import load_hf, save_hf, train
+    from tftrain.data import token_bytes
+
+    docs = ["Пловдив е град на хълмове, река и стари къщи.",
+            "В събота пазарът се пълни с домати, чушки и мед от планината.", "Ёж и „кавички“ — 5 €."]
+    save_hf(train(iter([docs * 3]), 300, 1, [SEPARATOR], progress=False), tmp_path)
+    tok = load_hf(tmp_path)
+    per_id = token_bytes(tok)
+    text = docs[0] + SEPARATOR + docs[2]
+    ids = tok(text)["input_ids"]
+    assert tok.eos_token_id in ids and per_id[tok.eos_token_id] == 0
+    assert sum(per_id[i] for i in ids) == len((docs[0] + docs[2]).encode("utf-8"))

@@ -130,16 +130,36 @@ def test_token_meta_counts_the_utf8_bytes_of_each_split(ws):
         assert entry["bytes"] == sum(len(d.encode("utf-8")) for d in docs) > 2 * len(docs)
 
 
+def _label_bytes(ws: Path, split: str, block: int, blocks: int | None = None) -> int:
+    """UTF-8 bytes the labels of a split's first ``blocks`` blocks (all: None) spell, the blocks
+    cut per shard as ``tftrain.data`` cuts them: ids ``[k * block, (k + 1) * block]``."""
+    from tftrain import data, runs
+
+    table = data.token_bytes(runs.load_tokenizer(ws / "artifacts" / "tokenizer"))
+    meta = json.loads((ws / "data" / "tokens" / "meta.json").read_text())
+    labels = []
+    for shard in meta["splits"][split]["shards"]:
+        ids = np.fromfile(ws / "data" / "tokens" / split / shard["file"], dtype=meta["dtype"])
+        labels += [ids[k * block + 1:(k + 1) * block + 1] for k in range(len(ids) // block - 1)]
+    return int(sum(table[chunk].sum() for chunk in labels[:blocks]))
+
+
 def test_bits_per_byte_in_metrics_eval_and_card(main_run, ws):
-    """bits/byte = nats / ln 2 / bytes, with the split's bytes a token: in every train and valid
-    record, in ``eval-test.json`` and in the model card and summary."""
-    for kind, split in (("train", "train"), ("valid", "valid")):
-        for r in _records(main_run, kind):
-            expected = r["loss"] / math.log(2) / _bytes_per_token(ws, split)
-            assert r["bits_per_byte"] == pytest.approx(expected, rel=1e-9), (kind, r)
+    """bits/byte = nats / ln 2 / bytes: for the training loss with the train split's bytes a
+    token; for validation and ``eval-test.json`` with the bytes the scored labels spell; in the
+    model card and summary."""
+    for r in _records(main_run, "train"):
+        expected = r["loss"] / math.log(2) / _bytes_per_token(ws, "train")
+        assert r["bits_per_byte"] == pytest.approx(expected, rel=1e-9), r
+    whole_valid = _label_bytes(ws, "valid", 64)
+    for r in _records(main_run, "valid"):
+        assert r["bytes"] == whole_valid, r  # eval_tokens (1 M) holds the whole split here
+        assert r["bits_per_byte"] == pytest.approx(
+            r["loss"] * r["tokens"] / math.log(2) / r["bytes"], rel=1e-9), r
     result = json.loads((main_run / "eval-test.json").read_text())
+    assert result["bytes"] == _label_bytes(ws, "test", 64)
     assert result["bits_per_byte"] == pytest.approx(
-        result["loss"] / math.log(2) / _bytes_per_token(ws, "test"), rel=1e-9)
+        result["loss"] * result["tokens"] / math.log(2) / result["bytes"], rel=1e-9)
     assert 0.5 < result["bits_per_byte"] < 8  # Cyrillic: 2 bytes a letter; 8 = a byte guessed
     valid = _records(main_run, "valid")[-1]
     assert f"{valid['bits_per_byte']:.4f} bits per byte (the whole valid split)" in \
@@ -196,9 +216,12 @@ def test_validation_budget_and_eval_of_any_text(main_run, ws, fixtures, tmp_path
 
     tokens = ws / "data" / "tokens"
     meta = data.load_meta(tokens, net.config.vocab_size)
-    ev = evaluate.Evaluator(net, tf.distribute.get_strategy(), 64, 8)
+    tok = runs.load_tokenizer(main_run / "final")
+    ev = evaluate.Evaluator(net, tf.distribute.get_strategy(), 64, 8, data.token_bytes(tok))
     part, whole = ev.split(tokens, meta, "valid", 1000), ev.split(tokens, meta, "valid")
     assert part["tokens"] == 2 * 8 * 64 and not part["whole"] and whole["whole"]
+    # the budget's bytes are those its own labels spell, not the split's average times its tokens
+    assert part["bytes"] == _label_bytes(ws, "valid", 64, 2 * 8) < whole["bytes"]
     assert whole["loss"] == pytest.approx(_records(main_run, "valid")[-1]["loss"], rel=1e-5)
 
     conllu = fixtures / "bg_text" / "ud_bulgarian_btb" / "bg_btb-ud-test.conllu"
@@ -210,7 +233,6 @@ def test_validation_budget_and_eval_of_any_text(main_run, ws, fixtures, tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
     assert "bits/byte" in done.stdout and not done.stderr.strip(), done.stderr
     ud = json.loads((main_run / "eval-text-ud.json").read_text())
-    tok = runs.load_tokenizer(main_run / "final")
     assert ud["bytes"] == len(text.encode("utf-8")) and ud["block_size"] == 64
     assert ud["tokens"] == len(tok(text, add_special_tokens=False)["input_ids"])
     assert ud["bits_per_byte"] == pytest.approx(

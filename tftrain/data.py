@@ -71,9 +71,11 @@ def files(tokens: Path, meta: dict, split: str) -> list[tuple[str, int]]:
 
 
 def bytes_per_token(tokens: Path, meta: dict, split: str) -> float:
-    """UTF-8 bytes of the split's document text per token id (EOS separators included).
+    """UTF-8 bytes of the split's document text (separators spell none) per token id (separators
+    counted).
 
-    A loss in nats a token times ``1 / (ln 2 * bytes_per_token)`` is bits per byte. Token folders
+    The training loss's bits per byte are its nats / ln 2 / this (a batch is a random sample of the
+    split); evaluation counts the exact bytes of what it scores (``token_bytes``). Token folders
     written before ``meta.json`` had ``bytes`` fail with a one-line error.
     """
     entry = meta["splits"][split]
@@ -81,6 +83,15 @@ def bytes_per_token(tokens: Path, meta: dict, split: str) -> float:
         raise UserError(f"{tokens / 'meta.json'}: split {split!r} has no \"bytes\" (written "
                         "before bits per byte were reported); re-run `make tokenizer`")
     return entry["bytes"] / entry["tokens"]
+
+
+def token_bytes(tokenizer) -> np.ndarray:
+    """UTF-8 bytes each id spells (int32, indexed by id): a ByteLevel token's string has one
+    character per byte; special tokens (the end-of-document separator) spell none. Summed over
+    the labels scored, it is the exact byte count bits per byte divide by."""
+    special = set(tokenizer.all_special_ids)
+    return np.array([0 if i in special else len(tokenizer.convert_ids_to_tokens(i))
+                     for i in range(len(tokenizer))], dtype=np.int32)
 
 
 def buffer_bytes(buffer_size: int, block: int, dtype: str) -> int:

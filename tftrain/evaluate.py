@@ -5,10 +5,9 @@ default: the config's run. Without ``TEXT`` the whole test split (``--split vali
 split) is read in order in blocks of the run's block size; the loss is the mean cross-entropy
 (nats) over every predicted token, perplexity its exponential, and bits per byte = total nats /
 ln 2 / UTF-8 bytes of the text scored, the figure that compares models with different
-tokenizers. A split's bytes come from ``meta.json`` (its documents' UTF-8 bytes per token, times
-the tokens scored: exact for the whole split up to the few ids a shard loses at its end; the
-trainer's validation on a ``train.eval_tokens`` budget uses the split's average for the part it
-reads). ``TEXT`` is any UTF-8 file, e.g. text the model never saw: it is NFC-normalised (as the
+tokenizers. The bytes are those the scored tokens spell (``data.token_bytes`` summed over the
+labels, the end-of-document separator spelling none), so they are exact for the whole split and
+for the trainer's validation on a ``train.eval_tokens`` budget alike. ``TEXT`` is any UTF-8 file, e.g. text the model never saw: it is NFC-normalised (as the
 corpus is), tokenised with the model's tokenizer after one ``<|endoftext|>``, and every token of
 it is scored, each with up to a block of preceding context; its bits per byte are over its own
 bytes (exact). Results are printed and written to ``eval-<split>.json`` or
@@ -44,47 +43,53 @@ def figures(nats: float, tokens: int, text_bytes: float) -> dict:
 class Evaluator:
     """Summed loss over blocks, through the strategy (one compiled step per shape)."""
 
-    def __init__(self, net, strategy, block: int, batch: int):
+    def __init__(self, net, strategy, block: int, batch: int, byte_table):
+        """``byte_table``: ``data.token_bytes`` of the model's tokenizer."""
         import tensorflow as tf
 
         self.strategy, self.block, self.batch = strategy, block, batch
+        table = tf.constant(byte_table, dtype=tf.int64)
 
         def replica(x, y):
-            return model.token_loss(net, x, y, training=False)
+            total, count = model.token_loss(net, x, y, training=False)
+            return total, count, tf.reduce_sum(tf.gather(table, tf.cast(y, tf.int64)))
 
         @tf.function
         def step(x, y):
-            total, count = strategy.run(replica, args=(x, y))
-            return (strategy.reduce("sum", total, axis=None),
-                    strategy.reduce("sum", count, axis=None))
+            return tuple(strategy.reduce("sum", v, axis=None)
+                         for v in strategy.run(replica, args=(x, y)))
 
         self._step = step
 
-    def _sum(self, dataset) -> tuple[float, int]:
+    def _sum(self, dataset) -> tuple[float, int, int]:
+        """Summed nats, token count and UTF-8 bytes of the labels over ``dataset``."""
         import tensorflow as tf
 
         options = tf.data.Options()  # several workers: each reads all, keeps its share of batches
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        total, count = 0.0, 0.0
+        total, count, nbytes = 0.0, 0, 0
         for x, y in self.strategy.experimental_distribute_dataset(dataset.with_options(options)):
-            t, n = self._step(x, y)
+            t, n, b = self._step(x, y)
             total += float(t)
-            count += float(n)
-        return total, int(count)
+            count += int(n)
+            nbytes += int(b)
+        return total, count, nbytes
 
     def split(self, tokens: Path, meta: dict, split: str, max_tokens: int = 0) -> dict:
         """``figures`` over ``split`` (its first ``max_tokens`` tokens, rounded up to whole
-        batches, when given) and ``whole``: whether every block of the split was scored."""
-        per_token = data.bytes_per_token(tokens, meta, split)  # fails fast on an old folder
+        batches, when given), the ``bytes`` they spell, and ``whole``: whether every block of the
+        split was scored."""
         dataset = data.eval_dataset(data.files(tokens, meta, split), meta["dtype"], self.block,
                                     self.batch)
         if max_tokens:
             dataset = dataset.take(-(-max_tokens // (self.batch * self.block)))
-        nats, count = self._sum(dataset)
+        nats, count, nbytes = self._sum(dataset)
         if not count:
             raise UserError(f"{tokens}/{split}: no block of {self.block} tokens to evaluate")
-        result = figures(nats, count, count * per_token)
-        return {**result, "whole": count == data.count_blocks(meta, split, self.block) * self.block}
+        if not nbytes:
+            raise UserError(f"{tokens}/{split}: the scored tokens spell no text (only separators)")
+        return {**figures(nats, count, nbytes), "bytes": nbytes,
+                "whole": count == data.count_blocks(meta, split, self.block) * self.block}
 
     def text(self, ids: list[int]) -> tuple[float, int]:
         """Summed nats and count over every id after the first, in blocks of ``block``."""
@@ -100,7 +105,7 @@ class Evaluator:
         if full < len(x):
             parts.append(tf.data.Dataset.from_tensors((x[None, full:], y[None, full:])))
         sums = [self._sum(p) for p in parts]
-        return sum(s for s, _ in sums), sum(n for _, n in sums)
+        return sum(s for s, _, _ in sums), sum(n for _, n, _ in sums)
 
 
 def read_text(path: Path) -> str:
@@ -145,10 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     if block > net.config.n_positions:
         raise UserError(f"train.block_size={block} is above the model's context "
                         f"n_positions={net.config.n_positions}")
-    evaluator = Evaluator(net, tf.distribute.get_strategy(), block, cfg.train.batch_size)
+    tokenizer = runs.load_run_tokenizer(cfg, found)
+    evaluator = Evaluator(net, tf.distribute.get_strategy(), block, cfg.train.batch_size,
+                          data.token_bytes(tokenizer))
     if text is not None:
-        result = {"text": str(args.text.resolve()),
-                  **score_text(evaluator, runs.load_run_tokenizer(cfg, found), text)}
+        result = {"text": str(args.text.resolve()), **score_text(evaluator, tokenizer, text)}
         name, what = f"eval-text-{args.text.stem}.json", f"{args.text.name}:"
     else:
         meta = data.load_meta(tokens, net.config.vocab_size)

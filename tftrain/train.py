@@ -76,7 +76,6 @@ class Plan:
                                 f"not one block of {self.block}")
         # train: the training loss's bits per byte (the split's average bytes a token)
         self.bytes_per_token = data.bytes_per_token(self.tokens, self.meta, "train")
-        data.bytes_per_token(self.tokens, self.meta, "valid")  # validation needs it: fail now
         self.dtype = self.meta["dtype"]
 
     def size_for(self, replicas: int) -> None:
@@ -138,7 +137,8 @@ class Trainer:
             objects["data"] = self.iterator
         # ``out``: the run folder on the chief, a throwaway folder on the other workers
         self.ckpt, self.manager = checkpoint.manager(out, t["keep_checkpoints"], **objects)
-        self.evaluator = evaluate.Evaluator(self.model, strategy, plan.block, t["batch_size"])
+        self.evaluator = evaluate.Evaluator(self.model, strategy, plan.block, t["batch_size"],
+                                            data.token_bytes(plan.tokenizer))
         self.train_step = make_train_step(
             self.model, self.opt, strategy, self.step, batch_size=t["batch_size"],
             accumulate=t["accumulate"], block=plan.block, clip_norm=t["clip_norm"], jit=jit)
@@ -190,7 +190,7 @@ def validate(trainer: Trainer, metrics: logs.Metrics, progress: logs.Progress, s
     plan = trainer.plan
     r = trainer.evaluator.split(plan.tokens, plan.meta, "valid", plan.train["eval_tokens"])
     metrics.record(step, "valid", loss=r["loss"], perplexity=r["perplexity"],
-                   bits_per_byte=r["bits_per_byte"], epoch=epoch, tokens=r["tokens"])
+                   bits_per_byte=r["bits_per_byte"], epoch=epoch, tokens=r["tokens"], bytes=r["bytes"])
     progress.say(f"step {step}: validation loss {r['loss']:.4f}, perplexity "
                  f"{r['perplexity']:.2f}, {r['bits_per_byte']:.4f} bits/byte ({r['tokens']} "
                  f"tokens{', the whole split' if r['whole'] else ''})")
