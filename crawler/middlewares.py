@@ -29,6 +29,7 @@ from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
     DownloadTimeoutError,
+    IgnoreRequest,
 )
 from scrapy.http import HtmlResponse, Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -188,7 +189,8 @@ def failure_kind(exc: BaseException) -> str:
 
 class FetchOutcomeMiddleware:
     """Downloader middleware: ``fetch/ok`` for an answer below 400 (or a site without robots.txt),
-    else ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too)."""
+    else ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too),
+    a request a middleware ignored (IgnoreRequest) none."""
 
     def __init__(self, crawler: Crawler):
         self.stats = crawler.stats
@@ -208,4 +210,6 @@ class FetchOutcomeMiddleware:
 
     def process_exception(self, request: Request, exception: Exception,
                           spider: Spider | None = None) -> None:
+        if isinstance(exception, IgnoreRequest):  # not fetched (stored, robots.txt): counted there
+            return
         self.stats.inc_value(f"fetch/failed/{failure_kind(exception)}/{urlsplit(request.url).netloc}")
