@@ -10,7 +10,8 @@ middleware waits out the download slot's delay (AutoThrottle's included) and mar
 just used, so browser fetches and plain fetches share one per-domain pace. A page that cannot be
 rendered keeps its plain response (``fallback``) or is downloaded plainly (``always``).
 Browsers are recorded in the spider's job folder (``JOBS_DIR/<spider>``) while they run, and a
-new crawl first ends those a killed crawl left (``crawler.render.reap_orphans``).
+new crawl of any spider first ends those a killed crawl left in any job folder
+(``crawler.render.reap_orphans``; a live crawl's browsers are left alone).
 
 ``FetchOutcomeMiddleware`` (next to the downloader) counts every fetch's outcome in the crawl
 stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>``, for the summary to name the causes.
@@ -67,8 +68,8 @@ class SeleniumRenderMiddleware:
         self.user_agent = s.get("USER_AGENT", "")
         jobs = s.get("JOBS_DIR")
         self.registry = Path(jobs) / crawler.spidercls.name if jobs else None
-        if self.registry is not None:
-            reap_orphans(self.registry)
+        for folder in sorted(Path(jobs).glob("*/")) if jobs else ():  # every spider's job folder
+            reap_orphans(folder)
         self.pool: RenderPool | None = None
         self.threads: ThreadPool | None = None
         self._free = DeferredSemaphore(self.size)
