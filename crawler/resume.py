@@ -6,7 +6,9 @@ not trustworthy (pops and fingerprints were buffered, not written), so a ``RUNNI
 written at start and removed at every clean close: a JOBDIR still marked at the next start is
 thrown away and the spider starts over. The authority on what is done is always the finished raw
 shards (``crawler.pipelines.done_keys``): ``SkipDoneMiddleware`` never fetches those pages again,
-and the pipeline never stores a page twice. A crawl that finished drops its JOBDIR, so deleting
+and the pipeline never stores a page twice. Listings the news spider reads again on every run
+(robots.txt, feeds, sitemaps) bypass the seen fingerprints, and those a stopped run left queued are
+dropped (``meta["run"]``). A crawl that finished drops its JOBDIR, so deleting
 the raw shards and running again crawls afresh. With Redis (scrapy-redis) there is no JOBDIR:
 the shared queue and dupefilter live in Redis.
 """
