@@ -25,8 +25,8 @@ def cli_main(func: F) -> F:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         except KeyboardInterrupt:
-            print("interrupted: nothing half-written was kept; re-run the same command to resume",
-                  file=sys.stderr)
+            print("interrupted: re-run the same command to resume (finished files are whole; "
+                  "a download continues from its .partial file)", file=sys.stderr)
             raise SystemExit(130) from None
 
     return wrapper  # type: ignore[return-value]

@@ -10,7 +10,8 @@ middleware waits out the download slot's delay (AutoThrottle's included) and mar
 just used, so browser fetches and plain fetches share one per-domain pace. A page that cannot be
 rendered keeps its plain response (``fallback``) or is downloaded plainly (``always``).
 Browsers are recorded in the spider's job folder (``JOBS_DIR/<spider>``) while they run, and a
-new crawl first ends those a killed crawl left (``crawler.render.reap_orphans``).
+new crawl of any spider first ends those a killed crawl left in any job folder
+(``crawler.render.reap_orphans``; a live crawl's browsers are left alone).
 
 ``FetchOutcomeMiddleware`` (next to the downloader) counts every fetch's outcome in the crawl
 stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>``, for the summary to name the causes.
@@ -29,6 +30,7 @@ from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
     DownloadTimeoutError,
+    IgnoreRequest,
 )
 from scrapy.http import HtmlResponse, Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -66,8 +68,8 @@ class SeleniumRenderMiddleware:
         self.user_agent = s.get("USER_AGENT", "")
         jobs = s.get("JOBS_DIR")
         self.registry = Path(jobs) / crawler.spidercls.name if jobs else None
-        if self.registry is not None:
-            reap_orphans(self.registry)
+        for folder in sorted(Path(jobs).glob("*/")) if jobs else ():  # every spider's job folder
+            reap_orphans(folder)
         self.pool: RenderPool | None = None
         self.threads: ThreadPool | None = None
         self._free = DeferredSemaphore(self.size)
@@ -188,7 +190,8 @@ def failure_kind(exc: BaseException) -> str:
 
 class FetchOutcomeMiddleware:
     """Downloader middleware: ``fetch/ok`` for an answer below 400 (or a site without robots.txt),
-    else ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too)."""
+    else ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too),
+    a request a middleware ignored (IgnoreRequest) none."""
 
     def __init__(self, crawler: Crawler):
         self.stats = crawler.stats
@@ -208,4 +211,6 @@ class FetchOutcomeMiddleware:
 
     def process_exception(self, request: Request, exception: Exception,
                           spider: Spider | None = None) -> None:
+        if isinstance(exception, IgnoreRequest):  # not fetched (stored, robots.txt): counted there
+            return
         self.stats.inc_value(f"fetch/failed/{failure_kind(exception)}/{urlsplit(request.url).netloc}")

@@ -6,7 +6,9 @@ not trustworthy (pops and fingerprints were buffered, not written), so a ``RUNNI
 written at start and removed at every clean close: a JOBDIR still marked at the next start is
 thrown away and the spider starts over. The authority on what is done is always the finished raw
 shards (``crawler.pipelines.done_keys``): ``SkipDoneMiddleware`` never fetches those pages again,
-and the pipeline never stores a page twice. A crawl that finished drops its JOBDIR, so deleting
+and the pipeline never stores a page twice. Listings the news spider reads again on every run
+(robots.txt, feeds, sitemaps) bypass the seen fingerprints, and those a stopped run left queued are
+dropped (``meta["run"]``). A crawl that finished drops its JOBDIR, so deleting
 the raw shards and running again crawls afresh. With Redis (scrapy-redis) there is no JOBDIR:
 the shared queue and dupefilter live in Redis.
 """
@@ -87,12 +89,16 @@ class JobDirAddon:
 class SkipDoneMiddleware:
     """Downloader middleware: ignore requests for pages already in the spider's finished shards.
 
-    A request matches by its URL or by ``meta["canonical_url"]`` when the spider knows it.
+    A request matches by its URL or by ``meta["canonical_url"]`` when the spider knows it. A
+    request whose ``meta["run"]`` is not the spider's ``run_id`` was left in the JOBDIR queue by a
+    stopped run and is ignored too: the spider marks so what it requests afresh on every run
+    (not with Redis, whose shared queue holds every worker's requests).
     """
 
     def __init__(self, crawler):
         self.crawler = crawler
         self.done: set[str] = set()
+        self.own_queue = not crawler.settings.get("REDIS_URL")
         crawler.signals.connect(self.load, signal=signals.spider_opened)
 
     @classmethod
@@ -104,6 +110,10 @@ class SkipDoneMiddleware:
         self.done = done_keys(Path(self.crawler.settings["RAW_DIR"]) / spider.name)
 
     def process_request(self, request: Request) -> None:
+        run = request.meta.get("run")
+        if self.own_queue and run is not None and run != getattr(self.crawler.spider, "run_id", None):
+            self.crawler.stats.inc_value("resume/left_by_stopped_run")
+            raise IgnoreRequest(f"left by a stopped run, requested again: {request.url}")
         if request.url in self.done or request.meta.get("canonical_url") in self.done:
             self.crawler.stats.inc_value("pages/already_stored")
             raise IgnoreRequest(f"already stored: {request.meta.get('canonical_url') or request.url}")

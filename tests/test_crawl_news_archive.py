@@ -219,3 +219,23 @@ def test_archive_url_without_a_date_is_a_config_error(tmp_path):
     proc = run_module("scrapy", "crawl", "news", "-a", "since=2026-01-01", config=cfg, timeout=60)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "archive_urls" in proc.stderr and str(cfg) in proc.stderr
+
+
+def test_stopped_crawl_then_earlier_since_stores_every_article_once(tmp_path, replay):
+    """A crawl stopped part-way keeps its JOBDIR (queue and seen fingerprints); the re-run with an
+    earlier ``since`` must still read every listing (robots.txt, the sitemap index, urlsets) again."""
+    records, fetched, _ = crawl(tmp_path, replay, "-a", "since=2026-01-01", "-a", "until=2026-06-30",
+                                "-s", "CLOSESPIDER_ITEMCOUNT=2")
+    first = stored_paths(records)
+    jobdir = tmp_path / "data" / "jobs" / "news"
+    assert (jobdir / "requests.seen").stat().st_size > 0  # the stopped run's fingerprints are kept
+    assert "/sitemap.xml" in fetched and 2 <= len(first) < len(expected("2026-01-01", "2026-06-30"))
+    records, fetched, summary = crawl(tmp_path, replay, "-a", "since=2025-07-01")
+    second = stored_paths(records)
+    assert len(second) == len(set(second)) and set(second) == expected("2025-07-01")
+    assert "/robots.txt" in fetched and "/sitemap.xml" in fetched
+    listings = [p for p in fetched if p.startswith("/sitemap")]
+    assert len(listings) == len(set(listings))  # each listing read once in a run
+    assert not set(article_paths(fetched)) & set(first)  # stored articles: not fetched again
+    assert "IgnoreRequest" not in summary  # dropped leftovers are no failed fetches
+    assert not (jobdir / "requests.seen").exists()  # finished: the job state is dropped

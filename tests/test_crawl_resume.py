@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
 import signal
 import subprocess
 import time
@@ -30,6 +31,7 @@ from crawler.pipelines import (
     salvage,
     shard_path,
 )
+from crawler.render import _group, _start_time
 from demo.replay import WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_cmd, scrapy_crawl, scrapy_env
 from tests.util import ROOT
@@ -122,6 +124,44 @@ def test_ctrl_c_then_rerun_resumes_from_the_jobdir(tmp_path):
     assert "Resuming crawl" in again.stderr
     assert Counter(r["title"] for r in records(tmp_path / "data")) == Counter(p.title for p in pages)
     assert not jobdir.exists()  # a finished crawl drops its job state
+
+
+def _browser_group(jobs: Path, spider: str, owner: int, owner_start: int | None
+                   ) -> tuple[subprocess.Popen, Path, Path]:
+    """A stand-in browser recorded in ``jobs/<spider>``: a process group of its own that names its
+    driver folder only in its environment (TMPDIR), as chromedriver does; (it, folder, record)."""
+    folder = jobs.parent / f"driver-{spider}"
+    folder.mkdir(parents=True)
+    (jobs / spider).mkdir(parents=True)
+    proc = subprocess.Popen(["sleep", "120"], start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(folder)})
+    record = jobs / spider / f"browser-{proc.pid}.json"
+    record.write_text(json.dumps({"pgid": proc.pid, "tmp": str(folder), "owner": owner,
+                                  "owner_start": owner_start}))
+    return proc, folder, record
+
+
+def test_a_crawl_ends_the_browsers_another_spiders_killed_crawl_left(tmp_path):
+    jobs = tmp_path / "data" / "jobs"
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # the killed crawl: its process no longer exists
+    orphan, orphan_tmp, orphan_record = _browser_group(jobs, "news", gone.pid, 1)
+    live, live_tmp, live_record = _browser_group(jobs, "other", os.getpid(), _start_time(os.getpid()))
+    try:
+        with WikiReplay(synthetic_pages(5)) as server:
+            config, raw = setup(tmp_path, server)
+            again = scrapy_crawl(config, "bgwiki")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "browser process(es) a stopped crawl left running" in again.stderr
+        assert orphan.wait(timeout=10) == -signal.SIGKILL and _group(orphan.pid) == []
+        assert not orphan_tmp.exists() and not orphan_record.exists()
+        # a live crawl's browser (its owner is this test) is left alone
+        assert live.poll() is None and live_tmp.exists() and live_record.exists()
+        assert len(records(tmp_path / "data")) == 5
+    finally:
+        for proc in (orphan, live):
+            proc.kill()
+            proc.wait()
 
 
 def test_recover_salvages_a_cut_shard_and_leaves_a_live_writers_shard_alone(tmp_path):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -166,6 +167,8 @@ class NewsSpider(scrapy.Spider):
         self.requested: dict[str, set[str]] = {name: set() for name in self.sites}
         self.stored: set[str] = set()  # with a limit: what is stored does not count against it
         self.skipped: set[str] = set()  # stored ones listed again: counted once
+        self.listed: set[str] = set()  # listings requested in this run
+        self.run_id = uuid.uuid4().hex  # SkipDoneMiddleware: a stopped run's listings are dropped
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         window = self.opts.window
@@ -173,7 +176,8 @@ class NewsSpider(scrapy.Spider):
             self.stored = done_keys(Path(self.settings["RAW_DIR"]) / self.name)
         for site in self.sites.values():
             for url in site.start_urls + (site.sitemaps if window else []):
-                yield self._listing_request(site, url, dont_filter=True)
+                for request in self._listing_request(site, url):
+                    yield request
         walks = [s for s in self.sites.values() if window and s.archive_urls]
         if walks and window.since is None:
             self.logger.warning("archive_urls are walked from -a since=, which is not given")
@@ -182,16 +186,24 @@ class NewsSpider(scrapy.Spider):
                 if self._full(site):
                     continue
                 for template in site.archive_urls:
-                    yield self._listing_request(site, template.format(date=day))
+                    for request in self._listing_request(site, template.format(date=day)):
+                        yield request
 
     # -- discovery ---------------------------------------------------------------------------
 
-    def _listing_request(self, site: Site, url: str, **kwargs) -> scrapy.Request:
-        """A robots.txt, feed, sitemap or daily page: up to the sitemap protocol's 50 MB."""
-        return scrapy.Request(url, callback=self.parse_start, meta={
-            "site": site.name,
-            "download_maxsize": max(LISTING_MAX_BYTES, self.settings.getint("DOWNLOAD_MAXSIZE"))},
-            **kwargs)
+    def _listing_request(self, site: Site, url: str) -> Iterator[scrapy.Request]:
+        """A robots.txt, feed, sitemap or daily page: up to the sitemap protocol's 50 MB.
+
+        Read again on every run, once (``dont_filter``: a stopped run's JOBDIR remembers the
+        listings it fetched, and an earlier ``since`` needs them again); those it left queued are
+        dropped (``meta["run"]``), as this run requests them afresh.
+        """
+        if url in self.listed:
+            return
+        self.listed.add(url)
+        yield scrapy.Request(url, callback=self.parse_start, dont_filter=True, meta={
+            "site": site.name, "run": self.run_id,
+            "download_maxsize": max(LISTING_MAX_BYTES, self.settings.getint("DOWNLOAD_MAXSIZE"))})
 
     def parse_start(self, response: Response) -> Iterator[scrapy.Request]:
         """A robots.txt, feed, sitemap (index), section or daily page: its article requests."""
@@ -216,7 +228,7 @@ class NewsSpider(scrapy.Spider):
                 if window.since and changed and changed < window.since:
                     stats.inc_value("news/sitemaps_before_since")  # nothing new in there
                     continue
-                yield self._listing_request(site, entry.url)
+                yield from self._listing_request(site, entry.url)
             return
         kept = [e for e in found.entries if site.is_article(clean_url(e.url))]
         stats.inc_value(f"news/{found.kind}_links", len(found.entries))
@@ -233,7 +245,7 @@ class NewsSpider(scrapy.Spider):
         for m in re.finditer(r"(?im)^\s*sitemap\s*:\s*(\S+)", text):
             url = urljoin(response.url, m.group(1))
             if _on_domains(url, site.domains):
-                yield self._listing_request(site, url)
+                yield from self._listing_request(site, url)
 
     def _follow_links(self, site: Site, response: Response) -> Iterator[scrapy.Request]:
         if site.pattern is None or not isinstance(response, TextResponse):
