@@ -346,6 +346,7 @@ def curves(result: dict, valid: dict) -> list[dict]:
 def summarise(runs: dict, steps: int, seeds: list[int]) -> tuple[list[dict], str]:
     """Report figures (final bits/byte, median over seeds) and the per-step table (Markdown)."""
     figures, table = [], []
+    gpu = machine()["gpu"]
     for name, per_seed in runs.items():
         finals = [r["curve"][-1] for r in per_seed.values()]
         arch = MODELS[name]
@@ -358,7 +359,8 @@ def summarise(runs: dict, steps: int, seeds: list[int]) -> tuple[list[dict], str
             "peer": "PyTorch + transformers 5 GPT2LMHeadModel loop, same blocks, init scheme, "
                     "AdamW, schedule, clipping",
             "peer_value": round(statistics.median(f["torch_bpb"] for f in finals), 4),
-            "ratio": round(statistics.median(f["ratio"] for f in finals), 4), "device": "CPU"})
+            "ratio": round(statistics.median(f["ratio"] for f in finals), 4),
+            "device": f"TF: {gpu or 'CPU'}; PyTorch: CPU"})
         points = zip(*(r["curve"] for r in per_seed.values()), strict=True)
         for at in points:
             med = {k: statistics.median(p[k] for p in at)

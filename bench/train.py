@@ -9,8 +9,11 @@ tokens, in a fresh process per variant:
 - ``tf-fp32-xla``: the same step with the trainer's XLA (on one device: forward, backward,
   clipping and the AdamW update compiled as one program);
 - ``tf-bf16-xla``: mixed_bfloat16 + the trainer's XLA;
+- ``tf-fp16-xla``: mixed_float16 with dynamic loss scaling + the trainer's XLA (run by default
+  only on a machine with a GPU: a CPU emulates float16);
 - ``torch-fp32`` (the peer): transformers 5 ``GPT2LMHeadModel``, fp32, eager, ``torch.optim.AdamW``,
-  in the PyTorch venv ``.venv-pt``.
+  in the PyTorch venv ``.venv-pt`` (torch's CPU build: on a GPU machine the TF rows run on the
+  GPU and the peer on the CPU, so those ratios are not like for like; every row names its device).
 
 Every variant uses all cores for intra-op work and the same batches and starting loss. The
 variants run in lockstep (each takes ``CHUNK`` steps in turn) so that load from other processes on a
@@ -64,7 +67,8 @@ RESULT = ROOT / "bench" / "results" / "train.json"
 MODEL = dict(n_layer=4, n_embd=256, n_head=4, vocab_size=8000, n_positions=128)
 BATCH, BLOCK = 8, 128
 TF_VARIANTS = {"tf-fp32": ("fp32", False), "tf-fp32-xla": ("fp32", True),
-               "tf-bf16-xla": ("bf16", True)}
+               "tf-bf16-xla": ("bf16", True), "tf-fp16-xla": ("fp16", True)}
+GPU_ONLY = ("tf-fp16-xla",)  # float16 is emulated on a CPU: a default only where a GPU runs it
 PROTOCOL = "@@bench "
 CHUNK = 5
 # hyper-parameters shared by both sides (the trainer's defaults)
@@ -126,7 +130,7 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
                                 loss_scale=prec == "fp16")
     info = {"framework": f"tensorflow {tf.__version__}", "precision": prec, "xla": jit,
             "optimizer": train["optimizer"], "recompute": recompute,
-            "params": tfmodel.parameter_count(net)}
+            "params": tfmodel.parameter_count(net), "device": precision.resolve(prec, "off")[2]}
     if data is None:
         xs, ys = zip(*batches(model["vocab_size"], batch, block), strict=True)
         data = tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))).repeat()
@@ -182,7 +186,7 @@ def torch_step():
         return float(loss)
 
     info = {"framework": f"torch {torch.__version__} + transformers {transformers.__version__}",
-            "precision": "fp32", "xla": "off",
+            "precision": "fp32", "xla": "off", "device": "CPU",  # the peer's venv has torch's CPU build
             "attention": model.config._attn_implementation,
             "threads": {"intra_op": torch.get_num_threads(),
                         "inter_op": torch.get_num_interop_threads()},
@@ -295,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds, each with fresh processes; figures: medians over rounds")
     parser.add_argument("--inter-op", type=int, default=1, help="TF inter-op threads")
     parser.add_argument("--variants", nargs="+", choices=[*TF_VARIANTS, "torch-fp32"],
-                        default=[*TF_VARIANTS, "torch-fp32"])
+                        default=[*(v for v in TF_VARIANTS if machine()["gpu"] or v not in GPU_ONLY),
+                                 "torch-fp32"])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -320,9 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == peer:
             continue
         row = {"figure": f"train tokens/s, {name}", "value": r["tokens_per_s"],
-               "unit": "tokens/s", "device": "CPU"}
+               "unit": "tokens/s", "device": r["device"]}
         if peer:
-            row.update(peer=f"train tokens/s, {peer}", peer_value=results[peer]["tokens_per_s"],
+            row.update(peer=f"train tokens/s, {peer} ({results[peer]['device']})",
+                       peer_value=results[peer]["tokens_per_s"],
                        ratio=_ratio(rounds, name, peer),
                        runs=[_ratio([x], name, peer) for x in rounds])
         figures.append(row)
@@ -333,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         # the quiet-machine view: the fastest tenth of steps, least touched by other load
         figures.append({"figure": f"train tokens/s at the p10 step, {tf_best_p10}",
                         "value": round(tokens / results[tf_best_p10]["p10_step_s"], 1),
-                        "unit": "tokens/s", "device": "CPU",
-                        "peer": f"train tokens/s at the p10 step, {peer}",
+                        "unit": "tokens/s", "device": results[tf_best_p10]["device"],
+                        "peer": f"train tokens/s at the p10 step, {peer} ({results[peer]['device']})",
                         "peer_value": round(tokens / results[peer]["p10_step_s"], 1),
                         "ratio": _ratio(rounds, tf_best_p10, peer, "p10_step_s"),
                         "runs": [_ratio([x], tf_best_p10, peer, "p10_step_s") for x in rounds]})
