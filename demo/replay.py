@@ -644,6 +644,7 @@ class Wiki:
             page = self.by_title.get(self.redirects.get(_canon(params.get("page", "")), _canon(params.get("page", ""))))
             if page is None:
                 return {"error": {"code": "missingtitle", "info": "The page you specified doesn't exist."}}
+        self.count(f"parse {page.title}")  # which pages a crawl fetched, retries included
         if page.title in self.broken:
             return {"error": {"code": "internal_api_error_DBQueryError", "info": "[replay] A database "
                               "query error has occurred.", "errorclass": "Wikimedia\\Rdbms\\DBQueryError"}}
