@@ -66,7 +66,7 @@ class Stage:
 
     def __init__(self, config: Path, log_dir: Path):
         self.env = {**os.environ, "BG_CONFIG": str(config), "TF_USE_LEGACY_KERAS": "1",
-                    "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+                    "TF_CPP_MIN_LOG_LEVEL": "1", "PYTHONUNBUFFERED": "1"}
         self.config = config
         self.log_dir = log_dir
         self.timings: dict[str, float] = {}

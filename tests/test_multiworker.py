@@ -16,7 +16,7 @@ from tests.train_fixtures import make_workspace, train_config
 from tests.util import ROOT, free_port, run_module
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 # tiny model, deterministic, no dropout; buffer_size = 1 (no shuffle) so that the two workers'
 # DATA shards (blocks 0, 2, 4, ... and 1, 3, 5, ...) batched by 4 hold exactly the blocks of the

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 FAKE_NEWS = Path("bg_text/hack_the_fake_news/FN_Validation_Set.jsonl")
 EOT = "<|endoftext|>"

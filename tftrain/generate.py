@@ -17,7 +17,7 @@ import weakref
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO hidden, warnings shown
 
 from common import config as cfglib  # noqa: E402
 from common.errors import UserError, cli_main  # noqa: E402

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO hidden, warnings shown
 
 from common import config as cfglib  # noqa: E402
 from common.atomic import atomic_write, remove_stale_temps  # noqa: E402
