@@ -445,7 +445,7 @@ def section(runs: dict[int, dict], grow: dict[str, list[dict]]) -> str:
     for n in sorted(runs):
         c = runs[n]["stages"]["corpus"]
         notes.append(f"{n:,} raw documents -> {c['documents_out']:,} in the corpus; dedup index "
-                     f"{c['dedup_index_bytes_per_document']:,.0f} bytes per document")
+                     f"{c['dedup_index_bytes_per_document']:,.0f} bytes per raw document")
     table = markdown_table(HEAD, rows(runs, grow))
     title = ("## Scale, corpus build alone (`make bench-scale ARGS=--corpus-only`)"
              if measured(runs) == ["corpus"] else "## Scale (`make bench-scale`)")
