@@ -33,7 +33,7 @@ AFTER_SHARD = {"workers", "shard_bytes", "dedup_threshold", "valid_ratio", "test
 # Modules and libraries that shape per-shard output: any change to them redoes every shard.
 CODE = ("common.formats", "corpus.cache", "corpus.dedup", "corpus.document", "corpus.extract",
         "corpus.filters", "corpus.news_extract", "corpus.normalize", "corpus.read", "corpus.shard",
-        "corpus.split", "corpus.steps")
+        "corpus.split", "corpus.stats", "corpus.steps")
 # (lxml-html-clean: readability-lxml's cleaner; soupsieve: BeautifulSoup's CSS selectors)
 LIBRARIES = ("beautifulsoup4", "datasketch", "ftfy", "lingua-language-detector", "lxml",
              "lxml-html-clean", "numpy", "readability-lxml", "regex", "soupsieve", "trafilatura")

@@ -71,6 +71,12 @@ def write_report(out: Path, stats: Stats, lengths: LengthHistogram, settings: di
           "`extract` (the pages as they came in); every other row counts text.", "",
           "| " + " | ".join(rows[0]) + " |", "|---|---|---:|---:|"]
     md += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    md += ["", "## Documents through each step", "",
+           "Extraction, normalisation and the filters, in the order they run; each step's "
+           "`dropped` are the `dropped` and `skipped` rows of its stage above that name it or "
+           "give its reason.", "", "| step | in | dropped | out |", "|---|---:|---:|---:|"]
+    md += [f"| {name} | {n_in:,} | {dropped:,} | {n_out:,} |"
+           for name, n_in, dropped, n_out in stats.step_rows()]
     total = int(lengths.counts.sum())
     md += ["", f"## Document lengths ({total:,} documents)", "", "![document lengths](lengths.png)"]
     if stats.problems:

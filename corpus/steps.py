@@ -1,8 +1,8 @@
 """Steps 2-4 (extract, normalise, filter) as a list of small functions over a Document.
 
 A step returns the reason to drop the document, or None to keep it, and may rewrite its text.
-``Pipeline`` runs them in order and counts, per step, what was dropped and why, the characters a
-step removed, what each stage kept and the extractor's path per page (``metadata["extract_path"]``
+``Pipeline`` runs them in order and counts, per step, the documents in and out and what was
+dropped and why, the characters a step removed, what each stage kept and the extractor's path per page (``metadata["extract_path"]``
 when the extractor says which path it took); a step that raises skips the document and is listed
 as bad input with its place.
 """
@@ -70,6 +70,7 @@ class Pipeline:
         """``doc`` after every step, or None when a step dropped it (counted in ``stats``)."""
         for n, step in enumerate(self.steps):
             before = len(doc.text)
+            self.stats.passed(n, step.name, "in")
             try:
                 reason = step.run(doc)
             except Exception as exc:  # noqa: BLE001 - one bad page must not stop the run
@@ -82,6 +83,7 @@ class Pipeline:
             if reason:
                 self.stats.count(step.stage, "dropped: " + reason, before)
                 return None
+            self.stats.passed(n, step.name, "out")
             removed = before - len(doc.text)
             if removed > 0 and step.stage != "extract":
                 self.stats.count(step.stage, f"removed characters ({step.name})", removed)

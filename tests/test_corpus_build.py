@@ -149,6 +149,16 @@ def test_report_accounts_for_every_step(built):
                   and "selector" not in line}
     assert news_paths and news_paths <= {"path: " + p for p in news_extract.PATHS}, news_paths
     assert "`news/part-00004.jsonl.gz:" in report  # the bad shard, named with its line
+    # documents through each step: one step's out is the next one's in, and the last one's out
+    # is what the filter stage kept
+    steps = [line.split(" | ") for line in report.split("## Documents through each step")[1]
+             .split("\n\n## ")[0].splitlines() if line.startswith("| ") and "---" not in line][1:]
+    counts = [[int(cell.strip(" |").replace(",", "")) for cell in row[1:]] for row in steps]
+    assert [row[0].strip("| ") for row in steps][:2] == ["extraction", "normalize"] and len(steps) > 5
+    assert all(n_in - dropped == n_out for n_in, dropped, n_out in counts)
+    assert all(a[2] == b[0] for a, b in zip(counts, counts[1:], strict=False))
+    kept = int(report.split("| filter | kept | ")[1].split(" |")[0].replace(",", ""))
+    assert counts[-1][2] == kept and sum(row[1] for row in counts) > 0
     assert ".tmp-" not in report
     assert "![document lengths](lengths.png)" in report
     assert (out / "lengths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

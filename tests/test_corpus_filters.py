@@ -172,6 +172,8 @@ def test_pipeline_counts_each_step_and_lists_a_failing_step_as_bad_input():
     assert pipeline(page) is None
     assert stats.rows() == [("filter", "dropped: too short", 1, 7),
                             ("filter", "skipped: explode failed", 1, 0)]
+    # in and out of each step: the short page stopped at the first, the other failed in the second
+    assert stats.step_rows() == [("too short", 2, 1, 1), ("explode", 1, 1, 0)]
     assert stats.problems == ["news/part-00000.jsonl.gz#7: ValueError: broken page"]
 
 
