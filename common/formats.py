@@ -28,7 +28,7 @@ from pathlib import Path
 SPLITS = ("train", "valid", "test")
 SEPARATOR = "<|endoftext|>"
 ATTRIBUTION = "ATTRIBUTION.md"
-TOKENS_FORMAT = 2  # of data/tokens/meta.json; 2 added "licenses" and ATTRIBUTION.md
+TOKENS_FORMAT = 2  # of data/tokens/meta.json; 2 added "licenses", ATTRIBUTION.md and per-split "bytes"
 # Tokens per training sequence of each model size preset (``train.size``) unless
 # ``train.block_size`` overrides it; the rest of a preset is the trainer's (tftrain.model.PRESETS).
 BLOCK_SIZES = {"tiny": 128, "small": 1024, "medium": 1024, "large": 1024, "xl": 1024}

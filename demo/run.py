@@ -169,8 +169,9 @@ Final model (Hugging Face folder): `{run / "final"}`; TensorBoard logs: `{run / 
 metrics: `{run / "metrics.jsonl"}`.
 
 {"Validation: (missing)" if valid is None else
- f"Validation at step {valid['step']}: loss {valid['loss']:.4f}, "
- f"{valid['bits_per_byte']:.4f} bits per byte."}
+ f"Validation at step {valid['step']}: loss {valid['loss']:.4f}"
+ + (f", {valid['bits_per_byte']:.4f} bits per byte." if "bits_per_byte" in valid else
+    " (bits per byte: a run from before they were recorded).")}
 
 ## Evaluation on the test split
 
