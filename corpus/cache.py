@@ -19,6 +19,8 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import sys
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,9 +36,11 @@ AFTER_SHARD = {"workers", "shard_bytes", "dedup_threshold", "valid_ratio", "test
 CODE = ("common.formats", "corpus.cache", "corpus.dedup", "corpus.document", "corpus.extract",
         "corpus.filters", "corpus.news_extract", "corpus.normalize", "corpus.read", "corpus.shard",
         "corpus.split", "corpus.stats", "corpus.steps")
-# (lxml-html-clean: readability-lxml's cleaner; soupsieve: BeautifulSoup's CSS selectors)
-LIBRARIES = ("beautifulsoup4", "datasketch", "ftfy", "lingua-language-detector", "lxml",
-             "lxml-html-clean", "numpy", "readability-lxml", "regex", "soupsieve", "trafilatura")
+# (lxml-html-clean: readability-lxml's cleaner; soupsieve: BeautifulSoup's CSS selectors;
+# charset-normalizer, courlan, htmldate, justext: trafilatura's own)
+LIBRARIES = ("beautifulsoup4", "charset-normalizer", "courlan", "datasketch", "ftfy", "htmldate",
+             "justext", "lingua-language-detector", "lxml", "lxml-html-clean", "numpy",
+             "readability-lxml", "regex", "soupsieve", "trafilatura")
 
 
 class CacheError(Exception):
@@ -45,8 +49,9 @@ class CacheError(Exception):
 
 @functools.cache
 def code_version() -> str:
-    """Hash of the per-shard code and the libraries' versions."""
-    digest = hashlib.sha256()
+    """Hash of the per-shard code, the libraries' versions and Python's (its ``unicodedata``
+    drives NFC)."""
+    digest = hashlib.sha256(f"{sys.version}\0{unicodedata.unidata_version}\0".encode())
     for name in CODE:
         digest.update(name.encode() + b"\0" + Path(importlib.util.find_spec(name).origin).read_bytes())
     for dist in LIBRARIES:  # the METADATA file whole: its Version line is what matters

@@ -35,7 +35,7 @@ BOILERPLATE = regex.compile(
 BOILERPLATE_MAX_LINE = 250  # longer lines are prose even when they mention cookies
 _NOT_LETTER = regex.compile(r"\P{L}+")
 _NOT_CYRILLIC = regex.compile(r"\P{Cyrillic}+")
-_END_PUNCT = regex.compile(r"""[.!?…:;"'»“”)\]]$""")
+END_PUNCT = regex.compile(r"""[.!?…:;"'»“”)\]]$""")
 _SENTENCE_END = regex.compile(r"[.!?…][\"'»“”)]* +\p{Lu}")  # a sentence ends, the next begins
 _WORD = regex.compile(r"\w+")
 _LETTER = regex.compile(r"\p{L}")
@@ -136,7 +136,7 @@ def duplicate_lines(doc: Document, cfg: Section) -> str | None:
 
 def is_sentence_line(line: str) -> bool:
     """A line that reads as prose: it ends like a sentence, or holds two sentences at least."""
-    return bool(_END_PUNCT.search(line) or _SENTENCE_END.search(line))
+    return bool(END_PUNCT.search(line) or _SENTENCE_END.search(line))
 
 
 def punctuation_lines(doc: Document, cfg: Section) -> str | None:

@@ -32,6 +32,8 @@ from lxml import etree
 from readability import Document
 from readability.readability import Unparseable
 
+from corpus import filters
+
 # Paths a page can take (the corpus report counts them).
 PATHS = MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, TOO_LITTLE = (
     "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "too-little")
@@ -43,7 +45,6 @@ _BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "
 _WORD = regex.compile(r"\w+")
 _SPACE = regex.compile(r"\s+")
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: a line starts, its container
-_PROSE_END = regex.compile(r"[.!?…:;\"'»“”)\]]$")
 # A whole line that is a widget label, not prose (bg and en news sites).
 _WIDGET = regex.compile(
     r"(коментари|коментирай|сподели(те)?|share( this)?|comments?|прочет(и|ете) (още|повече)|"
@@ -237,7 +238,7 @@ def _share(grams: set, keys: set) -> float:
 
 
 def _is_prose(line: str, min_words: int) -> bool:
-    return len(_WORD.findall(line)) >= min_words and bool(_PROSE_END.search(line))
+    return len(_WORD.findall(line)) >= min_words and bool(filters.END_PUNCT.search(line))
 
 
 def _chars(lines) -> int:
