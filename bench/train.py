@@ -106,6 +106,7 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
     import tensorflow as tf
+    import tf_keras
     from transformers import GPT2Config
 
     from common.config import SCHEMA
@@ -114,7 +115,7 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
     from tftrain.step import make_train_step
 
     precision.apply(prec)
-    tf.keras.utils.set_random_seed(0)
+    tf_keras.utils.set_random_seed(0)
     config = GPT2Config(**model, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False)
     train = {k: f.default for k, f in SCHEMA["train"].items()}
     train.update(lr=LR, min_lr=LR, warmup_steps=0, beta1=BETAS[0], beta2=BETAS[1], eps=EPS,

@@ -87,13 +87,14 @@ def test_random_init_is_pytorch_gpt2s_scheme(tf):
     """As transformers' PyTorch ``GPT2LMHeadModel``: matrices and embeddings normal(0, 0.02) (not
     Keras' truncated normal, whose spread is 0.88 of that and which has no tail beyond 2 sigma),
     ``c_proj`` 1/sqrt(2 x n_layer) of that, biases 0, LayerNorm 1 and 0; seeded."""
+    import tf_keras
     from scipy import stats
     from transformers import GPT2Config
 
     from tftrain.model import build_model
 
     config = GPT2Config(vocab_size=3000, n_layer=2, n_head=4, n_embd=128, n_positions=256)
-    tf.keras.utils.set_random_seed(3)
+    tf_keras.utils.set_random_seed(3)
     model = build_model(config)
     t = model.transformer
     kinds = {"c_proj": [], "matrix": []}
@@ -112,7 +113,7 @@ def test_random_init_is_pytorch_gpt2s_scheme(tf):
         assert values.std() == pytest.approx(std, rel=0.01), kind
         assert stats.kstest(values / std, "norm").pvalue > 1e-3, kind
         assert np.mean(np.abs(values) > 2 * std) == pytest.approx(0.0455, abs=0.004), kind
-    tf.keras.utils.set_random_seed(3)
+    tf_keras.utils.set_random_seed(3)
     again = build_model(config)
     np.testing.assert_array_equal(again.transformer.wte.embeddings.numpy(), t.wte.embeddings.numpy())
 
@@ -221,7 +222,7 @@ def test_factored_adafactor_matches_tf_keras_without_the_full_slot(tf):
     train = dict(optimizer="adafactor", lr=0.01, min_lr=0.001, warmup_steps=2, weight_decay=0.0)
     runs = []
     for ours in (True, False):
-        tf.keras.utils.set_random_seed(0)
+        tf_keras.utils.set_random_seed(0)
         model = _tiny(tf, 97)
         variables = model.trainable_variables
         if ours:

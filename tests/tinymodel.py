@@ -49,10 +49,11 @@ def build_tiny_model(folder: Path, fixtures: Path, *, vocab_size: int = 1000, se
                      n_positions: int = 128) -> Path:
     """Write a tiny TF GPT-2 + tokenizer HF folder to ``folder`` and return it."""
     import tensorflow as tf
+    import tf_keras
     from transformers import GPT2Config, TFGPT2LMHeadModel
 
     tok = train_tokenizer(fixture_texts(fixtures), vocab_size)
-    tf.keras.utils.set_random_seed(seed)
+    tf_keras.utils.set_random_seed(seed)
     config = GPT2Config(vocab_size=len(tok), n_layer=n_layer, n_head=n_head, n_embd=n_embd,
                         n_positions=n_positions, bos_token_id=tok.bos_token_id,
                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
