@@ -238,8 +238,13 @@ def tf_worker(spec: dict) -> dict:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     arch = dict(spec["model"], vocab_size=spec["vocab_size"], n_positions=BLOCK)
     tf_keras.utils.set_random_seed(spec["seed"])
-    net = tfmodel.build_model(GPT2Config(**arch, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                                         use_cache=False))
+    if spec.get("init"):  # the same starting weights on both sides (a TF and a PyTorch folder)
+        from tftrain import runs
+
+        net = runs.load_hf_model(Path(spec["init"]["tf"]))
+    else:
+        net = tfmodel.build_model(GPT2Config(**arch, resid_pdrop=0.0, embd_pdrop=0.0,
+                                             attn_pdrop=0.0, use_cache=False))
     blocks = np.load(spec["train"])
     data = tf.data.Dataset.from_tensor_slices((blocks[..., :-1], blocks[..., 1:]))
     step, info = trainer_step(arch, spec["batch"], BLOCK, "fp32", spec["xla"], net=net, data=data,
@@ -261,9 +266,12 @@ def torch_worker(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(spec["seed"])
     h = spec["hyper"]
-    net = GPT2LMHeadModel(GPT2Config(**spec["model"], vocab_size=spec["vocab_size"],
-                                     n_positions=BLOCK, resid_pdrop=0.0, embd_pdrop=0.0,
-                                     attn_pdrop=0.0, use_cache=False))
+    if spec.get("init"):
+        net = GPT2LMHeadModel.from_pretrained(spec["init"]["pt"], use_cache=False)
+    else:
+        net = GPT2LMHeadModel(GPT2Config(**spec["model"], vocab_size=spec["vocab_size"],
+                                         n_positions=BLOCK, resid_pdrop=0.0, embd_pdrop=0.0,
+                                         attn_pdrop=0.0, use_cache=False))
     params = list(net.parameters())  # the tied head once
     opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2]},
                              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],

@@ -48,3 +48,46 @@ def test_reduced_run_both_frameworks_learn(fixtures, tmp_path):
     lines = report.render([out]).split("\n## ", 1)[1].splitlines()  # its section under the table
     assert lines[0].startswith("Quality per step") and len(lines) == 2 + 2 + 3
     assert lines[-1].startswith("| tiny | 6 |")
+
+
+def test_same_weights_and_blocks_give_the_same_losses_step_by_step(tmp_path):
+    """Both sides of the benchmark start from one set of weights (the trainer's init, saved and
+    exported to PyTorch's format) and train 4 steps on the same blocks: the schedule, AdamW with
+    its decay groups, clipping and the loss are the same update rule when every step's training
+    loss and validation nats agree to float32 rounding (they drift apart only by rounding)."""
+    _pt_venv()
+    import numpy as np
+    import tf_keras
+    from transformers import GPT2Config
+
+    from common.config import SCHEMA
+    from tftrain import export_pt
+    from tftrain.model import build_model
+
+    vocab, steps, batch = 300, 4, 4
+    arch = quality.MODELS["tiny"]
+    tf_keras.utils.set_random_seed(5)
+    net = build_model(GPT2Config(**arch, vocab_size=vocab, n_positions=quality.BLOCK,
+                                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False))
+    net.save_pretrained(tmp_path / "tf", safe_serialization=True)
+    export_pt.export(tmp_path / "tf", tmp_path / "pt")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "train.npy", rng.integers(0, vocab, (steps, batch, quality.BLOCK + 1)))
+    np.save(tmp_path / "valid.npy", rng.integers(0, vocab, (batch, quality.BLOCK + 1)))
+    train = {k: SCHEMA["train"][k].default for k in quality.HYPER}
+    train.update(lr=3e-3, min_lr=3e-4, warmup_steps=2, clip_norm=0.5)  # warm-up, decay, clipping
+    spec = {"model": arch, "vocab_size": vocab, "seed": 0, "batch": batch, "steps": steps,
+            "eval_every": 1, "threads": 1, "xla": False, "hyper": train,
+            "lrs": quality.learning_rates(train, steps), "train": str(tmp_path / "train.npy"),
+            "valid": str(tmp_path / "valid.npy"),
+            "init": {"tf": str(tmp_path / "tf"), "pt": str(tmp_path / "pt")}}
+    out = quality.run_pair(tmp_path / "pair", spec)
+    ours, theirs = out["tf"]["curve"], out["torch"]["curve"]
+    assert [c["step"] for c in ours] == [c["step"] for c in theirs] == list(range(steps + 1))
+    assert out["tf"]["first_loss"] == pytest.approx(out["torch"]["first_loss"], rel=1e-5)
+    for a, b in zip(ours, theirs, strict=True):
+        assert a["valid_nats"] == pytest.approx(b["valid_nats"], rel=1e-4), (a, b)
+        if "train_loss" in a:
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4), (a, b)
+    # and training moved the weights: the step-4 validation differs from the start
+    assert abs(ours[-1]["valid_nats"] - ours[0]["valid_nats"]) > 1e-3 * ours[0]["valid_nats"]
