@@ -4,10 +4,12 @@ with redirects) read into the raw shards, as a user runs it; kill -9 and re-run;
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -169,6 +171,29 @@ def test_damaged_dump_one_line_error_keeps_whole_shards(tmp_path, damage):
     for shard in folder.glob("part-*.jsonl.gz"):
         with gzip.open(shard) as fh:
             fh.read()  # whole gzip streams with their trailers
+
+
+def test_tar_cut_at_a_member_boundary_in_a_whole_gzip_is_refused(tmp_path, pages):
+    """A tar stream that stops right after a member (no end-of-archive blocks), gzipped whole:
+    tarfile's stream mode ends quietly there, so the later members would go missing unnoticed."""
+    config, data = setup(tmp_path)
+    dump = make_dump(tmp_path / "dump.tar.gz", pages, per_file=20)
+    tar_bytes = gzip.decompress(dump.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        second = tar.getmembers()[1]
+    cut = second.offset_data + (second.size + 511) // 512 * 512  # the end of the 2nd of 3 members
+    dump.write_bytes(gzip.compress(tar_bytes[:cut]))
+    done = wikidump(config, "--dump", str(dump))
+    assert done.returncode == 2, done.stdout[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "truncated or corrupt" in errors[0] and "dump.tar.gz" in errors[0]
+    assert "Traceback" not in done.stderr
+    folder = data / "raw" / "bgwiki"
+    assert not list(folder.glob(".*.partial"))
+    assert len(records(data)) == 40 and f"stored            {40:>14,}" in done.stdout
+    for shard in folder.glob("part-*.jsonl.gz"):
+        with gzip.open(shard) as fh:
+            fh.read()
 
 
 def test_bad_arguments_exit_2_with_one_line(tmp_path, pages, capsys):
