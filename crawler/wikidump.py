@@ -233,6 +233,9 @@ def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | 
     if urlsplit(source).path.endswith("/"):
         source = download.newest(source, DUMP_NAME, agent)
         print(f"newest dump: {source}", file=sys.stderr)
+    elif not urlsplit(source).path.endswith(".tar.gz"):
+        raise UserError(f'{source}: not a dump file (.tar.gz); for a runs listing, end the URL with "/": '
+                        f"{source}/")
     return download.fetch(source, config.data_dir(cfg, "downloads"), agent, progress=progress)
 
 

@@ -19,7 +19,9 @@ import pytest
 from crawler import wikidump as wikidump_module
 from crawler.pipelines import salvage
 from demo.enterprise_dump import DumpMirror, dump_articles, write_dump
-from demo.replay import Faults, Page, ReplayServer, WikiReplay, synthetic_pages
+from demo.replay import GENERIC_AGENTS, Faults, Page, ReplayServer, WikiReplay, synthetic_pages
+from demo.replay import Request as ReplayRequest
+from demo.replay import Response as ReplayResponse
 from tests.crawl_util import crawl_config, records, scrapy_crawl, scrapy_env
 from tests.util import ROOT, run_module
 
@@ -357,4 +359,47 @@ def test_missing_dump_url_is_one_line_and_leaves_nothing(tmp_path):
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {server.url(DumpMirror.prefix)}{DATE}/bgwiki-NS0-nope.json.tar.gz: HTTP 404 Not Found"]
     assert listing.returncode == 2 and "HTTP 404" in listing.stderr
+    assert not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
+
+
+def test_a_dump_server_refusing_the_agent_names_the_fix(tmp_path):
+    """dumps.wikimedia.org, like every Wikimedia site, answers 403 to a generic User-Agent."""
+    mirror, _, _ = mirror_setup(tmp_path, synthetic_pages(3))
+
+    def policy(request: ReplayRequest) -> ReplayResponse | None:
+        if GENERIC_AGENTS.match(request.headers.get("User-Agent", "")):
+            return ReplayResponse(403, b"Please set a user-agent and respect our robot policy")
+        return mirror(request)
+
+    with ReplayServer(policy) as server:
+        config, data_dir = setup(tmp_path, user_agent="Scrapy/2.19 (+https://scrapy.org)")  # passes the config check
+        done = wikidump(config, "--dump", server.url(f"{DumpMirror.prefix}{DATE}/{NAME}"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "HTTP 403 Forbidden" in errors[0], done.stderr[-2000:]
+    assert "set crawl.user_agent to name you and a contact" in errors[0]
+    assert not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
+
+
+def test_a_url_that_is_no_dump_file_is_said_in_one_line_before_any_download(tmp_path):
+    """A runs listing without its trailing "/" (the server redirects it to the listing, an HTML
+    page), and a .tar.gz URL answered with an HTML page (a captive portal): neither is downloaded."""
+    mirror, _, _ = mirror_setup(tmp_path, synthetic_pages(3))
+
+    def portal(request: ReplayRequest) -> ReplayResponse | None:
+        if request.path.startswith("/portal/"):
+            return ReplayResponse(200, b"<html><body>Sign in to the network</body></html>", "text/html")
+        return mirror(request)
+
+    with ReplayServer(portal) as server:
+        config, data_dir = setup(tmp_path)
+        listing = server.url(DumpMirror.prefix.rstrip("/"))
+        no_slash = wikidump(config, "--dump", listing)
+        html_page = wikidump(config, "--dump", server.url(f"/portal/{NAME}"))
+    for done in (no_slash, html_page):
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "not a dump file" in errors[0], done.stderr[-2000:]
+    assert errors[0] == f"error: {server.url(f'/portal/{NAME}')}: not a dump file (the server answers text/html)"
+    assert f'for a runs listing, end the URL with "/": {listing}/' in no_slash.stderr
     assert not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
