@@ -59,14 +59,17 @@ def _request(url: str, agent: str, method: str = "GET", headers: dict[str, str] 
     try:
         return urlopen(request, timeout=timeout)
     except HTTPError as exc:
-        raise UserError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        hint = "; set crawl.user_agent to name you and a contact" if exc.code == 403 else ""  # Wikimedia's policy
+        raise UserError(f"{url}: HTTP {exc.code} {exc.reason}{hint}") from None
     except (URLError, OSError, HTTPException) as exc:
         raise DownloadError(f"{url}: {getattr(exc, 'reason', exc)} (network down?)") from None
 
 
 def remote(url: str, agent: str, timeout: float = 60) -> Remote:
-    """HEAD the file: size, ETag, Last-Modified."""
+    """HEAD the file: size, ETag, Last-Modified; an HTML page (a listing, a portal) is no dump file."""
     with _request(url, agent, "HEAD", timeout=timeout) as response:
+        if response.headers.get_content_type() == "text/html":
+            raise UserError(f"{url}: not a dump file (the server answers text/html)")
         length = response.headers.get("Content-Length")
         return Remote(url, int(length) if length and length.isdigit() else None,
                       response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))

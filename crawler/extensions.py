@@ -4,7 +4,8 @@ Counters the summary reads (spiders and components increment them in the crawl s
 ``pages/ok`` (stored by the pipeline), ``pages/missing`` (the site says the page does not exist),
 ``pages/failed`` (gave up on it), ``pages/selenium`` (stored pages rendered by Chromium),
 ``pages/already_stored`` (skipped: in the shards from an earlier run), ``raw/bytes``; and
-``fetch/ok`` / ``fetch/failed/<kind>/<host:port>`` (``crawler.middlewares.FetchOutcomeMiddleware``);
+``fetch/ok`` / ``fetch/failed/<kind>/<host:port>`` (``crawler.middlewares.FetchOutcomeMiddleware``;
+the answers to ROBOTSTXT_OBEY's robots.txt requests are ``fetch/robots``, no fetched page);
 and, shown only when not zero, what the spider's arguments left out (``news/outside_window``,
 ``news/sitemaps_before_since``, ``<spider>/over_limit``).
 

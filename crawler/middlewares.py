@@ -14,7 +14,8 @@ new crawl of any spider first ends those a killed crawl left in any job folder
 (``crawler.render.reap_orphans``; a live crawl's browsers are left alone).
 
 ``FetchOutcomeMiddleware`` (next to the downloader) counts every fetch's outcome in the crawl
-stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>``, for the summary to name the causes.
+stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>`` (robots.txt answers ``fetch/robots``),
+for the summary to name the causes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from scrapy.exceptions import (
     IgnoreRequest,
 )
 from scrapy.http import HtmlResponse, Request, Response
+from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import error as net_error
 from twisted.internet import threads
@@ -189,9 +191,13 @@ def failure_kind(exc: BaseException) -> str:
 
 
 class FetchOutcomeMiddleware:
-    """Downloader middleware: ``fetch/ok`` for an answer below 400 (or a site without robots.txt),
-    else ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too),
-    a request a middleware ignored (IgnoreRequest) none."""
+    """Downloader middleware: ``fetch/ok`` for an answer below 400, else
+    ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too),
+    a request a middleware ignored (IgnoreRequest) none. The answer to Scrapy's own robots.txt
+    request (``ROBOTSTXT_OBEY``), whatever its status, is ``fetch/robots`` only: a site that
+    serves robots.txt but refuses every page got nothing fetched (one that cannot be reached at
+    all still counts as failed). A spider's robots.txt (a start URL) answered 404 is a site
+    without one: ``fetch/ok``."""
 
     def __init__(self, crawler: Crawler):
         self.stats = crawler.stats
@@ -203,7 +209,9 @@ class FetchOutcomeMiddleware:
     def process_response(self, request: Request, response: Response,
                          spider: Spider | None = None) -> Response:
         url = urlsplit(request.url)
-        if response.status < 400 or (response.status == 404 and url.path == "/robots.txt"):
+        if url.path == "/robots.txt" and request.callback is NO_CALLBACK:  # RobotsTxtMiddleware's
+            self.stats.inc_value("fetch/robots")
+        elif response.status < 400 or (response.status == 404 and url.path == "/robots.txt"):
             self.stats.inc_value("fetch/ok")
         else:
             self.stats.inc_value(f"fetch/failed/http-{response.status}/{url.netloc}")

@@ -96,30 +96,33 @@ def _name(title: str) -> str:
 
 
 class _Counting:
-    """A read-only file wrapper that moves a progress bar by the bytes read."""
+    """A read-only file wrapper that counts the bytes read (and moves a progress bar, if given)."""
 
-    def __init__(self, fh, bar: tqdm):
+    def __init__(self, fh, bar: tqdm | None = None):
         self.fh, self.bar, self.bytes = fh, bar, 0
 
     def read(self, size: int = -1) -> bytes:
         data = self.fh.read(size)
         self.bytes += len(data)
-        self.bar.update(len(data))
+        if self.bar is not None:
+            self.bar.update(len(data))
         return data
 
 
 def articles(path: Path, counts: Counter, progress: bool | None = None) -> Iterator[dict]:
     """The dump's articles in order, streamed; bad lines counted, a damaged file a DumpError."""
     size = path.stat().st_size
-    member, line_no = "", 0
+    member, line_no, end = "", 0, 0
     with open(path, "rb") as raw, tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,
                                        desc=f"read {path.name}",
                                        disable=None if progress is None else not progress) as bar:
         stream = _Counting(raw, bar)
         try:
             # gzip (not tarfile's own "r|gz") checks the CRC and length at the end of the stream
-            with gzip.GzipFile(fileobj=stream, mode="rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
+            with gzip.GzipFile(fileobj=stream, mode="rb") as gz, \
+                    tarfile.open(fileobj=(tar_bytes := _Counting(gz)), mode="r|") as tar:
                 for info in tar:
+                    end = info.offset_data + (info.size + 511) // 512 * 512
                     if not info.isfile() or not info.name.endswith(".ndjson"):
                         continue
                     member, line_no = info.name, 0
@@ -134,10 +137,13 @@ def articles(path: Path, counts: Counter, progress: bool | None = None) -> Itera
                             counts["bad_lines"] += 1
                             continue
                         yield article
-                # tarfile ends quietly at a damaged header: a whole archive has only zero padding left
-                while rest := gz.read(CHUNK):
+                # tarfile ends quietly at a damaged header or at the end of the data: a whole archive
+                # has only zero padding left, at least the two 512-byte end blocks after its last member
+                while rest := tar_bytes.read(CHUNK):
                     if rest.count(0) != len(rest):
                         raise tarfile.ReadError(f"damaged tar header after {member or 'the start'}")
+                if tar_bytes.bytes < end + 1024:
+                    raise tarfile.ReadError(f"the tar stops after {member or 'the start'} without its end blocks")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             where = f"{member} line {line_no}" if member else "its start"
             raise DumpError(f"dump {path} is truncated or corrupt at {where} ({exc}); delete it and "
@@ -227,6 +233,9 @@ def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | 
     if urlsplit(source).path.endswith("/"):
         source = download.newest(source, DUMP_NAME, agent)
         print(f"newest dump: {source}", file=sys.stderr)
+    elif not urlsplit(source).path.endswith(".tar.gz"):
+        raise UserError(f'{source}: not a dump file (.tar.gz); for a runs listing, end the URL with "/": '
+                        f"{source}/")
     return download.fetch(source, config.data_dir(cfg, "downloads"), agent, progress=progress)
 
 

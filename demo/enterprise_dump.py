@@ -233,7 +233,8 @@ class DumpMirror:
     """dumps.wikimedia.org's shape, a site for ``demo.replay.ReplayServer``: the runs listing and dump files.
 
     ``files`` maps ``<run date>/<file name>`` to the file (bytes or a path); a run folder without
-    its file is listed all the same (a run still being written). Files are answered like the real
+    its file is listed all the same (a run still being written); the listing's URL without its
+    trailing "/" is redirected to it (301). Files are answered like the real
     server (``Range``/``If-Range``, ETag, 206/416 from the replay core). ``ranges`` keeps the
     ``Range`` header of every GET of a file (None: the whole file), ``agents`` the User-Agents.
     Assigning new bytes to a file publishes a changed file (a new ETag).
@@ -248,6 +249,8 @@ class DumpMirror:
         self.agents: set[str] = set()
 
     def __call__(self, request: Request) -> Response | None:
+        if request.path == self.prefix.rstrip("/"):  # a folder without its "/": redirected, as nginx does
+            return Response(301, b"", "text/html", {"Location": request.base + self.prefix})
         if not request.path.startswith(self.prefix):
             return None
         self.agents.add(request.headers.get("User-Agent", ""))

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from scrapy.exceptions import CannotResolveHostError
 from scrapy.http import Request, Response
+from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.test import get_crawler
 
 from crawler.extensions import cause_line, failure_causes, nothing_fetched
 from crawler.middlewares import FetchOutcomeMiddleware
-from demo.replay import NewsReplay, WikiReplay, synthetic_pages
+from demo.replay import GENERIC_AGENTS, HTML, NewsReplay, WikiReplay, synthetic_pages
+from demo.replay import Request as ReplayRequest
+from demo.replay import Response as ReplayResponse
 from tests.crawl_util import crawl_config, records, scrapy_crawl
 from tests.test_crawl_news import ARTICLES, write_articles
 from tests.util import free_port, write_config
@@ -48,6 +51,34 @@ def test_an_api_answering_403_names_the_user_agent(tmp_path):
     assert refused >= 1 and records(tmp_path / "data") == []
 
 
+def test_a_news_site_refusing_the_agent_but_serving_robots_txt_names_the_user_agent(tmp_path):
+    """Like a CDN that blocks generic User-Agents: robots.txt answers 200 to anyone, every feed and
+    article 403. The robots.txt answer is no fetched page: the crawl still got nothing."""
+    write_articles(tmp_path / "site")
+    with NewsReplay(tmp_path / "site") as replay:
+        site = replay.site
+
+        def blocking(request: ReplayRequest) -> ReplayResponse | None:
+            if request.path != "/robots.txt" and GENERIC_AGENTS.match(request.headers.get("User-Agent", "")):
+                return ReplayResponse(403, b"Access denied", HTML)
+            return site(request)
+
+        replay.sites = [blocking]
+        cfg = write_config(tmp_path, {
+            "paths": {"data": str(tmp_path / "data")},
+            "crawl": {"download_delay": 0.0, "autothrottle": False, "retry_times": 1,
+                      "user_agent": "Scrapy/2.19 (+https://scrapy.org)"},
+        }, news=[{"name": "blocked", "allowed_domains": ["127.0.0.1"], "render": "never",
+                  "article_pattern": "/news/", "start_urls": [replay.url("/rss.xml"), replay.url("/")]}])
+        proc = scrapy_crawl(cfg, "news")
+        served = replay.paths()
+    assert "/robots.txt" in served and "/rss.xml" in served  # robots.txt was fetched and answered
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert last_line(proc.stderr) == (f"error: nothing fetched: 403 from {replay.url().split('/')[2]}: "
+                                      "set crawl.user_agent to name you and a contact")
+    assert records(tmp_path / "data", "news") == []
+
+
 def test_a_partial_failure_exits_0_and_lists_the_failures(tmp_path):
     write_articles(tmp_path / "site")
     dead = free_port()
@@ -82,10 +113,13 @@ def test_fetch_outcomes_by_cause_and_host():
     crawler = get_crawler()
     outcomes = FetchOutcomeMiddleware(crawler)
     for url, status in (("http://a.bg/robots.txt", 404), ("http://a.bg/x", 200), ("http://a.bg/y", 403),
-                        ("http://a.bg:8080/y", 403), ("http://a.bg/z", 301)):
+                        ("http://a.bg:8080/y", 403), ("http://a.bg/z", 301)):  # a spider's requests
         outcomes.process_response(Request(url), Response(url, status=status))
+    for url, status in (("http://a.bg/robots.txt", 404), ("http://c.bg/robots.txt", 200),
+                        ("http://d.bg/robots.txt", 403)):  # ROBOTSTXT_OBEY's: no page fetched either way
+        outcomes.process_response(Request(url, callback=NO_CALLBACK), Response(url, status=status))
     outcomes.process_exception(Request("http://b.bg/"), CannotResolveHostError("b.bg"))
     stats = crawler.stats.get_stats()
     assert {k: v for k, v in stats.items() if k.startswith("fetch/")} == {
-        "fetch/ok": 3, "fetch/failed/http-403/a.bg": 1, "fetch/failed/http-403/a.bg:8080": 1,
+        "fetch/robots": 3, "fetch/ok": 3, "fetch/failed/http-403/a.bg": 1, "fetch/failed/http-403/a.bg:8080": 1,
         "fetch/failed/dns/b.bg": 1}

@@ -4,10 +4,12 @@ with redirects) read into the raw shards, as a user runs it; kill -9 and re-run;
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,7 +19,9 @@ import pytest
 from crawler import wikidump as wikidump_module
 from crawler.pipelines import salvage
 from demo.enterprise_dump import DumpMirror, dump_articles, write_dump
-from demo.replay import Faults, Page, ReplayServer, WikiReplay, synthetic_pages
+from demo.replay import GENERIC_AGENTS, Faults, Page, ReplayServer, WikiReplay, synthetic_pages
+from demo.replay import Request as ReplayRequest
+from demo.replay import Response as ReplayResponse
 from tests.crawl_util import crawl_config, records, scrapy_crawl, scrapy_env
 from tests.util import ROOT, run_module
 
@@ -147,6 +151,22 @@ def test_bad_lines_and_articles_without_html_are_counted(tmp_path, pages):
     assert f"not articles      {1:>14,}" in done.stdout
 
 
+def refused_as_damaged(done: subprocess.CompletedProcess, data: Path) -> list[dict]:
+    """Check a damaged dump's import: exit 2, one error line, whole shards only; the records stored."""
+    assert done.returncode == 2, done.stdout[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "truncated or corrupt" in errors[0] and "dump.tar.gz" in errors[0]
+    assert "Traceback" not in done.stderr
+    folder = data / "raw" / "bgwiki"
+    assert not list(folder.glob(".*.partial"))  # the open shard was finished, not left half-written
+    stored = records(data)
+    assert f"stored            {len(stored):>14,}" in done.stdout
+    for shard in folder.glob("part-*.jsonl.gz"):
+        with gzip.open(shard) as fh:
+            fh.read()  # whole gzip streams with their trailers
+    return stored
+
+
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])
 def test_damaged_dump_one_line_error_keeps_whole_shards(tmp_path, damage):
     config, data = setup(tmp_path)
@@ -157,18 +177,21 @@ def test_damaged_dump_one_line_error_keeps_whole_shards(tmp_path, damage):
     else:
         middle = len(raw) * 2 // 3
         dump.write_bytes(raw[:middle] + bytes(b ^ 0x5A for b in raw[middle:middle + 4000]) + raw[middle + 4000:])
-    done = wikidump(config, "--dump", str(dump))
-    assert done.returncode == 2
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "truncated or corrupt" in errors[0] and "dump.tar.gz" in errors[0]
-    assert "Traceback" not in done.stderr
-    folder = data / "raw" / "bgwiki"
-    assert not list(folder.glob(".*.partial"))  # the open shard was finished, not left half-written
-    stored = records(data)
-    assert 0 < len(stored) < 300 and f"stored            {len(stored):>14,}" in done.stdout
-    for shard in folder.glob("part-*.jsonl.gz"):
-        with gzip.open(shard) as fh:
-            fh.read()  # whole gzip streams with their trailers
+    stored = refused_as_damaged(wikidump(config, "--dump", str(dump)), data)
+    assert 0 < len(stored) < 300
+
+
+def test_tar_cut_at_a_member_boundary_in_a_whole_gzip_is_refused(tmp_path, pages):
+    """A tar stream that stops right after a member (no end-of-archive blocks), gzipped whole:
+    tarfile's stream mode ends quietly there, so the later members would go missing unnoticed."""
+    config, data = setup(tmp_path)
+    dump = make_dump(tmp_path / "dump.tar.gz", pages, per_file=20)
+    tar_bytes = gzip.decompress(dump.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        second = tar.getmembers()[1]
+    cut = second.offset_data + (second.size + 511) // 512 * 512  # the end of the 2nd of 3 members
+    dump.write_bytes(gzip.compress(tar_bytes[:cut]))
+    assert len(refused_as_damaged(wikidump(config, "--dump", str(dump)), data)) == 40  # the first two members
 
 
 def test_bad_arguments_exit_2_with_one_line(tmp_path, pages, capsys):
@@ -332,4 +355,47 @@ def test_missing_dump_url_is_one_line_and_leaves_nothing(tmp_path):
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {server.url(DumpMirror.prefix)}{DATE}/bgwiki-NS0-nope.json.tar.gz: HTTP 404 Not Found"]
     assert listing.returncode == 2 and "HTTP 404" in listing.stderr
+    assert not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
+
+
+def test_a_dump_server_refusing_the_agent_names_the_fix(tmp_path):
+    """dumps.wikimedia.org, like every Wikimedia site, answers 403 to a generic User-Agent."""
+    mirror, _, _ = mirror_setup(tmp_path, synthetic_pages(3))
+
+    def policy(request: ReplayRequest) -> ReplayResponse | None:
+        if GENERIC_AGENTS.match(request.headers.get("User-Agent", "")):
+            return ReplayResponse(403, b"Please set a user-agent and respect our robot policy")
+        return mirror(request)
+
+    with ReplayServer(policy) as server:
+        config, data_dir = setup(tmp_path, user_agent="Scrapy/2.19 (+https://scrapy.org)")  # passes the config check
+        done = wikidump(config, "--dump", server.url(f"{DumpMirror.prefix}{DATE}/{NAME}"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "HTTP 403 Forbidden" in errors[0], done.stderr[-2000:]
+    assert "set crawl.user_agent to name you and a contact" in errors[0]
+    assert not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
+
+
+def test_a_url_that_is_no_dump_file_is_said_in_one_line_before_any_download(tmp_path):
+    """A runs listing without its trailing "/" (the server redirects it to the listing, an HTML
+    page), and a .tar.gz URL answered with an HTML page (a captive portal): neither is downloaded."""
+    mirror, _, _ = mirror_setup(tmp_path, synthetic_pages(3))
+
+    def portal(request: ReplayRequest) -> ReplayResponse | None:
+        if request.path.startswith("/portal/"):
+            return ReplayResponse(200, b"<html><body>Sign in to the network</body></html>", "text/html")
+        return mirror(request)
+
+    with ReplayServer(portal) as server:
+        config, data_dir = setup(tmp_path)
+        listing = server.url(DumpMirror.prefix.rstrip("/"))
+        no_slash = wikidump(config, "--dump", listing)
+        html_page = wikidump(config, "--dump", server.url(f"/portal/{NAME}"))
+    for done in (no_slash, html_page):
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "not a dump file" in errors[0], done.stderr[-2000:]
+    assert errors[0] == f"error: {server.url(f'/portal/{NAME}')}: not a dump file (the server answers text/html)"
+    assert f'for a runs listing, end the URL with "/": {listing}/' in no_slash.stderr
     assert not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
