@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 
 from bench import quality, report
 from bench.train import PT_PYTHON
+from tests.util import unavailable
 
 FIXTURE = ("bg_text", "hack_the_fake_news", "FN_Validation_Set.jsonl")
 
 
 def _pt_venv() -> None:
     if not PT_PYTHON.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{PT_PYTHON} missing under CI")
-        pytest.skip(f"{PT_PYTHON} not built: run `make test` (it builds the PyTorch venv)")
+        unavailable(str(PT_PYTHON), "run `make test`: it builds the PyTorch venv")
 
 
 def test_reduced_run_both_frameworks_learn(fixtures, tmp_path):

@@ -15,7 +15,7 @@ from scrapy.utils.request import request_from_dict
 from crawler import redis_json
 from demo.replay import WikiReplay, synthetic_pages
 from tests.crawl_util import crawl_config, records, scrapy_cmd, scrapy_env
-from tests.util import ROOT, free_port
+from tests.util import ROOT, free_port, unavailable
 
 PAGES = 200
 
@@ -24,7 +24,7 @@ PAGES = 200
 def redis_url(tmp_path):
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (make system installs it)")
+        unavailable("redis-server", "`make system` installs it")
     port = free_port()
     server = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                                "--appendonly", "no", "--dir", str(tmp_path)],

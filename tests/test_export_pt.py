@@ -7,7 +7,6 @@ The PyTorch side runs in the separate ``.venv-pt`` (torch 2.13 CPU + transformer
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -15,10 +14,10 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
+from bench.train import PT_PYTHON
 from tests.tinymodel import build_tiny_model
-from tests.util import ROOT, run_module, write_config
+from tests.util import ROOT, run_module, unavailable, write_config
 
-PT_PYTHON = ROOT / ".venv-pt" / "bin" / "python"
 IDS = [5, 17, 300, 42, 7, 999, 0, 123]
 
 
@@ -33,9 +32,7 @@ def run_dir(tmp_path_factory, fixtures) -> Path:
 
 def _pt_python() -> Path:
     if not PT_PYTHON.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{PT_PYTHON} missing under CI")
-        pytest.skip(f"{PT_PYTHON} not built: run `make test` (it builds the PyTorch venv)")
+        unavailable(str(PT_PYTHON), "run `make test`: it builds the PyTorch venv")
     return PT_PYTHON
 
 

@@ -25,10 +25,13 @@ from crawler.render import RenderPool, RenderTimeout, _group, selenium_seconds_p
 from demo.replay import NewsReplay
 from tests.crawl_util import scrapy_cmd, scrapy_env
 from tests.test_crawl_news import ARTICLES, PARAGRAPHS, write_articles
-from tests.util import ROOT, run_module, write_config
+from tests.util import ROOT, run_module, unavailable, write_config
 
-pytestmark = pytest.mark.skipif(not os.access("/usr/bin/chromedriver", os.X_OK),
-                                reason="Debian chromium-driver is not installed (make system)")
+
+@pytest.fixture(autouse=True)
+def _chromedriver() -> None:
+    if not os.access("/usr/bin/chromedriver", os.X_OK):
+        unavailable("Debian chromium-driver (/usr/bin/chromedriver)", "`make system` installs it")
 
 
 def browser_pids(marker: str) -> list[int]:

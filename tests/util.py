@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from common import config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,14 @@ def free_port(count: int = 1) -> int:
                 continue
         return base
     raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1 in 20000-32767")
+
+
+def unavailable(what: str, hint: str) -> None:
+    """A piece the test needs is missing: a failure under CI (``make test`` installs everything,
+    so it is a defect there), a skip on a user's machine."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is missing under CI")
+    pytest.skip(f"{what} is missing ({hint})")
 
 
 def write_config(folder: Path, sections: dict, news: list[dict] | None = None) -> Path:
