@@ -54,7 +54,8 @@ def extract_wiki(html: str) -> str:
     """Article text of MediaWiki HTML (``action=parse`` output, a Parsoid document or a served page)."""
     soup = BeautifulSoup(html, "lxml")
     root = soup.select_one(".mw-parser-output") or soup.body or soup
-    junk = [el for el in root.find_all(True) if _is_junk(el)] + _template_furniture(root)
+    elements = root.find_all(True)  # one walk of the tree for both kinds of junk
+    junk = [el for el in elements if _is_junk(el)] + _template_furniture(elements)
     for el in junk:
         el.decompose()
     return "\n".join(_blocks(root, stop_sections=True))
@@ -95,18 +96,21 @@ def _is_junk(el: Tag) -> bool:
             or not JUNK_TYPEOF.isdisjoint((el.get("typeof") or "").split()))
 
 
-def _template_furniture(root: Tag) -> list[Tag]:
-    """Parsoid template output outside prose: every node of such a transclusion's ``about`` group.
+def _template_furniture(elements: list[Tag]) -> list[Tag]:
+    """Parsoid template output outside prose, among ``elements`` (a tree's, in document order):
+    every node of such a transclusion's ``about`` group.
 
     A group's paragraphs and headings are kept (a heading such as „Бележки“ from a template still
     ends the article text in ``_blocks``).
     """
-    abouts = {el["about"] for el in root.find_all(attrs={"typeof": True, "about": True})
-              if TRANSCLUSION in el["typeof"].split() and el.find_parent(BLOCKS) is None}
+    abouts = {el["about"] for el in elements
+              if el.get("about") is not None and TRANSCLUSION in (el.get("typeof") or "").split()
+              and el.find_parent(BLOCKS) is None}
     if not abouts:
         return []
-    return [el for el in root.find_all(attrs={"about": abouts})
-            if el.name != "p" and el.name not in HEADINGS and el.find_parent(BLOCKS) is None]
+    return [el for el in elements
+            if el.get("about") in abouts and el.name != "p" and el.name not in HEADINGS
+            and el.find_parent(BLOCKS) is None]
 
 
 def _blocks(root: Tag, stop_sections: bool) -> list[str]:
