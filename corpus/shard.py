@@ -52,10 +52,9 @@ def process_shard(job: ShardJob) -> None:
         if pipeline(doc) is None:
             continue
         exact, signature = dedup.keys(doc.text, cfg.minhash_perm, cfg.shingle)
-        metadata = {k: v for k, v in doc.metadata.items() if k != "where"}
         docs.append({"id": doc.id, "url": doc.url, "title": doc.title, "source": doc.source,
-                     "licence": doc.licence, "text": doc.text, "metadata": metadata,
-                     "exact": exact, "signature": signature})
+                     "licence": doc.licence, "text": doc.text, "exact": exact,
+                     "signature": signature})
     header = {**job.identity, "sites": {s: site(s) for s in sorted(sources)},
               "stats": stats.to_json()}
     cache.write_entry(job.entry, header, docs)
