@@ -74,6 +74,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.report import machine, markdown_table
 from bench.train import PT_PYTHON, ROOT
@@ -82,6 +83,9 @@ from common.config import write as write_config
 from common.errors import UserError, cli_main
 from common.formats import BLOCK_SIZES
 from tftrain.model import PRESETS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FIXTURE = (ROOT.parent / "shared" / "fixtures" / "bg_text" / "hack_the_fake_news"
            / "FN_Validation_Set.jsonl")
@@ -152,8 +156,9 @@ def split_blocks(tokens: Path, split: str, block: int):
     return np.concatenate(out)
 
 
-def prepare(args, work: Path) -> dict:
-    """Corpus, tokenizer, token shards; the valid blocks and their bytes; the lr of every step."""
+def prepare(args, work: Path) -> tuple[dict, np.ndarray]:
+    """Corpus, tokenizer, token shards; the valid blocks and their bytes; the lr of every step;
+    and every train block (``split_blocks``)."""
     import numpy as np
 
     from common.config import SCHEMA
@@ -172,12 +177,13 @@ def prepare(args, work: Path) -> dict:
         train.update(lr=args.lr, min_lr=args.lr * train["min_lr"] / train["lr"])
     if args.warmup_steps is not None:
         train["warmup_steps"] = args.warmup_steps
+    blocks = split_blocks(work / "data" / "tokens", "train", BLOCK)
     return {"vocab_size": len(tok), "eos_id": tok.eos_token_id, "train": train,
             "lrs": learning_rates(train, args.steps),
             "valid": {"blocks": len(valid), "tokens": int(valid[:, 1:].size),
                       "bytes": int(data.token_bytes(tok)[valid[:, 1:]].sum())},
-            "train_blocks": len(split_blocks(work / "data" / "tokens", "train", BLOCK)),
-            "documents": {s: e["documents"] for s, e in manifest["splits"].items()}}
+            "train_blocks": len(blocks),
+            "documents": {s: e["documents"] for s, e in manifest["splits"].items()}}, blocks
 
 
 def learning_rates(train: dict, steps: int) -> list[float]:
@@ -351,10 +357,10 @@ def curves(result: dict, valid: dict) -> list[dict]:
     return rows
 
 
-def summarise(runs: dict, steps: int, seeds: list[int]) -> tuple[list[dict], str]:
-    """Report figures (final bits/byte, median over seeds) and the per-step table (Markdown)."""
+def summarise(runs: dict, steps: int, seeds: list[int], gpu: str | None) -> tuple[list[dict], str]:
+    """Report figures (final bits/byte, median over seeds) and the per-step table (Markdown);
+    ``gpu`` (the machine's, None on a CPU) labels the TF side's device."""
     figures, table = [], []
-    gpu = machine()["gpu"]
     for name, per_seed in runs.items():
         finals = [r["curve"][-1] for r in per_seed.values()]
         arch = MODELS[name]
@@ -435,8 +441,7 @@ def run(args) -> dict:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         work = Path(tmp)
-        data = prepare(args, work)
-        blocks = split_blocks(work / "data" / "tokens", "train", BLOCK)
+        data, blocks = prepare(args, work)
         jobs = {}
         with ThreadPoolExecutor(args.jobs) as pool:
             for name in args.models:
@@ -463,9 +468,10 @@ def run(args) -> dict:
                 tqdm.write(f"  {name} seed {seed}: bits/byte ours {last['tf_bpb']:.4f}, PyTorch "
                            f"{last['torch_bpb']:.4f}, ratio {last['ratio']:.4f}", file=sys.stderr)
     runs = {name: {str(seed): done[name, seed] for seed in args.seeds} for name in args.models}
-    figures, section = summarise(runs, args.steps, args.seeds)
+    host = machine()
+    figures, section = summarise(runs, args.steps, args.seeds, host["gpu"])
     result = {"name": "quality", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": {**machine(), "load_avg_1min_at_start": round(load_start, 2)},
+              "machine": {**host, "load_avg_1min_at_start": round(load_start, 2)},
               "settings": {"steps": args.steps, "eval_every": args.eval_every, "batch": args.batch,
                            "block": BLOCK, "seeds": args.seeds, "threads_per_side": args.threads,
                            "xla": args.xla, "jobs": args.jobs, "docs": args.docs, "vocab": args.vocab,

@@ -300,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds, each with fresh processes; figures: medians over rounds")
     parser.add_argument("--inter-op", type=int, default=1, help="TF inter-op threads")
     parser.add_argument("--variants", nargs="+", choices=[*TF_VARIANTS, "torch-fp32"],
-                        default=[*(v for v in TF_VARIANTS if machine()["gpu"] or v not in GPU_ONLY),
-                                 "torch-fp32"])
+                        help="default: every TF variant (those of GPU_ONLY where a GPU is) and "
+                             "torch-fp32")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -311,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if not PT_PYTHON.exists():
         raise SystemExit(f"bench.train: {PT_PYTHON} missing; run `make bench-train` (builds it)")
-    variants = list(args.variants)
+    host = machine()
+    variants = args.variants or [*(v for v in TF_VARIANTS if host["gpu"] or v not in GPU_ONLY),
+                                 "torch-fp32"]
     print(f"bench.train: {args.rounds} rounds of {len(variants)} variants in lockstep, "
           f"{args.warmup} warm-up + {args.steps} steps each", file=sys.stderr)
     load_start = os.getloadavg()[0]
@@ -351,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         del r["times"], r["losses"]
     report = {
         "name": "train", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {**machine(), "load_avg_1min_at_start": round(load_start, 2),
+        "machine": {**host, "load_avg_1min_at_start": round(load_start, 2),
                     "load_avg_1min_at_end": round(os.getloadavg()[0], 2)},
         "setup": {"model": MODEL, "batch": BATCH, "block": BLOCK, "dropout": 0.0,
                   "rounds": args.rounds,
