@@ -7,7 +7,6 @@ and the card reads them from there, never from the corpus folder.
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -42,9 +41,9 @@ def model_card(plan, params: int, precision: str, result: dict, step: int) -> st
         f"| {s} | {e['documents']:,} | {e['tokens']:,} | {e.get('bytes', 0):,} | "
         f"{plan.blocks[s]:,} |" for s, e in plan.meta["splits"].items())
     settings = ", ".join(f"{k}={t[k]}" for k in CARD_SETTINGS)
-    loss = result["val_loss"]
-    scored = ("the whole valid split" if result["val_whole"]
-              else f"the first {result['val_tokens']:,} tokens of the valid split")
+    valid = result["valid"]  # tftrain.evaluate.Evaluator.split's figures
+    scored = ("the whole valid split" if valid["whole"]
+              else f"the first {valid['tokens']:,} tokens of the valid split")
     return f"""---
 language: bg
 library_name: transformers
@@ -70,8 +69,8 @@ vocab={c.vocab_size} (ByteLevel BPE), block size {plan.block}, dropout {c.resid_
 {split_rows}
 
 ## Evaluation
-Validation loss {loss:.4f} nats a token, perplexity {math.exp(min(loss, 50.0)):.2f},
-{result['val_bpb']:.4f} bits per byte ({scored}). Bits per byte (total nats / ln 2 / UTF-8
+Validation loss {valid['loss']:.4f} nats a token, perplexity {valid['perplexity']:.2f},
+{valid['bits_per_byte']:.4f} bits per byte ({scored}). Bits per byte (total nats / ln 2 / UTF-8
 bytes of the text) compare across tokenizers; perplexity a token does not.
 
 ## Data licences

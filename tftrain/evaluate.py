@@ -7,8 +7,8 @@ split) is read in order in blocks of the run's block size; the loss is the mean 
 ln 2 / UTF-8 bytes of the text scored, the figure that compares models with different
 tokenizers. The bytes are those the scored tokens spell (``data.token_bytes`` summed over the
 labels, the end-of-document separator spelling none), so they are exact for the whole split and
-for the trainer's validation on a ``train.eval_tokens`` budget alike. ``TEXT`` is any UTF-8 file, e.g. text the model never saw: it is NFC-normalised (as the
-corpus is), tokenised with the model's tokenizer after one ``<|endoftext|>``, and every token of
+for the trainer's validation on a ``train.eval_tokens`` budget alike. ``TEXT`` is any UTF-8
+file, e.g. text the model never saw: it is NFC-normalised (as the corpus is), tokenised with the model's tokenizer after one ``<|endoftext|>``, and every token of
 it is scored, each with up to a block of preceding context; its bits per byte are over its own
 bytes (exact). Results are printed and written to ``eval-<split>.json`` or
 ``eval-text-<name>.json`` in the run folder.
@@ -33,11 +33,12 @@ from common.errors import UserError, cli_main  # noqa: E402
 from tftrain import data, logs, model, runs  # noqa: E402
 
 
-def figures(nats: float, tokens: int, text_bytes: float) -> dict:
-    """Mean loss (nats a token), perplexity and bits per byte of ``nats`` summed over ``tokens``."""
+def figures(nats: float, tokens: int, text_bytes: int) -> dict:
+    """Mean loss (nats a token), perplexity and bits per byte of ``nats`` summed over ``tokens``
+    that spell ``text_bytes`` UTF-8 bytes."""
     loss = nats / tokens
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),
-            "bits_per_byte": nats / math.log(2) / text_bytes, "tokens": tokens}
+            "bits_per_byte": nats / math.log(2) / text_bytes, "tokens": tokens, "bytes": text_bytes}
 
 
 class Evaluator:
@@ -88,7 +89,7 @@ class Evaluator:
             raise UserError(f"{tokens}/{split}: no block of {self.block} tokens to evaluate")
         if not nbytes:
             raise UserError(f"{tokens}/{split}: the scored tokens spell no text (only separators)")
-        return {**figures(nats, count, nbytes), "bytes": nbytes,
+        return {**figures(nats, count, nbytes),
                 "whole": count == data.count_blocks(meta, split, self.block) * self.block}
 
     def text(self, ids: list[int]) -> tuple[float, int]:
@@ -127,7 +128,7 @@ def score_text(evaluator: Evaluator, tokenizer, text: str) -> dict:
     ids = tokenizer(text, add_special_tokens=False, split_special_tokens=True,
                     verbose=False)["input_ids"]
     nats, count = evaluator.text([tokenizer.eos_token_id, *ids])
-    return {**figures(nats, count, len(text.encode("utf-8"))), "bytes": len(text.encode("utf-8"))}
+    return figures(nats, count, len(text.encode("utf-8")))
 
 
 @cli_main

@@ -23,12 +23,13 @@ import numpy as np
 from common import config as cfglib
 from common.atomic import atomic_dir
 from common.errors import UserError, cli_main
+from common.formats import ATTRIBUTION
 from tftrain import runs
 from tftrain.memory import param_shapes
 
 COPY = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
         "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json", "README.md",
-        "ATTRIBUTION.md")
+        ATTRIBUTION)
 _LAYER = re.compile(r"h_\._(\d+)")
 
 

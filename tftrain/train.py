@@ -265,9 +265,7 @@ def train_loop(trainer: Trainer, metrics: logs.Metrics, start: int) -> dict:
         progress.close()
     if valid is None:
         valid = validate(trainer, metrics, progress, step, (step - 1) // per_epoch + 1)
-    return {"val_loss": valid["loss"], "val_bpb": valid["bits_per_byte"],
-            "val_tokens": valid["tokens"], "val_whole": valid["whole"],
-            "tokens_per_s": pace.median_speed()}
+    return {"valid": valid, "tokens_per_s": pace.median_speed()}
 
 
 def dump_weights(trainer: Trainer, path: Path) -> None:
@@ -328,9 +326,9 @@ def train(plan: Plan, strategy, prec: str, jit: bool, device: str, resuming: boo
         ("run", str(plan.run)), ("parameters", f"{params:,}"),
         ("steps", f"{start} -> {plan.total_steps}"),
         ("tokens seen", f"{plan.total_steps * plan.tokens_per_step:,}"),
-        ("validation loss", f"{result['val_loss']:.4f}"),
-        ("validation perplexity", f"{math.exp(min(result['val_loss'], 50.0)):.2f}"),
-        ("validation bits/byte", f"{result['val_bpb']:.4f}"),
+        ("validation loss", f"{result['valid']['loss']:.4f}"),
+        ("validation perplexity", f"{result['valid']['perplexity']:.2f}"),
+        ("validation bits/byte", f"{result['valid']['bits_per_byte']:.4f}"),
         ("median tokens/s", f"{result['tokens_per_s']:,.0f}"),
         ("precision / XLA", f"{prec} / {'on' if jit else 'off'}"),
         ("wall time", f"{time.perf_counter() - began:.0f} s"),
