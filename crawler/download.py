@@ -75,8 +75,9 @@ def remote(url: str, agent: str, timeout: float = 60) -> Remote:
                       response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))
 
 
-def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: float = 60) -> str:
-    """The file ``pattern.format(date=...)`` of the newest run in a runs listing that has one.
+def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: float = 60) -> Remote:
+    """The file ``pattern.format(date=...)`` of the newest run in a runs listing that has one
+    (its HEAD, for ``fetch``).
 
     ``listing`` is an index page of ``YYYYMMDD/`` folders (like Wikimedia's
     ``other/enterprise_html/runs/``); a run still being written may lack the file, so up to
@@ -90,12 +91,10 @@ def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: floa
     for date in dates[:tries]:
         url = urljoin(listing, f"{date}/{pattern.format(date=date)}")
         try:
-            remote(url, agent, timeout)
+            return remote(url, agent, timeout)
         except UserError as exc:
             if "HTTP 404" not in str(exc):
                 raise
-            continue
-        return url
     raise UserError(f"{listing}: none of the newest {min(tries, len(dates))} runs has "
                     f"{pattern.format(date='YYYYMMDD')}")
 
@@ -112,15 +111,17 @@ def _write_meta(path: Path, info: Remote) -> None:
         json.dump(asdict(info), fh)
 
 
-def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: bool | None = None) -> Path:
-    """Download ``url`` into ``folder`` (resuming what an earlier run left); the finished file's path."""
+def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: bool | None = None,
+          info: Remote | None = None) -> Path:
+    """Download ``url`` into ``folder`` (resuming what an earlier run left); the finished file's
+    path. ``info``: its HEAD when the caller has just made it (``newest``)."""
     name = Path(urlsplit(url).path).name
     if not name:
         raise UserError(f"{url}: not a file URL (no file name in its path)")
     final, partial = folder / name, folder / f"{name}.partial"
     final_meta, partial_meta = folder / f"{name}.json", folder / f"{name}.partial.json"
     try:
-        info = remote(url, agent, timeout)
+        info = info or remote(url, agent, timeout)
     except DownloadError:
         kept = _meta(final_meta)
         if not (final.is_file() and kept and kept["url"] == url and kept["size"] == final.stat().st_size):

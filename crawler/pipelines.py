@@ -271,6 +271,33 @@ def encode(item) -> dict:
     return record
 
 
+class RawStore:
+    """One source's raw shards open for appending (the spiders' pipeline and the dump import):
+    what a stopped writer left is recovered first, then each new record is stored once."""
+
+    def __init__(self, folder: Path, shard_bytes: int):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.recovered_shards, self.recovered = recover(folder)
+        self.done = done_keys(folder)
+        self.writer = ShardWriter(folder, shard_bytes)
+
+    def has(self, keys: set[str]) -> bool:
+        """Whether a record with these done-keys is stored already."""
+        return not keys.isdisjoint(self.done)
+
+    def store(self, record: dict, keys: set[str]) -> int:
+        """Append ``record`` (with its done-keys ``keys``); the bytes of its line."""
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        self.writer.write(line, keys)
+        self.done |= keys
+        return len(line)
+
+    def close(self) -> int:
+        """Finish the open shard; the shards this store wrote."""
+        self.writer.close()
+        return len(self.writer.finished)
+
+
 class RawShardPipeline:
     """Item pipeline: each new page once into the spider's raw shards (see the module docstring)."""
 
@@ -278,8 +305,7 @@ class RawShardPipeline:
         self.crawler = crawler
         self.root = Path(crawler.settings["RAW_DIR"])
         self.shard_bytes = crawler.settings.getint("RAW_SHARD_BYTES")
-        self.writer: ShardWriter | None = None
-        self.done: set[str] = set()
+        self.store: RawStore | None = None
 
     @classmethod
     def from_crawler(cls, crawler) -> RawShardPipeline:
@@ -287,31 +313,24 @@ class RawShardPipeline:
 
     def open_spider(self) -> None:
         folder = self.root / self.crawler.spider.name
-        folder.mkdir(parents=True, exist_ok=True)
-        shards, records = recover(folder)
-        if shards:
+        self.store = RawStore(folder, self.shard_bytes)
+        if self.store.recovered_shards:
             logger.warning("recovered %d records into %d shard(s) a stopped crawl left in %s",
-                           records, shards, folder)
-        self.done = done_keys(folder)
-        self.writer = ShardWriter(folder, self.shard_bytes)
+                           self.store.recovered, self.store.recovered_shards, folder)
 
     def process_item(self, item):
         record = encode(item)
         keys = record_keys(record)
         stats = self.crawler.stats
-        if keys & self.done:
+        if self.store.has(keys):
             stats.inc_value("pages/duplicate_dropped")
             raise DropItem(f"already stored: {record['canonical_url'] or record['url']}", log_level="DEBUG")
-        self.done |= keys
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-        self.writer.write(line, keys)
+        stats.inc_value("raw/bytes", self.store.store(record, keys))
         stats.inc_value("pages/ok")
-        stats.inc_value("raw/bytes", len(line))
         if record["via"] == "selenium":
             stats.inc_value("pages/selenium")
         return item
 
     def close_spider(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.crawler.stats.set_value("raw/shards_written", len(self.writer.finished))
+        if self.store is not None:
+            self.crawler.stats.set_value("raw/shards_written", self.store.close())

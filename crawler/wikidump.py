@@ -40,7 +40,7 @@ from common import config
 from common.errors import UserError, cli_main
 from crawler import download
 from crawler import titles as titles_file
-from crawler.pipelines import ShardWriter, done_keys, encode, record_keys, recover
+from crawler.pipelines import RawStore, encode, record_keys
 from crawler.spiders.bgwiki import CATEGORY_PREFIX, canonical_url
 
 DUMP_NAME = "bgwiki-NS0-{date}-ENTERPRISE-HTML.json.tar.gz"
@@ -180,11 +180,9 @@ def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, 
 
     Returns the counts (``counts``, when given, is filled as it goes: a caller sees them after an error).
     """
-    folder.mkdir(parents=True, exist_ok=True)
     counts = Counter() if counts is None else counts
-    counts["recovered"] = recover(folder)[1]
-    done = done_keys(folder)
-    writer = ShardWriter(folder, shard_bytes)
+    store = RawStore(folder, shard_bytes)
+    counts["recovered"] = store.recovered
     try:
         for article in articles(path, counts, progress):
             counts["read"] += 1
@@ -202,24 +200,20 @@ def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, 
                 continue
             counts["selected"] += 1
             keys = record_keys(rec)
-            if keys & done:
+            if store.has(keys):
                 counts["already_stored"] += 1
             elif not isinstance(rec["html"], str) or not rec["html"].strip():
                 counts["no_html"] += 1
             else:
-                line = (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-                writer.write(line, keys)
-                done |= keys
+                counts["raw_bytes"] += store.store(rec, keys)
                 counts["stored"] += 1
-                counts["raw_bytes"] += len(line)
             if limit and counts["selected"] >= limit:
                 counts["stopped_at_limit"] = 1
                 break
             if selection.complete:
                 break
     finally:
-        writer.close()
-        counts["shards"] = len(writer.finished)
+        counts["shards"] = store.close()
     return counts
 
 
@@ -230,13 +224,16 @@ def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | 
         if not path.is_file():
             raise UserError(f"dump file not found: {path}")
         return path
+    info = None
     if urlsplit(source).path.endswith("/"):
-        source = download.newest(source, DUMP_NAME, agent)
+        info = download.newest(source, DUMP_NAME, agent)
+        source = info.url
         print(f"newest dump: {source}", file=sys.stderr)
     elif not urlsplit(source).path.endswith(".tar.gz"):
         raise UserError(f'{source}: not a dump file (.tar.gz); for a runs listing, end the URL with "/": '
                         f"{source}/")
-    return download.fetch(source, config.data_dir(cfg, "downloads"), agent, progress=progress)
+    return download.fetch(source, config.data_dir(cfg, "downloads"), agent, progress=progress,
+                          info=info)
 
 
 def summary(counts: Counter, name: str, elapsed: float, missing: list[str]) -> str:

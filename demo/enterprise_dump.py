@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
-from demo.replay import Page, Renderer, Request, Response, synthetic_pages
+from demo.replay import Page, Renderer, Request, Response, _href, number_pages, synthetic_pages
 
 WIKI = "bgwiki"
 BASE = "https://bg.wikipedia.org"
@@ -44,7 +44,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _url(title: str) -> str:
-    return f"{BASE}/wiki/{quote(title.replace(' ', '_'))}"
+    return BASE + _href(title)
 
 
 def _data_mw(template: str, *args: str, **params: str) -> str:
@@ -201,9 +201,7 @@ def article(page: Page, renderer: ParsoidRenderer, modified: str = "2026-11-01T0
 def dump_articles(pages: list[Page]) -> Iterator[dict]:
     """Enterprise articles of ``pages``, one at a time (ids numbered like the replay wiki's)."""
     renderer = ParsoidRenderer(pages)
-    for number, page in enumerate(pages, 1):
-        page.pageid = page.pageid or 1000 + number
-        page.revid = page.revid or 9_000_000 + 37 * number
+    for page in number_pages(pages):
         yield article(page, renderer)
 
 

@@ -412,6 +412,14 @@ def _canon(title: str) -> str:
     return title[:1].upper() + title[1:]
 
 
+def number_pages(pages: Iterable[Page]) -> Iterator[Page]:
+    """``pages``, each given a page id and revision id where it has none (by its place)."""
+    for number, page in enumerate(pages, 1):
+        page.pageid = page.pageid or 1000 + number
+        page.revid = page.revid or 9_000_000 + 37 * number
+        yield page
+
+
 def _href(title: str) -> str:
     return "/wiki/" + quote(title.replace(" ", "_"))
 
@@ -554,9 +562,7 @@ class Wiki:
         self.pages: dict[int, Page] = {}
         self.by_title: dict[str, Page] = {}
         self.redirects: dict[str, str] = {}
-        for number, page in enumerate(pages, 1):
-            page.pageid = page.pageid or 1000 + number
-            page.revid = page.revid or 9_000_000 + 37 * number
+        for page in number_pages(pages):
             self.pages[page.pageid] = page
             self.by_title[page.title] = page
         for page in pages:
