@@ -55,6 +55,7 @@ class NewsSite:
     and the real Bulgarian article pages ``/real/<file>``, listed in ``/sitemaps/real.xml.gz``.
     """
 
+    api_seconds = 1.0  # the article API of "js: fetch" pages answers this slowly
 
     def __init__(self, articles: list[Article], fixtures: Path | None = None):
         self.articles = articles
