@@ -1,15 +1,16 @@
 """Benchmark ``make corpus``: throughput, memory at two input sizes, and extraction quality.
 
 - Throughput: ``python -m corpus.build -j 1`` (one process, the whole step from raw shards to
-  the written corpus) in MB of raw HTML (10^6 bytes) per CPU-second of that process (``wait4``;
-  wall seconds are kept in ``runs``: on a shared machine they measure the neighbours too). Input:
+  the written corpus) in MB of raw HTML (10^6 bytes) per CPU-second of that process
+  (``bench.harness.measure``; wall seconds are kept in ``runs``: on a shared machine they measure
+  the neighbours too). Input:
   the real actualno.com article page with its body replaced by Bulgarian sentences drawn from the
   fake-news fixture (news path: trafilatura), and bg.wikipedia-style ``action=parse`` HTML (wiki
   path: BeautifulSoup). Peer: plain ``trafilatura.extract`` (default settings) alone on the same
   news pages in this process (CPU time, median of 3 passes). The marginal rate (size B minus
   size A) leaves out start-up.
-- Memory: peak RSS of that process (``wait4``) at size A and at size B = 4 x A; raw shards are the
-  same size at both, so the peak must not grow with the input.
+- Memory: peak RSS of that process tree (``bench.harness.measure``) at size A and at size B =
+  4 x A; raw shards are the same size at both, so the peak must not grow with the input.
 - Extraction F1 on the Scrapinghub article-extraction benchmark (181 English news pages), scored
   like its published evaluate.py: per page, 4-token shingles of truth and prediction, tp = sum of
   min counts; precision and recall per page averaged over pages; F1 of the averages. Two
@@ -32,13 +33,11 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.html
@@ -46,8 +45,7 @@ import regex
 import trafilatura
 from readability import Document
 
-from bench.report import machine
-from common.atomic import atomic_write
+from bench import harness
 from common.config import write as write_config
 from common.errors import UserError, cli_main
 from corpus import news_extract
@@ -151,19 +149,15 @@ def make_raw(data: Path, target_mb: float, pool: list[str], template: str) -> tu
 
 
 def run_build(project: Path) -> dict:
-    """Run the corpus step in one process; its wall time and peak RSS."""
+    """Run the corpus step in one process; its wall and CPU time, peak RSS and output."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "corpus.build", "--config",
-                             str(project / "pipelines.toml"), "-j", "1"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    log = project / "build.log"
+    m = harness.measure([sys.executable, "-m", "corpus.build", "--config",
+                         str(project / "pipelines.toml"), "-j", "1"], log, env)
+    if m["returncode"] != 0:
         raise UserError(f"corpus.build failed in {project}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "summary": out}
+    return {"wall_s": m["seconds"], "cpu_s": m["cpu_s"], "peak_rss_mb": m["peak_rss_mb"],
+            "summary": log.read_text(encoding="utf-8")}
 
 
 def news_pages(project: Path) -> list[str]:
@@ -352,8 +346,7 @@ def main() -> None:
     for path in (NEWS_PAGE, FAKE_NEWS, SCRAPINGHUB):
         if not path.exists():
             raise UserError(f"fixture {path} not found (set BG_FIXTURES)")
-    started = datetime.now(UTC).replace(microsecond=0).isoformat()
-    load = os.getloadavg()[0]
+    benchmark = harness.Run()
     runs = throughput_and_memory()
     f1 = extraction_f1()
     a, b, peer = runs["A"], runs["B"], runs["peer"]
@@ -389,16 +382,10 @@ def main() -> None:
                 "figure": f"news extraction F1, {tokens} (Scrapinghub benchmark, ours)",
                 "value": round(ours, 4), "unit": "", "peer": peer_label,
                 "peer_value": round(theirs, 4), "ratio": round(ours / theirs, 4)})
-    result = {"name": "corpus", "date": started,
-              "machine": {**machine(), "load_avg_1min_at_start": load},
-              "figures": figures,
-              "runs": {k: {kk: vv for kk, vv in v.items() if kk != "summary"} if isinstance(v, dict) else v
-                       for k, v in runs.items()},
-              "build_summary_size_B": b["summary"],
-              "extraction": f1}
-    with atomic_write(OUT) as fh:
-        json.dump(result, fh, ensure_ascii=False, indent=2)
-        fh.write("\n")
+    benchmark.write(OUT, "corpus", figures,
+                    runs={k: {kk: vv for kk, vv in v.items() if kk != "summary"} if isinstance(v, dict) else v
+                          for k, v in runs.items()},
+                    build_summary_size_B=b["summary"], extraction=f1)
     for f in figures:
         print(f"{f['figure']}: {f['value']} {f['unit']}  |  {f['peer']}: {f['peer_value']}  "
               f"(ratio {f['ratio']})")

@@ -24,7 +24,9 @@ HTTP fetch of the same page. Results: ``bench/results/crawl.json`` (``figures`` 
 ``make wikidump``'s reader is timed on a local generated Enterprise HTML dump of ``--dump-articles``
 Parsoid-shaped pages (``demo.replay.dump``): articles/s of ``crawler.wikidump.import_dump`` (gzip
 + tar stream, JSON, selection, done-keys, the raw shard writer) beside a bare stream read of the same
-file (gzip + tar stream + ``json.loads`` of each line, nothing kept), ``--runs`` times alternately.
+file (gzip + tar stream + ``json.loads`` of each line, nothing kept), ``--runs`` times alternately;
+and the peak RSS of ``python -m crawler.wikidump`` on that dump beside one a quarter its size
+(``bench.harness.measure``).
 
 Resume at size (``--resume-gb``, default 1): raw shards of generated pages (distinct URLs, ~60 kB
 of HTML of made-up Cyrillic words each, 32 MB uncompressed a shard like ``crawl.shard_bytes``) are written to
@@ -43,7 +45,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -52,11 +53,9 @@ import tarfile
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import report
-from common.atomic import atomic_write
+from bench import harness
 from common.config import write as write_config
 from common.errors import UserError, cli_main
 from crawler import render
@@ -79,12 +78,6 @@ RESULTS = ROOT / "bench" / "results" / "crawl.json"
 NEWS_SITE = ROOT / "demo" / "site" / "news"
 JS_ARTICLE = "12-observatoria-vecher"  # the bundled article rendered only by JavaScript
 PARSE_PARAMS = "prop=text%7Crevid%7Cdisplaytitle%7Ccategories&format=json&formatversion=2&maxlag=5"
-
-
-def machine() -> dict:
-    """``bench.report.machine()`` plus the load when the benchmark started."""
-    return {**report.machine(), "load_avg_1min_at_start": round(os.getloadavg()[0], 2),
-            "python": platform.python_version()}
 
 
 def run_noop(urls_file: str, out: str, concurrency: int) -> None:
@@ -317,26 +310,16 @@ def bare_read(dump: Path) -> int:
     return count
 
 
-# VmHWM, not ru_maxrss: the latter keeps the forking parent's RSS across exec
-PEAK_RSS_CHILD = """import re, sys
-from crawler.wikidump import main
-try:
-    main(sys.argv[1:])
-finally:
-    hwm = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
-    print("peak_rss_kb", hwm, file=sys.stderr)
-"""
-
-
 def wikidump_peak_rss_mb(work: Path, dump: Path) -> float:
     """Peak RSS of ``python -m crawler.wikidump --dump DUMP`` (a fresh process, fresh raw folder)."""
     work.mkdir()
     config = write_config(work / "pipelines.toml", {"paths": {"data": work / "data", "artifacts": work / "artifacts"}})
-    proc = subprocess.run([sys.executable, "-c", PEAK_RSS_CHILD, "--config", str(config), "--dump", str(dump)],
-                          cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"wikidump failed:\n{proc.stderr[-3000:]}")
-    return int(proc.stderr.rsplit("peak_rss_kb", 1)[1].split()[0]) / 1024
+    log = work / "wikidump.log"
+    measured = harness.measure([sys.executable, "-m", "crawler.wikidump", "--config", str(config), "--dump", str(dump)],
+                               log)
+    if measured["returncode"]:
+        raise RuntimeError(f"wikidump failed:\n{log.read_text()[-3000:]}")
+    return measured["peak_rss_mb"]
 
 
 def dump_import(work: Path, articles: int, runs: int) -> dict:
@@ -406,6 +389,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.resume_gb <= 0:
         raise UserError(f"--resume-gb must be above 0, got {args.resume_gb}")
 
+    benchmark = harness.Run()
     pages = synthetic_pages(args.pages, paragraphs=12)
     with WikiReplay(pages) as server, tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
         wiki = server.wiki
@@ -446,17 +430,12 @@ def main(argv: list[str] | None = None) -> None:
                           "noop_pages_per_cpu_s", "cpu_ratio", "selenium_s_per_page", "plain_s_per_page",
                           "selenium_ratio")}
     resume = resume_start(args.resume_gb, args.runs)
-    result = {
-        "name": "crawl", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-        "site": {"pages": args.pages, "mean_parse_json_bytes": round(html_bytes), "concurrency": args.concurrency,
-                 "selenium_page": f"/news/{JS_ARTICLE}.html", "renders": args.renders},
-        "figures": figures(median, args.runs, args.pages, args.renders) + dump.pop("figures"), "median": median,
-        "runs": runs, "wikidump": dump,
-    }
-    result["figures"] += resume_figures(resume, args.runs)
-    result["resume"] = resume
-    with atomic_write(RESULTS) as fh:
-        json.dump(result, fh, indent=1)
+    benchmark.write(
+        RESULTS, "crawl",
+        figures(median, args.runs, args.pages, args.renders) + dump.pop("figures") + resume_figures(resume, args.runs),
+        site={"pages": args.pages, "mean_parse_json_bytes": round(html_bytes), "concurrency": args.concurrency,
+              "selenium_page": f"/news/{JS_ARTICLE}.html", "renders": args.renders},
+        median=median, runs=runs, wikidump=dump, resume=resume)
     print(f"crawl benchmark ({args.pages} pages, {args.runs} runs, medians)\n"
           f"  bgwiki spider + pipeline   {median['bgwiki_pages_per_s']:>8.1f} pages/s\n"
           f"  no-op Scrapy spider        {median['noop_pages_per_s']:>8.1f} pages/s\n"

@@ -14,7 +14,9 @@ Settings: ``medium`` at block 100, batch 16 with AdamW (the setting that filled 
 the notebooks this project replaces), the same with recompute, and ``xl`` at block 1024, batch 1
 with recompute + Adafactor (fine-tuning the 1.5B model on a 16 GB card). Results go to
 ``bench/results/memory.json``; on a GPU machine, ``memory-<gpu>.json``; ``--precision`` or
-``--xla`` other than auto add ``-precision-<p>`` / ``-xla-<on|off>`` to the name.
+``--xla`` other than auto add ``-precision-<p>`` / ``-xla-<on|off>`` to the name. Each setting's
+worker also has its wall and CPU seconds and the peak RSS of its process tree recorded
+(``bench.harness.measure``, in ``results.<setting>.process``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from bench.report import RESULTS, machine
-from common.atomic import atomic_write
+from bench import harness
 
 GIB = 1024**3
 VOCAB = 50257
@@ -90,20 +92,23 @@ def main(argv: list[str] | None = None) -> int:
         print(PROTOCOL + json.dumps(measure(args.worker, args.steps, args.precision, args.xla)), flush=True)
         return 0
 
+    benchmark = harness.Run()
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     results, figures = {}, []
     for name in args.settings:  # a fresh process each, so the peak is this setting's own
         print(f"bench.memory: {name} ...", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, "-m", "bench.memory", "--worker", name,
-                               "--steps", str(args.steps), "--precision", args.precision,
-                               "--xla", args.xla],
-                              env=env, capture_output=True,
-                              text=True)
-        line = next((x for x in proc.stdout.splitlines() if x.startswith(PROTOCOL)), None)
-        if proc.returncode or line is None:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-            raise SystemExit(f"bench.memory: {name} failed (exit {proc.returncode}):\n{tail}")
+        with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+            log = Path(tmp) / "worker.log"
+            process = harness.measure([sys.executable, "-m", "bench.memory", "--worker", name,
+                                       "--steps", str(args.steps), "--precision", args.precision,
+                                       "--xla", args.xla], log, env)
+            output = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        line = next((x for x in output if x.startswith(PROTOCOL)), None)
+        if process["returncode"] or line is None:
+            tail = "\n".join(output[-5:])
+            raise SystemExit(f"bench.memory: {name} failed (exit {process['returncode']}):\n{tail}")
         r = results[name] = json.loads(line[len(PROTOCOL):])
+        r["process"] = {k: round(process[k], 1) for k in ("seconds", "cpu_s", "peak_rss_mb")}
         print(f"  {name}: {r['peak_gib']} GiB measured ({r['what']}), estimate "
               f"{r['estimate_gib']} GiB, {r['precision']}, XLA {r['xla']}, "
               f"{r['seconds_per_step']} s/step",
@@ -114,21 +119,18 @@ def main(argv: list[str] | None = None) -> int:
                         "peer": "the trainer's printed estimate (tftrain.memory)",
                         "peer_value": r["estimate_gib"],
                         "ratio": round(r["peak_gib"] / r["estimate_gib"], 3)})
-    m = machine()
-    report = {"name": "memory" + (f" ({m['gpu']})" if m["gpu"] else ""),
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": m,
-              "setup": {"vocab_size": VOCAB, "steps": args.steps, "precision": args.precision,
-                        "xla": args.xla,
-                        "settings": {k: dict(zip(("size", "batch", "block", "optimizer",
-                                                  "recompute"), v, strict=True))
-                                     for k, v in SETTINGS.items() if k in results}},
-              "figures": figures, "results": results}
+    m = benchmark.machine
+    setup = {"vocab_size": VOCAB, "steps": args.steps, "precision": args.precision,
+             "xla": args.xla,
+             "settings": {k: dict(zip(("size", "batch", "block", "optimizer", "recompute"), v,
+                                      strict=True))
+                          for k, v in SETTINGS.items() if k in results}}
     slug = "memory" + ("-" + "".join(c if c.isalnum() else "-" for c in m["gpu"]).lower()
                        if m["gpu"] else "") + "".join(
         f"-{k}-{v}" for k, v in (("precision", args.precision), ("xla", args.xla)) if v != "auto")
-    out = RESULTS / f"{slug}.json"
-    with atomic_write(out) as fh:
-        fh.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    out = benchmark.write(harness.RESULTS / f"{slug}.json",
+                          "memory" + (f" ({m['gpu']})" if m["gpu"] else ""), figures,
+                          setup=setup, results=results)
     print(f"wrote {out}")
     return 0
 

@@ -21,9 +21,11 @@ fp32, batch 4 x block 128 (sized for 2 shared CPU cores), a 2048-token vocabular
 its model with its own RNG from the seed, by the same scheme. Every ``--eval-every`` steps both
 score the same validation blocks (the first ``--valid-blocks`` of the valid split); bits per byte =
 total nats / ln 2 / UTF-8 bytes of the text the scored tokens spell (a ByteLevel token's string has
-one character per byte; the end-of-document token spells none). The pair of one model and seed runs
-at the same time, one thread each, so load from elsewhere falls on both; ``--jobs N`` runs N pairs
-at once (the recorded run: ``--jobs 4`` on 2 busy cores, 23 minutes). Results:
+one character per byte; the end-of-document token spells none). The two sides of one model and seed
+(``bench.quality_sides``, a process each, measured by ``bench.harness.measure``: wall and CPU seconds
+and peak RSS kept per side) run at the same time, one thread each, so load from elsewhere falls on
+both; ``--jobs N`` runs N pairs at once (the recorded run: ``--jobs 4`` on 2 busy cores, 23 minutes).
+Results:
 ``bench/results/quality.json`` (the final ratio ours / PyTorch of validation bits per byte, median
 over seeds, and every curve), ``bench/quality.png``.
 
@@ -67,21 +69,20 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.report import machine, markdown_table
+from bench import harness
+from bench.quality_sides import BLOCK
+from bench.report import markdown_table
 from bench.train import PT_PYTHON, ROOT
 from common.atomic import atomic_write
 from common.config import write as write_config
 from common.errors import UserError, cli_main
-from common.formats import BLOCK_SIZES
 from tftrain.model import PRESETS
 
 if TYPE_CHECKING:
@@ -95,7 +96,6 @@ ARCH = ("n_layer", "n_head", "n_embd")
 MODELS = {"tiny": {k: int(PRESETS["tiny"][k]) for k in ARCH},
           # small's depth, narrow enough for 2 CPU cores
           "small-narrow": dict(n_layer=int(PRESETS["small"]["n_layer"]), n_head=4, n_embd=64)}
-BLOCK = BLOCK_SIZES["tiny"]
 SOURCE, LICENCE = "hack_the_fake_news", "none stated (benchmark use only, never shipped)"
 HYPER = ("lr", "min_lr", "warmup_steps", "beta1", "beta2", "eps", "weight_decay", "clip_norm")
 
@@ -206,139 +206,27 @@ def order(train_blocks: int, steps: int, batch: int, seed: int):
         :steps * batch].reshape(steps, batch)
 
 
-# ---- the two workers (each in its own process; the PyTorch one in .venv-pt) ----
-
-def _evaluate(nats_of, valid, batch: int) -> float:
-    return sum(nats_of(valid[i:i + batch]) for i in range(0, len(valid), batch))
-
-
-def _loop(spec: dict, step, nats_of, valid) -> dict:
-    """``steps`` training steps; the validation nats at step 0 and every ``eval_every``."""
-    curve = [{"step": 0, "valid_nats": _evaluate(nats_of, valid, spec["batch"])}]
-    losses, times = [], []
-    for k in range(1, spec["steps"] + 1):
-        start = time.perf_counter()
-        losses.append(step(k - 1))
-        times.append(time.perf_counter() - start)
-        if k % spec["eval_every"] == 0 or k == spec["steps"]:
-            window = losses[curve[-1]["step"]:]
-            curve.append({"step": k, "valid_nats": _evaluate(nats_of, valid, spec["batch"]),
-                          "train_loss": statistics.fmean(window)})
-            print(f"step {k}/{spec['steps']}: train loss {curve[-1]['train_loss']:.4f}, "
-                  f"{statistics.median(times):.3f} s/step", file=sys.stderr, flush=True)
-    return {"curve": curve, "median_step_s": statistics.median(times), "first_loss": losses[0]}
-
-
-def tf_worker(spec: dict) -> dict:
-    """The trainer's step (``bench.train.trainer_step``) on the model ``tftrain.model`` builds."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import numpy as np
-    import tensorflow as tf
-    import tf_keras
-    from transformers import GPT2Config
-
-    from bench.train import trainer_step
-    from tftrain import model as tfmodel
-
-    tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    arch = dict(spec["model"], vocab_size=spec["vocab_size"], n_positions=BLOCK)
-    tf_keras.utils.set_random_seed(spec["seed"])
-    if spec.get("init"):  # the same starting weights on both sides (a TF and a PyTorch folder)
-        from tftrain import runs
-
-        net = runs.load_hf_model(Path(spec["init"]["tf"]))
-    else:
-        net = tfmodel.build_model(GPT2Config(**arch, resid_pdrop=0.0, embd_pdrop=0.0,
-                                             attn_pdrop=0.0, use_cache=False))
-    blocks = np.load(spec["train"])
-    data = tf.data.Dataset.from_tensor_slices((blocks[..., :-1], blocks[..., 1:]))
-    step, info = trainer_step(arch, spec["batch"], BLOCK, "fp32", spec["xla"], net=net, data=data,
-                              max_steps=spec["steps"], **spec["hyper"])
-    nats = tf.function(lambda x, y: tfmodel.token_loss(net, x, y, training=False)[0])
-    result = _loop(spec, lambda k: step(), lambda b: float(nats(b[:, :-1], b[:, 1:])),
-                   np.load(spec["valid"]))
-    return {**info, **result, "xla": spec["xla"]}
-
-
-def torch_worker(spec: dict) -> dict:
-    """transformers 5 ``GPT2LMHeadModel``, ``torch.optim.AdamW``, the same lr at every step."""
-    import numpy as np
-    import torch
-    import transformers
-    from torch.nn import functional as F
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.set_num_threads(spec["threads"])
-    torch.manual_seed(spec["seed"])
-    h = spec["hyper"]
-    if spec.get("init"):
-        net = GPT2LMHeadModel.from_pretrained(spec["init"]["pt"], use_cache=False)
-    else:
-        net = GPT2LMHeadModel(GPT2Config(**spec["model"], vocab_size=spec["vocab_size"],
-                                         n_positions=BLOCK, resid_pdrop=0.0, embd_pdrop=0.0,
-                                         attn_pdrop=0.0, use_cache=False))
-    params = list(net.parameters())  # the tied head once
-    opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2]},
-                             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
-                            lr=spec["lrs"][0], betas=(h["beta1"], h["beta2"]), eps=h["eps"],
-                            weight_decay=h["weight_decay"])
-    blocks = torch.from_numpy(np.load(spec["train"])).long()
-
-    def step(k: int) -> float:
-        net.train()
-        for group in opt.param_groups:
-            group["lr"] = spec["lrs"][k]
-        x, y = blocks[k, :, :-1], blocks[k, :, 1:]
-        logits = net(input_ids=x).logits
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if h["clip_norm"] > 0:
-            torch.nn.utils.clip_grad_norm_(params, h["clip_norm"])
-        opt.step()
-        return loss.item()
-
-    @torch.no_grad()
-    def nats(b) -> float:
-        net.eval()
-        b = torch.from_numpy(b).long()
-        logits = net(input_ids=b[:, :-1]).logits.float()
-        return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1),
-                                     reduction="sum"))
-
-    result = _loop(spec, step, nats, np.load(spec["valid"]))
-    return {"framework": f"torch {torch.__version__} + transformers {transformers.__version__}",
-            "attention": net.config._attn_implementation,
-            "params": sum(p.numel() for p in params), **result}
-
-
-def worker(spec_path: Path, side: str) -> None:
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    result = tf_worker(spec) if side == "tf" else torch_worker(spec)
-    with atomic_write(spec_path.with_name(f"{side}.json")) as fh:
-        json.dump(result, fh)
-
-
 # ---- the parent: one model and seed at a time, both sides at once ----
 
 def run_pair(folder: Path, spec: dict) -> dict:
-    """Both workers on ``spec`` at the same time; their results."""
+    """Both sides (``bench.quality_sides``) on ``spec`` at the same time; their results, each with
+    its process's wall and CPU seconds and peak RSS (``bench.harness.measure``)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    procs = {}
-    for side, python in (("tf", sys.executable), ("torch", str(PT_PYTHON))):
-        with open(folder / f"{side}.log", "w") as log:
-            procs[side] = subprocess.Popen(
-                [python, "-m", "bench.quality", "--worker", side, "--spec",
-                 str(folder / "spec.json")], cwd=ROOT, env=env, stdout=log, stderr=log)
+    with ThreadPoolExecutor(2) as pool:
+        jobs = {side: pool.submit(harness.measure, [python, "-m", "bench.quality_sides", side,
+                                                    str(folder / "spec.json")],
+                                  folder / f"{side}.log", env)
+                for side, python in (("tf", sys.executable), ("torch", str(PT_PYTHON)))}
     out = {}
-    for side, proc in procs.items():
-        if proc.wait():
+    for side, job in jobs.items():
+        measured = job.result()
+        if measured["returncode"]:
             tail = "\n".join((folder / f"{side}.log").read_text().strip().splitlines()[-8:])
             raise SystemExit(f"bench.quality: the {side} side failed ({folder.name}):\n{tail}")
-        out[side] = json.loads((folder / f"{side}.json").read_text(encoding="utf-8"))
+        out[side] = {**json.loads((folder / f"{side}.json").read_text(encoding="utf-8")),
+                     "process": {k: round(measured[k], 1) for k in ("seconds", "cpu_s", "peak_rss_mb")}}
     return out
 
 
@@ -426,7 +314,7 @@ def _summary_table(figures: list[dict]) -> None:
     Console(file=sys.stderr).print(table)
 
 
-def run(args) -> dict:
+def run(args) -> None:
     from tqdm import tqdm
 
     if not args.fixture.is_file():
@@ -437,7 +325,7 @@ def run(args) -> dict:
                         f"(it builds it)")
     import numpy as np
 
-    load_start = os.getloadavg()[0]
+    benchmark = harness.Run()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         work = Path(tmp)
@@ -468,29 +356,22 @@ def run(args) -> dict:
                 tqdm.write(f"  {name} seed {seed}: bits/byte ours {last['tf_bpb']:.4f}, PyTorch "
                            f"{last['torch_bpb']:.4f}, ratio {last['ratio']:.4f}", file=sys.stderr)
     runs = {name: {str(seed): done[name, seed] for seed in args.seeds} for name in args.models}
-    host = machine()
-    figures, section = summarise(runs, args.steps, args.seeds, host["gpu"])
-    result = {"name": "quality", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": {**host, "load_avg_1min_at_start": round(load_start, 2)},
-              "settings": {"steps": args.steps, "eval_every": args.eval_every, "batch": args.batch,
+    figures, section = summarise(runs, args.steps, args.seeds, benchmark.machine["gpu"])
+    result = {"settings": {"steps": args.steps, "eval_every": args.eval_every, "batch": args.batch,
                            "block": BLOCK, "seeds": args.seeds, "threads_per_side": args.threads,
                            "xla": args.xla, "jobs": args.jobs, "docs": args.docs, "vocab": args.vocab,
                            "models": {m: MODELS[m] for m in args.models}, "train": data["train"],
                            "precision": "fp32", "dropout": 0.0},
               "data": {k: data[k] for k in ("vocab_size", "valid", "train_blocks", "documents")},
-              "wall_s": round(time.perf_counter() - began, 1),
-              "figures": figures, "section": section, "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(args.out) as fh:
-        json.dump(result, fh, indent=1)
+              "wall_s": round(time.perf_counter() - began, 1), "section": section, "runs": runs}
+    benchmark.write(args.out, "quality", figures, **result)
     plot(runs, args.png)
     _summary_table(figures)
     print(f"bench.quality: {args.out} and {args.png} ({result['wall_s']:.0f} s)", file=sys.stderr)
-    return result
 
 
 @cli_main
-def main(argv: list[str] | None = None) -> dict | None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1000, help="training steps per run")
@@ -511,16 +392,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--xla", action="store_true", help="the trainer's step with XLA")
     parser.add_argument("--out", type=Path, default=RESULT)
     parser.add_argument("--png", type=Path, default=PNG)
-    parser.add_argument("--worker", choices=["tf", "torch"], help=argparse.SUPPRESS)
-    parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        worker(args.spec, args.worker)
-        return None
     for name in ("steps", "eval_every", "valid_blocks", "threads", "vocab", "batch", "jobs"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')}: must be at least 1")
-    return run(args)
+    run(args)
 
 
 if __name__ == "__main__":

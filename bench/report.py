@@ -1,43 +1,24 @@
 """``make bench``: gather ``bench/results/*.json`` into one table, ``bench/RESULTS.md``.
 
-A result file holds ``name``, ``date``, ``machine`` ({"cpu", "cores", "gpu"}) and ``figures``: a list
+A result file holds ``name``, ``date``, ``machine`` ({"cpu", "cores", "gpu", ...}) and ``figures``: a list
 of {"figure", "value", "unit", "peer", "peer_value", "ratio", "device"} (device "CPU" or the GPU's
 name), each figure measured beside its peer in the same run, and optionally ``section``: Markdown
-put under the table. ``machine()`` is shared by the benchmarks. ``--note TEXT`` adds a line under
+put under the table; ``bench.harness.Run.write`` writes them. ``--note TEXT`` adds a line under
 the title (say, that the machine was busy).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.harness import RESULTS, ROOT
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 OUT = ROOT / "bench" / "RESULTS.md"
-
-
-def machine() -> dict:
-    """CPU model, cores and GPU (if any) of this machine."""
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    gpu = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu or None}
 
 
 def _num(v) -> str:

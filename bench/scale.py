@@ -9,11 +9,9 @@ with the corpus as real text's does. One document in 20 is an exact copy of an e
 source under another URL, one in 20 a near copy (one word in 100 changed). Document ``i`` is the
 same at every size, so each size's shards are a prefix of the largest size's (hard links).
 
-For each size every stage runs as its own process of the real CLI, on the wall clock. Its process
-tree (the corpus stage's pool workers are its grandchildren, which ``wait4`` never sees) is read
-from ``/proc`` every ``POLL_S``: peak RSS is the largest sum over the tree (shared pages counted in
-each process), at least ``wait4``'s ``ru_maxrss``; CPU seconds are the larger of ``wait4``'s and the
-sum of the last reading of each process seen.
+For each size every stage runs as its own process of the real CLI, on the wall clock, measured
+by ``bench.harness.measure``: wall and CPU seconds and peak RSS of its whole process tree (the
+corpus stage's pool workers are its grandchildren).
 
 - ``corpus``: ``python -m corpus.build`` from scratch;
 - ``tokenizer``: ``python -m corpus.tokenizer``, training and token shards;
@@ -53,22 +51,19 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from bench import harness
 from bench.corpus import wiki_page
-from bench.report import machine, markdown_table
-from common.atomic import atomic_write
+from bench.report import markdown_table
 from common.config import write as write_config
 from common.errors import UserError, cli_main
 
@@ -81,9 +76,6 @@ SHARD_DOCS = 2_000  # documents per raw shard (both sources together)
 VOCAB = 32_000
 NEWS = "vesti"
 LICENSES = {"bgwiki": "CC BY-SA 4.0", NEWS: "All rights reserved (publisher); research use"}
-POLL_S = 0.1
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TICKS = os.sysconf("SC_CLK_TCK")
 EXTRA_FIRST = 10**9  # index of the first document of the +1% shard
 STAGES = ("corpus", "tokenizer", "tokens", "tokens_unchanged", "resume_first", "resume",
           "corpus_plus_1pct")
@@ -236,66 +228,15 @@ def _write_pool_shard(args: tuple[Path, int, int]) -> dict:
     return write_raw(_model[0], folder, k * shard_docs, shard_docs, k)
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its live descendants (``/proc/<pid>/task/<tid>/children``)."""
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as fh:
-                    stack += [int(child) for child in fh.read().split()]
-        except OSError:  # it has exited meanwhile
-            continue
-    return found
-
-
-def tree_usage(pid: int) -> tuple[int, dict[int, float]]:
-    """(RSS bytes summed over the tree, CPU seconds of each process in it) now."""
-    rss, cpu = 0, {}
-    for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/statm", encoding="ascii") as fh:
-                pages = int(fh.read().split()[1])
-            with open(f"/proc/{member}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()  # the name may hold spaces
-        except (OSError, IndexError):
-            continue
-        rss += pages * PAGE
-        cpu[member] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-    return rss, cpu
-
-
 def run_stage(argv: list[str], log: Path) -> dict:
     """Run ``python argv`` from the repository root: wall and CPU seconds, peak RSS, output."""
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
-    peak, seen, done = 0, {}, threading.Event()
-    start = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-
-        def poll() -> None:
-            nonlocal peak
-            while not done.wait(POLL_S):
-                rss, cpu = tree_usage(proc.pid)
-                peak = max(peak, rss)
-                seen.update(cpu)
-
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        done.set()
-        poller.join()
-    wall = time.perf_counter() - start
+    result = harness.measure([sys.executable, *argv], log, env)
     text = log.read_text(encoding="utf-8", errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
+    if result.pop("returncode") != 0:
         tail = text.strip().splitlines()[-1:] or ["(no output)"]
         raise UserError(f"`python {' '.join(argv[:2])}` failed: {tail[0]} (log: {log})")
-    return {"seconds": wall, "cpu_s": max(usage.ru_utime + usage.ru_stime, sum(seen.values())),
-            "peak_rss_mb": max(peak / 2**20, usage.ru_maxrss / 1024),
-            "max_process_rss_mb": usage.ru_maxrss / 1024, "processes": len(seen), "output": text}
+    return {**result, "output": text}
 
 
 def corpus_figures(corpus: Path, output: str) -> dict:
@@ -521,8 +462,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out = args.out or (OUT_CORPUS_ONLY if args.corpus_only else OUT)
     if args.work and args.work.exists():
         raise UserError(f"--work {args.work}: already exists; give a new folder")
-    started = datetime.now(UTC).replace(microsecond=0).isoformat()
-    load = os.getloadavg()[0]
+    benchmark = harness.Run()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         result = run(sizes, args.shard_docs, args.jobs, work, keep=args.work is not None,
@@ -532,16 +472,11 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(work, ignore_errors=True)
     runs = result["runs"]
     grow = growth(runs)
-    data = {"name": "scale", "date": started, "machine": {**machine(), "load_avg_1min_at_start": load},
-            "settings": {"sizes": sizes, "shard_docs": args.shard_docs, "jobs": args.jobs,
-                         "vocab_size": VOCAB, "corpus_only": args.corpus_only},
-            "figures": figures(runs, grow), "section": section(runs, grow),
-            "generated": result["generated"], "growth": grow,
-            "runs": {str(n): r for n, r in runs.items()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(args.out) as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=2)
-        fh.write("\n")
+    benchmark.write(args.out, "scale", figures(runs, grow),
+                    settings={"sizes": sizes, "shard_docs": args.shard_docs, "jobs": args.jobs,
+                              "vocab_size": VOCAB, "corpus_only": args.corpus_only},
+                    section=section(runs, grow), generated=result["generated"], growth=grow,
+                    runs={str(n): r for n, r in runs.items()})
     print_summary(runs, grow)
     print(f"wrote {args.out}")
 

@@ -21,20 +21,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import statistics
 import tempfile
 import time
 import unicodedata
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from bench.report import machine
-from common.atomic import atomic_write
+from bench import harness
 from common.errors import UserError, cli_main
 from common.formats import format_docs
 from corpus.tokenize_shards import batched, load_encoder, tokenize_split
@@ -49,13 +46,6 @@ BATCH = 1000
 VOCAB = 32000
 OURS = "ours: tokenize_split (file -> token shard)"
 SLOW = "transformers GPT2Tokenizer (slow, Python; first 100 documents)"
-
-
-def machine_info() -> dict:
-    return {**machine(), "load_avg_1min_at_start": os.getloadavg()[0],
-            "python": platform.python_version(),
-            "tokenizers": __import__("tokenizers").__version__,
-            "transformers": __import__("transformers").__version__}
 
 
 def mb(docs: list[str]) -> float:
@@ -92,7 +82,7 @@ def figure(name: str, seconds: list[float], size_mb: float) -> dict:
             "mb_per_s_median": round(statistics.median(rates), 3)}
 
 
-def main() -> dict:
+def main() -> None:
     from transformers import GPT2Tokenizer, GPT2TokenizerFast
 
     console = Console(stderr=True)
@@ -103,9 +93,10 @@ def main() -> dict:
     docs = [d for d in docs if d.strip()]
     base_mb = mb(docs)
     copies = math.ceil(TARGET_MB / base_mb)
-    result = {"name": "tokenizer", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": machine_info(),
-              "text": {"source": "hack_the_fake_news Content (NFC)", "documents": len(docs),
+    benchmark = harness.Run()
+    benchmark.machine.update(tokenizers=__import__("tokenizers").__version__,
+                             transformers=__import__("transformers").__version__)
+    result = {"text": {"source": "hack_the_fake_news Content (NFC)", "documents": len(docs),
                        "mb": round(base_mb, 3), "copies": copies,
                        "total_mb": round(base_mb * copies, 3)}}
     every = docs * copies
@@ -165,7 +156,7 @@ def main() -> dict:
         row["ratio_ours_to_this"] = round(ours_rate / row["mb_per_s_median"], 3)
     result["encoding"] = encoding
     tr = result["training"]
-    result["figures"] = [
+    figures = [
         {"figure": f"BPE training time, {tr['mb']:.1f} MB to vocab {VOCAB}", "value": tr["ours_seconds"],
          "unit": "s", "peer": tr["peer"], "peer_value": tr["peer_seconds"],
          "ratio": round(tr["ours_seconds"] / tr["peer_seconds"], 3), "device": "CPU"},
@@ -174,12 +165,10 @@ def main() -> dict:
           "peer_value": row["mb_per_s_median"], "ratio": row["ratio_ours_to_this"], "device": "CPU"}
          for row in encoding[1:]]
 
-    out = ROOT / "bench" / "results" / "tokenizer.json"
-    with atomic_write(out) as fh:
-        json.dump(result, fh, indent=2, ensure_ascii=False)
+    out = benchmark.write(harness.RESULTS / "tokenizer.json", "tokenizer", figures, **result)
     table = Table("encoder", "passes", "MB/s (median)", "ours / this",
-                  title=f"encoding {base_mb:.1f} MB a pass ({result['machine']['cpu']}, "
-                        f"{result['machine']['cores']} cores)")
+                  title=f"encoding {base_mb:.1f} MB a pass ({benchmark.machine['cpu']}, "
+                        f"{benchmark.machine['cores']} cores)")
     for row in encoding:
         table.add_row(row["name"], str(row["passes"]), f"{row['mb_per_s_median']:.2f}",
                       f"{row['ratio_ours_to_this']:.2f}")
@@ -188,7 +177,6 @@ def main() -> dict:
     Console().print(f"training {tr['mb']:.1f} MB to vocab {tr['vocab_size']}: "
                     f"{tr['ours_seconds']:.1f} s; thread pool off {tr['peer_seconds']:.1f} s "
                     f"(ratio {tr['ratio']:.2f}). Written {out.relative_to(ROOT)}")
-    return result
 
 
 if __name__ == "__main__":

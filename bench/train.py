@@ -58,8 +58,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.report import machine
-from common.atomic import atomic_write
+from bench import harness
 
 ROOT = Path(__file__).resolve().parent.parent
 PT_PYTHON = ROOT / ".venv-pt" / "bin" / "python"
@@ -311,12 +310,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if not PT_PYTHON.exists():
         raise SystemExit(f"bench.train: {PT_PYTHON} missing; run `make bench-train` (builds it)")
-    host = machine()
+    benchmark = harness.Run()
+    host = benchmark.machine
     variants = args.variants or [*(v for v in TF_VARIANTS if host["gpu"] or v not in GPU_ONLY),
                                  "torch-fp32"]
     print(f"bench.train: {args.rounds} rounds of {len(variants)} variants in lockstep, "
           f"{args.warmup} warm-up + {args.steps} steps each", file=sys.stderr)
-    load_start = os.getloadavg()[0]
     rounds = [_round(variants, args, n + 1) for n in range(args.rounds)]
     results = {v: summarise(rounds[0][v], [t for r in rounds for t in r[v]["times"]],
                             [x for r in rounds for x in r[v]["losses"]], args.warmup)
@@ -351,10 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         tf_best = max(tf_names, key=lambda v: results[v]["tokens_per_s"])
     for r in results.values():
         del r["times"], r["losses"]
+    host["load_avg_1min_at_end"] = harness.load()
     report = {
-        "name": "train", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {**host, "load_avg_1min_at_start": round(load_start, 2),
-                    "load_avg_1min_at_end": round(os.getloadavg()[0], 2)},
         "setup": {"model": MODEL, "batch": BATCH, "block": BLOCK, "dropout": 0.0,
                   "rounds": args.rounds,
                   "step": "forward + backward + clip(1.0) + AdamW(wd 0.1, no decay on 1-D)",
@@ -365,11 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                      "ratio": _ratio(rounds, tf_best, peer) if peer else None,
                      "ratio_p10_step": figures[-1]["ratio"] if peer else None,
                      "target": 1.0},
-        "figures": figures, "variants": results,
+        "variants": results,
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(RESULT) as fh:
-        fh.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    benchmark.write(RESULT, "train", figures, **report)
     width = max(len(v) for v in results)
     print(f"{'variant':<{width}}  tokens/s  median step  first step  loss first->last")
     for name, r in results.items():
