@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import os
+import re
 import socket
 import time
 import urllib.error
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.replay.core import Faults, ReplayServer, Request, Response
+from demo.replay.core import Faults, ReplayServer, Request, Response, route
 
 BLOB = os.urandom(300_000)
 
@@ -123,3 +124,15 @@ def test_a_body_smaller_than_a_chunk_is_slowed_too(server):
             received += chunk
     assert received.partition(b"\r\n\r\n")[2] == BLOB[:1000]
     assert get(server.url("/runs/dump.tar.gz"))[2] == BLOB  # other paths at full speed
+
+
+def test_a_route_table_passes_the_groups_and_the_first_answer_wins():
+    seen: list[str] = []
+    routes = [(re.compile(r"/item/(\d+)"), lambda req, n: seen.append(n)),  # None: not mine
+              (re.compile(r"/item/(.+)"), lambda req, rest: Response(200, rest.encode())),
+              (re.compile(r"/item/.+"), lambda req: Response(500))]
+    with ReplayServer(lambda req: route(routes, req)) as srv:
+        assert get(srv.url("/item/42"))[::2] == (200, b"42") and seen == ["42"]
+        assert get(srv.url("/item/x"))[::2] == (200, b"x") and seen == ["42"]
+        assert get(srv.url("/item/42/more"))[::2] == (200, b"42/more")  # the whole path matches
+        assert get(srv.url("/items"))[0] == 404
