@@ -8,6 +8,7 @@ J ?=
 RUN ?=
 CKPT ?=
 TEXT ?=
+LINES ?=
 PROMPT ?=
 SITE ?=
 SINCE ?=
@@ -83,8 +84,8 @@ tokenizer: setup  ## train the ByteLevel BPE tokenizer and write token shards
 train: setup  ## train GPT-2 (SIZE=tiny|small|medium|large|xl); re-run to resume
 	$(PY) -m tftrain.train --config $(CONFIG) $(SIZE_ARG) $(if $(RUN),--run $(RUN)) $(ARGS)
 
-eval: setup  ## loss, perplexity, bits/byte on the test split or TEXT=file.txt (CKPT=run folder or final/)
-	$(PY) -m tftrain.evaluate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(TEXT),--text "$(TEXT)") $(ARGS)
+eval: setup  ## loss, perplexity, bits/byte on the test split or TEXT=file.txt (LINES=1: also per-line halves; CKPT=)
+	$(PY) -m tftrain.evaluate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(TEXT),--text "$(TEXT)") $(if $(LINES),--lines) $(ARGS)
 
 generate: setup  ## sample text: make generate PROMPT="България е"
 	$(PY) -m tftrain.generate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)
