@@ -31,7 +31,7 @@ SIZE_ARG := $(if $(SIZE),--set train.size=$(SIZE))
 
 .PHONY: help setup system crawl corpus tokenizer train eval generate export-pt demo all \
         test lint bench bench-crawl bench-corpus bench-tokenizer bench-train bench-memory \
-        bench-scale bench-quality clean
+        bench-scale bench-quality bench-gpu clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -121,6 +121,9 @@ bench-train: setup $(PT_STAMP)
 
 bench-memory: setup  ## peak training memory beside the printed estimate
 	$(PY) -m bench.memory
+
+bench-gpu: setup  ## NVIDIA GPU check, under 10 min: tokens/s, MFU, peak memory (ARGS=--smoke: CPU, tiny)
+	$(PY) -m bench.gpu $(ARGS)
 
 bench-scale: setup  ## corpus, tokens and crawl resume at 10k/40k/160k docs (ARGS=--sizes ...)
 	$(PY) -m bench.scale $(ARGS)
