@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.tinymodel import build_tiny_model
+from tests.util import run_module
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,10 @@ def test_long_lines_are_cut_at_max_ids(tiny, ud_lines):
         ids = [tok.eos_token_id, *_ids(tok, line)][:12]
         skip = len(_ids(tok, line[:len(line) // 2].rstrip()))
         assert got == pytest.approx(_hand_bits(net, ids)[skip:].sum(), rel=1e-4, abs=1e-6)
+
+
+def test_lines_without_text_fails_in_one_line(tmp_path):
+    done = run_module("tftrain.evaluate", "--config", str(tmp_path / "none.toml"), "--lines")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --lines needs --text (LINES=1 needs TEXT=): a file with one sentence a line"]
