@@ -14,15 +14,16 @@ Per line of a one-sentence-a-line file, as their FLORES code does it
    tokenises to ``n`` tokens, the first ``n`` tokens of the whole line are not counted;
 4. the rest is summed: the line's figure. The published figure is the mean over lines.
 
-So the split is a token count, not a character position. When the middle falls inside a word,
-the half word alone usually takes more tokens than the whole word does in the line, and the
-first token(s) after it are not counted either; that is so in their figures too. One place we
-do not copy their code literally: their SentencePiece tokenizers drop a trailing space, so a first
-half ending in a space tokenises as without it, while a ByteLevel BPE (ours) makes that space a
-token of its own (``Ġ``; in the whole line it belongs to the next word, `` е``), which would
-leave the second half's first word uncounted. We count the tokens of the first half with its
-trailing whitespace removed, which is what their tokenizers see. A ByteLevel BPE has no
-unknown token, so their rule scoring unknown tokens at log2(vocabulary) never applies here.
+So the split is a token count, not a character position, and it follows their tokenizers'
+habits, which ours shares. When the middle falls inside a word, the half word alone usually
+takes more tokens than the whole word takes in the line, so the first token(s) after it are not
+counted either. When the first half ends in a space, that space alone is a token (theirs, a
+SentencePiece model loaded by ``AutoTokenizer`` as ``AlbertTokenizerFast``, whose normaliser
+does not strip it: ``▁``; our ByteLevel BPE: ``Ġ``), while in the whole line it belongs to the
+next word (`` и``), so the second half's first word is not counted. The second half's leading
+space, when the middle falls just before it, is part of its first token and counted, in both.
+We keep all of this as their code does, so the figures compare. A ByteLevel BPE has no unknown
+token, so their rule scoring unknown tokens at log2(vocabulary) never applies here.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def prepare(tokenizer, line: str, max_ids: int) -> tuple[list[int], int, bool]:
     """``(ids, skip, cut)``: the start token and the line's ids (at most ``max_ids``), how many
     of the line's first tokens are not counted, and whether ids were cut off."""
     ids = [tokenizer.eos_token_id, *encode(tokenizer, line)]
-    skip = len(encode(tokenizer, split(line)[0].rstrip()))
+    skip = len(encode(tokenizer, split(line)[0]))
     return ids[:max_ids], skip, len(ids) > max_ids
 
 
