@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.util import ROOT
+import pytest
+
+from tests.util import ROOT, run_module
 
 
 def test_detector_tells_an_update_in_place_from_a_copy():
@@ -78,3 +81,11 @@ def test_smoke_run_through_make(tmp_path):
     assert result["environment"]["peak_tflops"] == 0.5 and result["environment"]["tensorflow"]
     assert [f["unit"] for f in result["figures"]] == ["tokens/s", "tokens/s", "GiB", "GiB"]
     assert len(report.rows(tmp_path / "gpu-cpu-smoke.json")) == 4  # `make bench` can show it
+
+
+def test_without_a_gpu_it_says_so_in_one_line():
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has nvidia-smi: the full run would start")
+    done = run_module("bench.gpu", "--out", "/nonexistent")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "no NVIDIA GPU" in done.stderr and "ARGS=--smoke" in done.stderr
