@@ -8,6 +8,7 @@ J ?=
 RUN ?=
 CKPT ?=
 TEXT ?=
+LINES ?=
 PROMPT ?=
 SITE ?=
 SINCE ?=
@@ -30,7 +31,7 @@ SIZE_ARG := $(if $(SIZE),--set train.size=$(SIZE))
 
 .PHONY: help setup system crawl corpus tokenizer train eval generate export-pt demo all \
         test lint bench bench-crawl bench-corpus bench-tokenizer bench-train bench-memory \
-        bench-scale bench-quality clean
+        bench-scale bench-quality bench-gpu clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -83,8 +84,8 @@ tokenizer: setup  ## train the ByteLevel BPE tokenizer and write token shards
 train: setup  ## train GPT-2 (SIZE=tiny|small|medium|large|xl); re-run to resume
 	$(PY) -m tftrain.train --config $(CONFIG) $(SIZE_ARG) $(if $(RUN),--run $(RUN)) $(ARGS)
 
-eval: setup  ## loss, perplexity, bits/byte on the test split or TEXT=file.txt (CKPT=run folder or final/)
-	$(PY) -m tftrain.evaluate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(TEXT),--text "$(TEXT)") $(ARGS)
+eval: setup  ## loss, perplexity, bits/byte on the test split or TEXT=file.txt (LINES=1: also per-line halves; CKPT=)
+	$(PY) -m tftrain.evaluate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(TEXT),--text "$(TEXT)") $(if $(LINES),--lines) $(ARGS)
 
 generate: setup  ## sample text: make generate PROMPT="България е"
 	$(PY) -m tftrain.generate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)
@@ -120,6 +121,9 @@ bench-train: setup $(PT_STAMP)
 
 bench-memory: setup  ## peak training memory beside the printed estimate
 	$(PY) -m bench.memory
+
+bench-gpu: setup  ## NVIDIA GPU check, under 10 min: tokens/s, MFU, peak memory (ARGS=--smoke: CPU, tiny)
+	$(PY) -m bench.gpu $(ARGS)
 
 bench-scale: setup  ## corpus, tokens and crawl resume at 10k/40k/160k docs (ARGS=--sizes ...)
 	$(PY) -m bench.scale $(ARGS)

@@ -91,6 +91,19 @@ def _measure(step) -> tuple[float, float]:
     return time.perf_counter() - start, loss
 
 
+def random_model(model: dict):
+    """A random GPT-2 of the ``model`` dimensions (dropout off, seed 0), built under the
+    precision policy in force."""
+    import tf_keras
+    from transformers import GPT2Config
+
+    from tftrain import model as tfmodel
+
+    tf_keras.utils.set_random_seed(0)
+    return tfmodel.build_model(GPT2Config(**model, resid_pdrop=0.0, embd_pdrop=0.0,
+                                          attn_pdrop=0.0, use_cache=False))
+
+
 def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
                  recompute: bool = False, net=None, data=None, **train_updates):
     """The trainer's own step (``tftrain.step.make_train_step``) on a random GPT-2 ``model``.
@@ -105,8 +118,6 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
     import tensorflow as tf
-    import tf_keras
-    from transformers import GPT2Config
 
     from common.config import SCHEMA
     from tftrain import model as tfmodel
@@ -114,15 +125,13 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
     from tftrain.step import make_train_step
 
     precision.apply(prec)
-    tf_keras.utils.set_random_seed(0)
-    config = GPT2Config(**model, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False)
     train = {k: f.default for k, f in SCHEMA["train"].items()}
     train.update(lr=LR, min_lr=LR, warmup_steps=0, beta1=BETAS[0], beta2=BETAS[1], eps=EPS,
                  weight_decay=WEIGHT_DECAY, clip_norm=CLIP, optimizer="adamw", batch_size=batch,
                  accumulate=1, recompute=recompute)
     train.update(train_updates)
     if net is None:
-        net = tfmodel.build_model(config)
+        net = random_model(model)
     if recompute:
         tfmodel.enable_recompute(net)
     variables = net.trainable_variables

@@ -185,13 +185,13 @@ def test_progress_outside_a_terminal_is_one_line_every_log_every_steps(main_run,
         assert noise not in out
 
 
-def _make_eval(config: Path, ckpt: Path, text: Path) -> subprocess.CompletedProcess:
-    """``make eval CKPT=ckpt TEXT=text``: the command line the Makefile builds (``make -n``, so
-    its ``setup`` prerequisite installs nothing), run as make runs it."""
+def _make_eval(config: Path, ckpt: Path, text: Path, *more: str) -> subprocess.CompletedProcess:
+    """``make eval CKPT=ckpt TEXT=text [more]``: the command line the Makefile builds (``make
+    -n``, so its ``setup`` prerequisite installs nothing), run as make runs it."""
     # under `make test ARGS=...` the outer make's flags and variables are in the environment
-    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "ARGS", "SIZE")
+    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "ARGS", "SIZE", "LINES")
     dry = subprocess.run(["make", "-n", "--no-print-directory", "eval", f"PY={sys.executable}",
-                          f"CONFIG={config}", f"CKPT={ckpt}", f"TEXT={text}"], cwd=ROOT,
+                          f"CONFIG={config}", f"CKPT={ckpt}", f"TEXT={text}", *more], cwd=ROOT,
                          env={k: v for k, v in os.environ.items() if k not in outer_make},
                          capture_output=True, text=True, check=True)
     command = dry.stdout.strip().splitlines()[-1]
@@ -244,6 +244,43 @@ def test_validation_budget_and_eval_of_any_text(main_run, ws, fixtures, tmp_path
     random.Random(0).shuffle(letters)
     shuffled = evaluate.score_text(ev, tok, "".join(letters))
     assert ud["bits_per_byte"] < shuffled["bits_per_byte"] - 0.5, (ud, shuffled)
+
+
+def test_half_sentence_figure_of_ud_sentences(main_run, ws, fixtures, tmp_path):
+    """``make eval TEXT= LINES=1``: the Goldfish figure (mean bits of each line's second half
+    given its first) of UD Bulgarian sentences the model never saw, beside bits per byte; it is
+    finite, and far lower than for the same sentences with each second half's letters shuffled
+    (scored in this process by the function the command calls, shown to give its figure)."""
+    import random
+
+    from tftrain import halves, runs
+
+    conllu = fixtures / "bg_text" / "ud_bulgarian_btb" / "bg_btb-ud-test.conllu"
+    sentences = [line[len("# text = "):] for line in conllu.read_text("utf-8").splitlines()
+                 if line.startswith("# text = ") and len(line) < 120][:200]
+    (tmp_path / "ud-lines.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    done = _make_eval(train_config(ws, batch_size=8), main_run, tmp_path / "ud-lines.txt",
+                      "LINES=1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((main_run / "eval-text-ud-lines.json").read_text())
+    h = result["halves"]
+    assert h["sentences"] == 200 and h["truncated"] == 0 and h["max_ids"] == 65  # block 64
+    assert math.isfinite(h["mean_bits"]) and h["mean_bits"] > 0 and result["bits_per_byte"] > 0
+    assert f"{h['mean_bits']:.2f} bits a sentence, mean over 200 lines" in done.stdout
+
+    net, tok = runs.load_hf_model(main_run / "final"), runs.load_tokenizer(main_run / "final")
+    here = halves.score(net, tok, sentences, 8, 65)
+    assert here["mean_bits"] == pytest.approx(h["mean_bits"], rel=1e-5)
+    rng = random.Random(0)
+    shuffled = []
+    for line in sentences:
+        first, second = halves.split(line)
+        letters = list(second)
+        rng.shuffle(letters)
+        shuffled.append(first + "".join(letters))
+    other = halves.score(net, tok, shuffled, 8, 65)
+    print("half-sentence bits: real", h["mean_bits"], "shuffled", other["mean_bits"])
+    assert h["mean_bits"] < 0.8 * other["mean_bits"], (h["mean_bits"], other["mean_bits"])
 
 
 def test_token_folder_without_bytes_fails_in_one_line(ws, tmp_path):

@@ -10,7 +10,10 @@ labels, the end-of-document separator spelling none), so they are exact for the 
 for the trainer's validation on a ``train.eval_tokens`` budget alike. ``TEXT`` is any UTF-8
 file, e.g. text the model never saw: it is NFC-normalised (as the corpus is), tokenised with the model's tokenizer after one ``<|endoftext|>``, and every token of
 it is scored, each with up to a block of preceding context; its bits per byte are over its own
-bytes (exact). Results are printed and written to ``eval-<split>.json`` or
+bytes (exact). With ``--lines`` (``make eval TEXT=file.txt LINES=1``) each line of ``TEXT`` is
+also scored as one sentence in the Goldfish models' half-sentence protocol (``tftrain.halves``):
+the mean bits of each line's second half given its first, the figure they publish for
+FLORES-200. Results are printed and written to ``eval-<split>.json`` or
 ``eval-text-<name>.json`` in the run folder.
 """
 
@@ -30,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO hidden, warnings show
 from common import config as cfglib  # noqa: E402
 from common.atomic import atomic_write  # noqa: E402
 from common.errors import UserError, cli_main  # noqa: E402
-from tftrain import data, logs, model, runs  # noqa: E402
+from tftrain import data, halves, logs, model, runs  # noqa: E402
 
 
 def figures(nats: float, tokens: int, text_bytes: int) -> dict:
@@ -139,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ckpt", help="run folder, final/ or HF folder (default: the config's run)")
     parser.add_argument("--split", default="test", choices=("valid", "test"))
     parser.add_argument("--text", type=Path, help="score this UTF-8 text file instead of a split")
+    parser.add_argument("--lines", action="store_true",
+                        help="with --text: also score each line as a sentence, Goldfish's mean "
+                             "bits of the second half given the first")
     args = parser.parse_args(argv)
+    if args.lines and not args.text:
+        raise UserError("--lines needs --text (LINES=1 needs TEXT=): a file with one sentence a line")
     cfg = cfglib.from_args(args)
     found = runs.locate(cfg, args.ckpt)
     text = read_text(args.text) if args.text else None
@@ -156,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                           data.token_bytes(tokenizer))
     if text is not None:
         result = {"text": str(args.text.resolve()), **score_text(evaluator, tokenizer, text)}
+        if args.lines:
+            result["halves"] = halves.score(net, tokenizer, text.splitlines(),
+                                            cfg.train.batch_size, min(halves.MAX_IDS, block + 1))
         name, what = f"eval-text-{args.text.stem}.json", f"{args.text.name}:"
     else:
         meta = data.load_meta(tokens, net.config.vocab_size)
@@ -168,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{what} loss {result['loss']:.4f}  perplexity {result['perplexity']:.2f}  "
           f"bits/byte {result['bits_per_byte']:.4f}  ({result['tokens']:,} tokens, "
           f"block {block}, model {found.path})")
+    if "halves" in result:
+        h = result["halves"]
+        print(f"{what} second halves given the first (Goldfish protocol): {h['mean_bits']:.2f} "
+              f"bits a sentence, mean over {h['sentences']:,} lines"
+              + (f"; {h['truncated']} cut at {h['max_ids']} ids" if h["truncated"] else ""))
     print(f"written: {found.run / name}")
     return 0
 

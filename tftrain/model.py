@@ -116,17 +116,25 @@ def init_weights(model, config: GPT2Config) -> None:
 
 
 def token_loss(model, inputs, labels, training: bool):
-    """Summed float32 cross-entropy over ``labels`` and the number of tokens it covers.
+    """Summed float32 cross-entropy over ``labels`` and the number of tokens it covers."""
+    import tensorflow as tf
+
+    losses = token_losses(model, inputs, labels, training)
+    return tf.reduce_sum(losses), tf.cast(tf.size(losses), tf.float32)
+
+
+def token_losses(model, inputs, labels, training: bool):
+    """Float32 cross-entropy (nats) of each label, flattened to ``[tokens]``.
 
     Traced without AutoGraph: the transformers model is graph-safe as written, and converting its
     whole call tree made tracing the train step several times slower.
     """
     import tensorflow as tf
 
-    return tf.autograph.experimental.do_not_convert(_token_loss)(model, inputs, labels, training)
+    return tf.autograph.experimental.do_not_convert(_token_losses)(model, inputs, labels, training)
 
 
-def _token_loss(model, inputs, labels, training: bool):
+def _token_losses(model, inputs, labels, training: bool):
     """The LM head of ``TFGPT2LMHeadModel`` (tied ``wte``), as one 2-D matmul over all tokens.
 
     transformers multiplies ``[batch, block, embd]`` by ``wte.weights`` (a one-element list: a
@@ -140,9 +148,8 @@ def _token_loss(model, inputs, labels, training: bool):
     hidden = tf.reshape(hidden, [-1, hidden.shape[-1]])
     wte = tf.cast(model.transformer.wte.embeddings, hidden.dtype)
     logits = tf.matmul(hidden, wte, transpose_b=True)
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.reshape(tf.cast(labels, tf.int32), [-1]), logits=tf.cast(logits, tf.float32))
-    return tf.reduce_sum(losses), tf.cast(tf.size(losses), tf.float32)
 
 
 def enable_recompute(model) -> None:
