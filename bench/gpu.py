@@ -45,9 +45,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.harness import RESULTS, Run
 from bench.memory import SETTINGS, VOCAB
-from bench.report import RESULTS, machine, markdown_table
-from common.atomic import atomic_write
+from bench.report import markdown_table
 from common.errors import UserError, cli_main
 
 GIB = 1024**3
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.smoke and not smi:
         raise UserError("no NVIDIA GPU here (nvidia-smi found none); `make bench-gpu "
                         "ARGS=--smoke` runs the same rows on the CPU at tiny sizes")
-    start = time.time()
+    run, start = Run(), time.time()
     todo = rows(args.smoke)
     print(f"bench.gpu: {len(todo)} rows" + (" (smoke: CPU, tiny model)" if args.smoke else
                                               f" on {smi['name']}"), file=sys.stderr, flush=True)
@@ -380,16 +380,13 @@ def main(argv: list[str] | None = None) -> int:
             + (f"{peak:g} TFLOPS" if peak else "no known peak (--peak-tflops)")
             + f"; {time.time() - start:.0f} s in all.")
     section = "\n".join([f"### GPU check ({device})", "", head, "", *lines])
-    report = {"name": f"gpu ({device})", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": machine(),
-              "environment": {**env, "nvidia_smi": smi, "peak_tflops": peak},
-              "figures": figures(results, device, peak), "rows": results, "section": section}
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-gpu-")) if args.smoke else RESULTS)
-    path = out / ("gpu-" + ("cpu-smoke" if args.smoke else
-                            "".join(c if c.isalnum() else "-" for c in device).lower()) + ".json")
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as fh:
-        fh.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    path = run.write(out / ("gpu-" + ("cpu-smoke" if args.smoke else
+                                      "".join(c if c.isalnum() else "-" for c in device).lower())
+                            + ".json"),
+                     f"gpu ({device})", figures(results, device, peak),
+                     environment={**env, "nvidia_smi": smi, "peak_tflops": peak},
+                     rows=results, section=section)
     print(section)
     print(f"\nwrote {path}" + ("" if args.smoke else
                              "; please send this table (or the file) to the project"))
