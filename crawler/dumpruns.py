@@ -35,7 +35,7 @@ NAME_RE = re.compile(r"^(?P<wiki>[a-z0-9_]+)-NS0-(?P<date>\d{8})-ENTERPRISE-HTML
 STATS_NAME = "{wiki}-NS0-{date}-ENTERPRISE-STATS.json"
 # raw-shard bytes the import writes per byte of dump (gzip of both), measured on the generated
 # dump (README, "All of Wikipedia"); tests/test_wikidump_runs.py checks it is not too low
-RAW_PER_DUMP = 0.75
+RAW_PER_DUMP = 1.1  # measured 1.05 (3,000 generated pages: 2,137,573 dump bytes, 2,234,656 written)
 CHUNK = 1 << 20
 
 
@@ -115,17 +115,18 @@ def saved_stats(folder: Path, dump_url: str) -> str | None:
         return None
 
 
-def _date(path: Path) -> str:
+def run_date(path: Path) -> str:
+    """The run date (YYYYMMDD) in a dump file's name (a ``.partial`` too); empty when none."""
     match = NAME_RE.match(path.name.removesuffix(".partial"))
     return match.group("date") if match else ""
 
 
 def older_partials(folder: Path, name: str) -> list[Path]:
     """Unfinished downloads in ``folder`` of runs older than the dump file ``name``."""
-    date = _date(Path(name))
+    date = run_date(Path(name))
     if not date or not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob(DUMP_NAME.format(date="*") + ".partial") if "" < _date(p) < date)
+    return sorted(p for p in folder.glob(DUMP_NAME.format(date="*") + ".partial") if "" < run_date(p) < date)
 
 
 def remove(partials: list[Path]) -> list[str]:
@@ -175,5 +176,5 @@ def newest_on_disk(folder: Path) -> Path | None:
     for path in folder.glob(DUMP_NAME.format(date="*")) if folder.is_dir() else []:
         meta = download.read_meta(path)
         if meta and "md5" in meta and meta.get("size") == path.stat().st_size and NAME_RE.match(path.name):
-            found.append((_date(path), path))
+            found.append((run_date(path), path))
     return max(found)[1] if found else None

@@ -276,11 +276,11 @@ def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | 
             path = download.fetch(source, downloads, agent, progress=progress)
             print(dumpruns.verify(path, dumpruns.saved_stats(downloads, source), progress), file=sys.stderr)
             return Dump(path)
-    stats = dumpruns.stats_url(info.url)
-    md5 = dumpruns.fetch_stats(stats, agent) if stats else None
     older = dumpruns.older_partials(downloads, Path(urlsplit(info.url).path).name)
     dumpruns.check_room(info.size or 0, download.missing_bytes(downloads, info), downloads, raw, keep_free,
                         freed=sum(p.stat().st_size for p in older))
+    stats = dumpruns.stats_url(info.url)
+    md5 = dumpruns.fetch_stats(stats, agent) if stats else None
     notes = dumpruns.remove(older)
     if stats:
         dumpruns.save_stats(downloads, stats, md5)
@@ -304,6 +304,65 @@ def summary(counts: Counter, name: str, elapsed: float, missing: list[str], note
     if missing and not counts["stopped_at_limit"]:
         lines.append(f"titles not found ({len(missing)}): " + "; ".join(missing))
     return "\n".join(lines)
+
+
+def preflight(cfg: config.Section, agent: str | None = None) -> dict:
+    """The dump's row of the sources check: the newest run, its size, its STATS file and room on
+    disk (at most six small requests; nothing downloaded or written).
+
+    Keys: source, tried, result (ok / blocked / moved / changed / unreachable), evidence, fix.
+    """
+    agent = agent or cfg.crawl.user_agent
+    downloads, raw = config.data_dir(cfg, "downloads"), config.data_dir(cfg, "raw", SOURCE)
+    source = cfg.crawl.bgwiki.dump
+    row = {"source": "bgwiki dump", "tried": source, "result": "ok", "evidence": "", "fix": ""}
+    if not source.startswith(("http://", "https://")):
+        path = Path(cfg.source).parent / Path(source).expanduser()
+        if not path.is_file():
+            return {**row, "result": "unreachable", "evidence": f"no file {path}",
+                    "fix": "set crawl.bgwiki.dump to the runs listing, a dump URL or an existing .tar.gz"}
+        size, missing, found = path.stat().st_size, 0, f"local file {path.name}, {path.stat().st_size:,} bytes"
+    else:
+        row["tried"] = f"{source} (runs listing or file), HEAD of the dump, its STATS file"
+        try:
+            info = (download.newest(source, dumpruns.DUMP_NAME, agent) if urlsplit(source).path.endswith("/")
+                    else download.remote(source, agent))
+        except download.DownloadError as exc:
+            on_disk = dumpruns.newest_on_disk(downloads)
+            kept = f"; checked download on disk: {on_disk.name} (make wikidump uses it)" if on_disk else ""
+            return {**row, "result": "unreachable", "evidence": f"{exc}{kept}",
+                    "fix": "check the network and crawl.bgwiki.dump"}
+        except UserError as exc:
+            return {**row, **_refused(str(exc))}
+        time.sleep(cfg.crawl.download_delay)
+        stats = dumpruns.stats_url(info.url)
+        md5 = dumpruns.fetch_stats(stats, agent) if stats else None
+        size, missing = info.size or 0, download.missing_bytes(downloads, info)
+        found = (f"newest run {dumpruns.run_date(Path(urlsplit(info.url).path)) or '?'}: "
+                 f"{Path(urlsplit(info.url).path).name}, {size:,} bytes, "
+                 + (f"STATS md5 {md5}" if md5 else "no STATS file"))
+        if md5 is None:
+            row.update(result="changed", fix="the run has no ENTERPRISE-STATS.json (still being written, or the "
+                       "layout changed): make wikidump imports it without an md5 check")
+    try:
+        free, need = dumpruns.check_room(size, missing, downloads, raw, cfg.crawl.bgwiki.dump_keep_free)
+    except UserError as exc:
+        return {**row, "result": "blocked", "evidence": f"{found}; {exc}",
+                "fix": "free disk space, or set paths.data on a larger disk"}
+    return {**row, "evidence": f"{found}; disk: {free:,} bytes free, {need:,} needed"}
+
+
+def _refused(error: str) -> dict:
+    """The result, evidence and fix of a dump server's refusal (``error``: its one line)."""
+    code = re.search(r"HTTP (\d{3})", error)
+    if code and code.group(1) in ("401", "402", "403", "429"):
+        return {"result": "blocked", "evidence": error,
+                "fix": "set crawl.user_agent to name you and a contact (Wikimedia's User-Agent policy)"}
+    if code and code.group(1) == "404" or "not a dump file" in error:
+        return {"result": "moved", "evidence": error,
+                "fix": "set crawl.bgwiki.dump to the runs listing, https://dumps.wikimedia.org/other/enterprise_html/runs/"}
+    return {"result": "changed", "evidence": error,
+            "fix": "the runs listing no longer looks as expected: check it in a browser and crawl.bgwiki.dump"}
 
 
 def _count(value: str) -> int:
