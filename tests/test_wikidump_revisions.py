@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from corpus.write import DOC_END
-from demo.enterprise_dump import dump_articles, write_dump
-from demo.replay import Page, WikiReplay, synthetic_pages
+from demo.replay.dump import deletion, dump_articles, write_dump
+from demo.replay.pages import Page, synthetic_pages
+from demo.replay.wiki import WikiReplay
 from tests.crawl_util import records, scrapy_crawl
 from tests.test_wikidump import setup, wikidump
 from tests.util import run_module
@@ -29,14 +30,6 @@ def revised(page: Page, step: int = 1) -> Page:
 
 def article(page: Page) -> dict:
     return next(dump_articles([page]))
-
-
-def moved(page: Page) -> dict:
-    """The record a page move leaves: ``event.type`` "delete", no ``article_body``."""
-    record = article(page)
-    del record["article_body"]
-    record["event"] = {"identifier": f"move-{page.pageid}", "type": "delete", "date_created": "2026-11-30T10:00:00Z"}
-    return record
 
 
 @pytest.fixture
@@ -65,7 +58,7 @@ def test_copies_in_any_order_keep_the_newest_and_deletes_are_counted_apart(tmp_p
     lines[2] = article(revised(pages[2], 3))       # the newest copy first, older ones later
     lines += [article(pages[2]), article(revised(pages[2], 1))]
     lines += [article(revised(pages[5], 2))]        # the oldest copy first, the newest last
-    lines.insert(10, moved(Page("Стара статия", "x", pageid=77, revid=5)))
+    lines.insert(10, deletion("Стара статия", 77, 5))  # a page moved away from this title
     dump = write_dump(tmp_path / "dump.tar.gz", lines, per_file=10)
     done = wikidump(config, "--dump", str(dump))
     assert done.returncode == 0, done.stderr[-3000:]

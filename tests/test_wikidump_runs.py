@@ -16,31 +16,27 @@ from pathlib import Path
 from common import config as config_module
 from crawler import dumpruns
 from crawler.wikidump import preflight
-from demo.enterprise_dump import DumpMirror
-from demo.replay import ReplayServer, synthetic_pages
+from demo.replay.core import ReplayServer
+from demo.replay.dump import DumpMirror, stats_file
+from demo.replay.pages import synthetic_pages
 from tests.crawl_util import records
 from tests.test_wikidump import make_dump, wikidump
 from tests.util import free_port, write_config
 
 OLD, DATE, UNFINISHED = "20261001", "20261101", "20261115"
 NAME = dumpruns.DUMP_NAME.format(date=DATE)
-STATS = f"bgwiki-NS0-{DATE}-ENTERPRISE-STATS.json"
+DUMP, STATS = f"{DATE}/{NAME}", f"{DATE}/bgwiki-NS0-{DATE}-ENTERPRISE-STATS.json"
 AGENT = "BgGPT2Toolkit/0.1 (https://github.com/bg-gpt2/bg-gpt2; bg-gpt2@example.org)"
 
 
-def stats_file(data: bytes) -> bytes:
-    return json.dumps({"wiki": "bgwiki", "md5sum": hashlib.md5(data).hexdigest(),
-                       "date_modified": "2026-11-02T03:04:05Z"}).encode()
-
-
-def mirror(tmp_path: Path, stats: bytes | None = b"", pages: int = 40) -> tuple[DumpMirror, bytes]:
-    """A runs listing: an older run, the newest whole one (with its STATS file, or ``stats``), and a
-    newer one still being written (its folder without the file)."""
+def mirror(tmp_path: Path, stats: bool = True, pages: int = 40) -> tuple[DumpMirror, bytes]:
+    """A runs listing: an older run, the newest whole one (with its STATS file when ``stats``), and
+    a newer one still being written (its folder without the files)."""
     data = make_dump(tmp_path / "served.tar.gz", synthetic_pages(pages, paragraphs=4)).read_bytes()
-    files = {f"{DATE}/{NAME}": data, f"{OLD}/{dumpruns.DUMP_NAME.format(date=OLD)}": data[:1000]}
-    if stats is not None:
-        files[f"{DATE}/{STATS}"] = stats or stats_file(data)
-    return DumpMirror(files, dates=[UNFINISHED]), data
+    site = DumpMirror({}, dates=[UNFINISHED])
+    site.publish(OLD, make_dump(tmp_path / "older.tar.gz", synthetic_pages(5, paragraphs=4)).read_bytes())
+    site.publish(DATE, data, stats)
+    return site, data
 
 
 def setup(tmp_path: Path, dump: str, keep_free: int = 0) -> tuple[Path, Path]:
@@ -60,7 +56,8 @@ def one_error(done) -> str:
 
 
 def test_a_download_that_does_not_match_its_stats_file_is_set_aside(tmp_path):
-    site, data = mirror(tmp_path, stats=stats_file(b"another file"))
+    site, data = mirror(tmp_path)
+    site.files[STATS] = stats_file(b"another file")
     with ReplayServer(site) as server:
         config, data_dir = setup(tmp_path, server.url(DumpMirror.prefix))
         done = wikidump(config)
@@ -71,20 +68,20 @@ def test_a_download_that_does_not_match_its_stats_file_is_set_aside(tmp_path):
         assert not (downloads / NAME).exists() and not (downloads / f"{NAME}.partial").exists()
         assert not (data_dir / "raw").exists()  # nothing imported, no shard
 
-        site.files[f"{DATE}/{STATS}"] = stats_file(data)  # the mirror fixed: fetched afresh, not resumed
+        site.files[STATS] = stats_file(data)  # the mirror fixed: fetched afresh, not resumed
         again = wikidump(config)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert site.ranges == [None] * 4  # the STATS file and the dump, twice: no Range, nothing resumed
+    assert site.gets == [STATS, DUMP] * 2 and site.ranges == [None, None]
     assert f"md5 of {NAME} matches the run's STATS file" in again.stderr
     assert len(records(data_dir)) == 40
 
 
 def test_a_run_without_stats_imports_with_a_notice_and_a_checked_file_is_not_hashed_again(tmp_path):
-    site, _ = mirror(tmp_path, stats=None)
+    site, _ = mirror(tmp_path, stats=False)
     with ReplayServer(site) as server:
         config, data_dir = setup(tmp_path, server.url(DumpMirror.prefix))
         done = wikidump(config)
-        site.files[f"{DATE}/{STATS}"] = stats_file(site.files[f"{DATE}/{NAME}"])
+        site.files[STATS] = stats_file(site.files[DUMP])
         checked = wikidump(config)
         again = wikidump(config)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -93,7 +90,7 @@ def test_a_run_without_stats_imports_with_a_notice_and_a_checked_file_is_not_has
     assert len(records(data_dir)) == 40
     assert checked.returncode == 0 and "matches the run's STATS file" in checked.stderr
     assert again.returncode == 0 and "checked earlier" in again.stderr
-    assert site.ranges == [None] * 3  # the dump once, then the STATS file twice
+    assert site.gets == [DUMP, STATS, STATS]  # one download for the three runs
 
 
 def test_too_little_disk_is_refused_before_the_first_byte_with_both_numbers(tmp_path):
@@ -106,7 +103,7 @@ def test_too_little_disk_is_refused_before_the_first_byte_with_both_numbers(tmp_
     match = re.search(r"not enough disk space for the dump: ([\d,]+) bytes free on .+?, ([\d,]+) needed", error)
     numbers = [int(n.replace(",", "")) for n in match.groups()]
     assert numbers[0] < numbers[1] and numbers[1] >= free + 10**12 + len(data)
-    assert site.ranges == [] and not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
+    assert site.gets == [] and not (data_dir / "downloads").exists() and not (data_dir / "raw").exists()
 
 
 def test_a_newer_run_replaces_the_partial_download_of_an_older_one(tmp_path):
@@ -168,7 +165,7 @@ def test_preflight_on_the_replayed_runs(tmp_path):
         listing = server.url(DumpMirror.prefix)
         config, data_dir = setup(tmp_path, listing)
         ok = check(config)
-        del site.files[f"{DATE}/{STATS}"]
+        del site.files[STATS]
         no_stats = check(config)
         full, _ = setup(tmp_path, listing, keep_free=shutil.disk_usage(tmp_path).free + 10**12)
         no_room = check(full)
@@ -181,7 +178,7 @@ def test_preflight_on_the_replayed_runs(tmp_path):
     assert no_room["result"] == "blocked" and "not enough disk space" in no_room["evidence"], no_room
     assert gone["result"] == "moved" and "HTTP 404" in gone["evidence"]
     assert "crawl.bgwiki.dump" in gone["fix"]
-    assert site.ranges == [None] and not (data_dir / "downloads").exists()  # the STATS file once, the dump never
+    assert site.gets == [STATS] and not (data_dir / "downloads").exists()  # nothing downloaded
 
     config, _ = setup(tmp_path, f"http://127.0.0.1:{free_port()}/other/enterprise_html/runs/")
     unreachable = check(config)
