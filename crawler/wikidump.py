@@ -393,21 +393,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.titles and args.category:
-        raise UserError("give --titles FILE or --category NAME, not both")
     cfg = config.from_args(args)
     api = urlsplit(cfg.crawl.bgwiki.api)
-    selection = Selection()
-    if args.titles:
-        names, skipped = titles_file.load(args.titles, titles_file.WIKI_HOSTS + (api.hostname,))  # as the spider
-        selection = Selection(names)
-        for number, line, why in skipped:
-            print(f"titles file line {number} skipped ({why}): {line!r}", file=sys.stderr)
-    elif args.category:
-        try:
-            selection = Selection(category=titles_file.normalize(args.category.removeprefix(CATEGORY_PREFIX)))
-        except ValueError as exc:
-            raise UserError(f"--category {args.category}: {exc}") from None
+    names, skipped, category = titles_file.choose(args.titles, args.category, api.hostname, "--{} ")  # as the spider
+    selection = Selection(names, category.removeprefix(CATEGORY_PREFIX))
+    for number, line, why in skipped:
+        print(f"titles file line {number} skipped ({why}): {line!r}", file=sys.stderr)
     source = args.dump or cfg.crawl.bgwiki.dump
     if not args.dump and not source.startswith(("http://", "https://")):
         source = str(Path(cfg.source).parent / Path(source).expanduser())  # relative to the config file
