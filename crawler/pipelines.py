@@ -131,25 +131,36 @@ def shard_keys(shard: Path) -> set[str]:
     return keys
 
 
-_done_cache: dict[Path, tuple[tuple, set[str]]] = {}
+_done_cache: dict[Path, tuple[tuple, set[str], dict[str, int]]] = {}
 
 
 def done_keys(folder: str | os.PathLike) -> set[str]:
-    """Keys of every page in the finished shards of ``folder``, from their keys files (a missing
-    or stale one is rebuilt from its shard, once); cached while the shard listing is unchanged."""
-    folder = Path(folder)
+    """Keys of every page in the finished shards of ``folder`` (revision keys apart: see
+    ``stored_revisions``), from their keys files (a missing or stale one is rebuilt from its shard,
+    once); cached while the shard listing is unchanged."""
+    return set(_index(Path(folder))[1])
+
+
+def stored_revisions(folder: str | os.PathLike) -> dict[str, int]:
+    """Canonical URL -> highest revision id stored in ``folder``'s finished shards (the cached
+    mapping itself: read it, do not change it)."""
+    return _index(Path(folder))[2]
+
+
+def _index(folder: Path) -> tuple[tuple, set[str], dict[str, int]]:
     shards = finished_shards(folder) if folder.is_dir() else []
     signature = tuple((p.name, p.stat().st_size) for p in shards)
     cached = _done_cache.get(folder)
     if cached is None or cached[0] != signature:
         keys: set[str] = set()
+        newest: dict[str, int] = {}
         missing = []
         for shard in shards:
             stored = read_keys(shard)
             if stored is None:
                 missing.append(shard)
             else:
-                keys |= stored
+                _split(stored, keys, newest)
         if missing:
             logger.info("writing keys files for %d shard(s) in %s (once: later starts read only those)",
                         len(missing), folder)
@@ -157,9 +168,19 @@ def done_keys(folder: str | os.PathLike) -> set[str]:
             size = shard.stat().st_size
             rebuilt = shard_keys(shard)
             write_keys(shard, rebuilt, size)
-            keys |= rebuilt
-        cached = _done_cache[folder] = (signature, keys)
-    return set(cached[1])
+            _split(rebuilt, keys, newest)
+        cached = _done_cache[folder] = (signature, keys, newest)
+    return cached
+
+
+def _split(shard_keys: set[str], keys: set[str], newest: dict[str, int]) -> None:
+    """Add one shard's done-keys: page keys to ``keys``, revision keys to ``newest`` (the highest)."""
+    for key in shard_keys:
+        url, tab, revid = key.partition("\t")
+        if not tab:
+            keys.add(key)
+        elif revid.isdigit() and int(revid) > newest.get(url, -1):
+            newest[url] = int(revid)
 
 
 def salvage(data: bytes) -> list[bytes]:
@@ -295,7 +316,8 @@ class RawStore:
         folder.mkdir(parents=True, exist_ok=True)
         self.recovered_shards, self.recovered = recover(folder)
         self.done = done_keys(folder)
-        self.revisions = revisions(self.done)
+        self.stored_revisions = stored_revisions(folder)
+        self.new_revisions: dict[str, int] = {}  # stored by this store
         self.writer = ShardWriter(folder, shard_bytes)
 
     def has(self, keys: set[str]) -> bool:
@@ -304,15 +326,16 @@ class RawStore:
 
     def revision(self, canonical_url: str) -> int | None:
         """The highest revision id stored for this page (None: none stored with one)."""
-        return self.revisions.get(canonical_url)
+        found = (self.new_revisions.get(canonical_url), self.stored_revisions.get(canonical_url))
+        return max((revid for revid in found if revid is not None), default=None)
 
     def store(self, record: dict, keys: set[str]) -> int:
         """Append ``record`` (with its done-keys ``keys``); the bytes of its line."""
         line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         self.writer.write(line, keys)
-        self.done |= keys
         for url, revid in revisions(keys).items():
-            self.revisions[url] = max(revid, self.revisions.get(url, revid))
+            self.new_revisions[url] = max(revid, self.new_revisions.get(url, revid))
+        self.done |= {key for key in keys if "\t" not in key}
         return len(line)
 
     def close(self) -> int:
