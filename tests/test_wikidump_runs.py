@@ -16,7 +16,7 @@ from pathlib import Path
 from common import config as config_module
 from crawler import dumpruns
 from crawler.wikidump import preflight
-from demo.replay.core import ReplayServer
+from demo.replay.core import ReplayServer, Request, Response
 from demo.replay.dump import DumpMirror, stats_file
 from demo.replay.pages import synthetic_pages
 from tests.crawl_util import records
@@ -183,3 +183,15 @@ def test_preflight_on_the_replayed_runs(tmp_path):
     config, _ = setup(tmp_path, f"http://127.0.0.1:{free_port()}/other/enterprise_html/runs/")
     unreachable = check(config)
     assert unreachable["result"] == "unreachable" and "network down?" in unreachable["evidence"]
+
+
+def test_preflight_says_a_refused_agent_is_blocked(tmp_path):
+    """dumps.wikimedia.org answers 403 to an agent its policy refuses."""
+    def refusing(request: Request) -> Response:
+        return Response(403, b"Please set a user-agent and respect our robot policy")
+
+    with ReplayServer(refusing) as server:
+        config, _ = setup(tmp_path, server.url(DumpMirror.prefix))
+        blocked = check(config)
+    assert blocked["result"] == "blocked" and "HTTP 403" in blocked["evidence"]
+    assert "crawl.user_agent" in blocked["fix"]
