@@ -8,9 +8,9 @@ The dump (``crawl.bgwiki.dump``: a runs listing, whose newest ``bgwiki-NS0-<date
 (``bgwiki_namespace_0_<N>.ndjson``), line by line, one Enterprise "article" a line. Each chosen
 article becomes a raw record in ``data/raw/bgwiki/`` beside the API spider's (``via = "dump"``,
 ``revid`` from ``version.identifier``, licence from ``license[]``, ``html`` the Parsoid HTML),
-through the pipeline's own shard writer and done-keys: a page already stored, by the API crawl
-or an earlier dump run, is not stored again, and a killed import resumes without loss or
-duplicates.
+through the pipeline's own shard writer and done-keys: a page already stored in the same or a
+newer revision, by the API crawl or an earlier dump run, is not stored again, and a killed import
+resumes without loss or duplicates.
 
 A page can come more than once (Wikimedia builds the snapshot from a compacted stream read in
 parallel): a copy is stored when its revision (``version.identifier``) is newer than every one
@@ -24,8 +24,9 @@ article of that name or the one it redirects to (``redirects[]``). ``--category`
 articles listed in that category (``categories[]``, direct members). With neither, every
 article. A line that is not JSON and an article without HTML are counted, not fatal.
 
-Before the first byte the run's STATS file is fetched and the disk checked for room
+Before the first byte the disk is checked for room and the run's STATS file fetched
 (``crawler.dumpruns``); the finished download is checked against the STATS md5 before the import.
+``preflight`` is the dump's row of the sources check: the same questions, nothing downloaded.
 """
 
 from __future__ import annotations
