@@ -31,9 +31,9 @@ AGENT = "BgGPT2Toolkit/0.1 (https://github.com/bg-gpt2/bg-gpt2; bg-gpt2@example.
 
 def mirror(tmp_path: Path, stats: bool = True, pages: int = 40) -> tuple[DumpMirror, bytes]:
     """A runs listing: an older run, the newest whole one (with its STATS file when ``stats``), and
-    a newer one still being written (its folder without the files)."""
+    a newer one still being written (its dump a ``.tmp`` file not yet renamed, no STATS file)."""
     data = make_dump(tmp_path / "served.tar.gz", synthetic_pages(pages, paragraphs=4)).read_bytes()
-    site = DumpMirror({}, dates=[UNFINISHED])
+    site = DumpMirror({f"{UNFINISHED}/{dumpruns.DUMP_NAME.format(date=UNFINISHED)}.tmp": data[:4096]})
     site.publish(OLD, make_dump(tmp_path / "older.tar.gz", synthetic_pages(5, paragraphs=4)).read_bytes())
     site.publish(DATE, data, stats)
     return site, data
