@@ -140,6 +140,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
             # Enterprise HTML dump for `make wikidump`: a runs listing (URL ending in /: its newest
             # bgwiki dump), a dump URL, or a local .tar.gz (relative to this file)
             "dump": Field(str, "https://dumps.wikimedia.org/other/enterprise_html/runs/"),
+            # bytes of disk to leave free beyond the dump and its import (checked before the download)
+            "dump_keep_free": Field(int, 1_000_000_000, **NONNEG),
         },
         "news": [NEWS_SITE],
     },

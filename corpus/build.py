@@ -29,7 +29,7 @@ from tqdm import tqdm
 from common import config
 from common.atomic import atomic_dir, remove_stale_temps, stage_lock
 from common.errors import UserError, cli_main
-from corpus import cache, dedup, filters
+from corpus import cache, dedup, filters, revisions
 from corpus.extract import WIKI_SOURCE
 from corpus.read import raw_shards
 from corpus.report import text_table, write_report
@@ -131,11 +131,15 @@ def _dedup(jobs: list[ShardJob], cfg: config.Section, stats: Stats,
     deduper = dedup.Deduper(cfg.dedup_threshold, cfg.minhash_perm)
     kept = Survivors(array("Q"), array("I"), array("I"))
     chars = 0
+    newest = revisions.newest(job.entry for job in jobs)
     for number, job in enumerate(tqdm(jobs, desc="corpus: dedup", unit="shard", file=sys.stderr,
                                       disable=None)):
         shard_stats, docs = _entry(job, why)
         stats.merge(shard_stats)
         for position, doc in enumerate(docs):
+            if revisions.older(doc, newest):
+                stats.count("dedup", revisions.UPDATED, len(doc["text"]))
+                continue
             reason = deduper.check(doc["url"], doc["exact"], doc["signature"])
             if reason:
                 stats.count("dedup", "dropped: " + reason, len(doc["text"]))

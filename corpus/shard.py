@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from corpus import cache, dedup
+from corpus import cache, dedup, revisions
 from corpus.document import Document
 from corpus.read import read_shard
 from corpus.stats import Stats
@@ -45,16 +45,17 @@ def process_shard(job: ShardJob) -> None:
     cfg = _worker["corpus"]
     stats = Stats()
     pipeline = Pipeline(_worker["steps"], stats)
-    docs, sources = [], set()
+    docs, sources, revids = [], set(), {}
     for n, record in enumerate(read_shard(job.path, stats, job.name), 1):
         doc = Document.from_record(record, _worker["licences"], f"{job.name}#{n}")
         sources.add(doc.source)
+        revisions.note(revids, doc.url, record.get("revid"))
         if pipeline(doc) is None:
             continue
         exact, signature = dedup.keys(doc.text, cfg.minhash_perm, cfg.shingle)
         docs.append({"id": doc.id, "url": doc.url, "title": doc.title, "source": doc.source,
-                     "licence": doc.licence, "text": doc.text, "exact": exact,
-                     "signature": signature})
+                     "licence": doc.licence, "text": doc.text, "revid": record.get("revid"),
+                     "exact": exact, "signature": signature})
     header = {**job.identity, "sites": {s: site(s) for s in sorted(sources)},
-              "stats": stats.to_json()}
+              "stats": stats.to_json(), "revisions": revids}
     cache.write_entry(job.entry, header, docs)

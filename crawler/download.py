@@ -52,12 +52,12 @@ class Remote:
     last_modified: str
 
 
-def _request(url: str, agent: str, method: str = "GET", headers: dict[str, str] | None = None,
+def request(url: str, agent: str, method: str = "GET", headers: dict[str, str] | None = None,
              timeout: float = 60):
     """``urlopen`` with the contact User-Agent; HTTP and network errors as one-line UserErrors."""
-    request = Request(url, method=method, headers={"User-Agent": agent, **(headers or {})})
+    req = Request(url, method=method, headers={"User-Agent": agent, **(headers or {})})
     try:
-        return urlopen(request, timeout=timeout)
+        return urlopen(req, timeout=timeout)
     except HTTPError as exc:
         hint = "; set crawl.user_agent to name you and a contact" if exc.code == 403 else ""  # Wikimedia's policy
         raise UserError(f"{url}: HTTP {exc.code} {exc.reason}{hint}") from None
@@ -67,7 +67,7 @@ def _request(url: str, agent: str, method: str = "GET", headers: dict[str, str] 
 
 def remote(url: str, agent: str, timeout: float = 60) -> Remote:
     """HEAD the file: size, ETag, Last-Modified; an HTML page (a listing, a portal) is no dump file."""
-    with _request(url, agent, "HEAD", timeout=timeout) as response:
+    with request(url, agent, "HEAD", timeout=timeout) as response:
         if response.headers.get_content_type() == "text/html":
             raise UserError(f"{url}: not a dump file (the server answers text/html)")
         length = response.headers.get("Content-Length")
@@ -83,7 +83,7 @@ def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: floa
     ``other/enterprise_html/runs/``); a run still being written may lack the file, so up to
     ``tries`` runs are checked from the newest down.
     """
-    with _request(listing, agent, timeout=timeout) as response:
+    with request(listing, agent, timeout=timeout) as response:
         page = response.read().decode("utf-8", "replace")
     dates = sorted(set(re.findall(r'href="(\d{8})/"', page)), reverse=True)
     if not dates:
@@ -101,14 +101,44 @@ def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: floa
 
 def _meta(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return meta if isinstance(meta, dict) else None
 
 
-def _write_meta(path: Path, info: Remote) -> None:
+def _write_meta(path: Path, meta: dict) -> None:
     with atomic_write(path) as fh:
-        json.dump(asdict(info), fh)
+        json.dump(meta, fh)
+
+
+def _same(meta: dict | None, info: Remote) -> bool:
+    """Whether the server's answer recorded in ``meta`` is ``info`` (other keys aside)."""
+    return meta is not None and {k: meta.get(k) for k in asdict(info)} == asdict(info)
+
+
+def meta_path(final: Path) -> Path:
+    """``<name>.json`` beside a finished download: what the server said, and later checks."""
+    return final.with_name(final.name + ".json")
+
+
+def read_meta(final: Path) -> dict | None:
+    return _meta(meta_path(final))
+
+
+def update_meta(final: Path, **values) -> None:
+    """Add ``values`` to a finished download's ``<name>.json`` (kept while the file is unchanged)."""
+    _write_meta(meta_path(final), {**(read_meta(final) or {}), **values})
+
+
+def missing_bytes(folder: Path, info: Remote) -> int:
+    """Bytes ``fetch`` would still download for ``info`` into ``folder`` (0: whole and unchanged)."""
+    name = Path(urlsplit(info.url).path).name
+    final, partial = folder / name, folder / f"{name}.partial"
+    if final.is_file() and _same(read_meta(final), info) and final.stat().st_size == info.size:
+        return 0
+    have = partial.stat().st_size if partial.is_file() and _same(_meta(meta_path(partial)), info) else 0
+    return max((info.size or 0) - have, 0)
 
 
 def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: bool | None = None,
@@ -119,7 +149,7 @@ def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: boo
     if not name:
         raise UserError(f"{url}: not a file URL (no file name in its path)")
     final, partial = folder / name, folder / f"{name}.partial"
-    final_meta, partial_meta = folder / f"{name}.json", folder / f"{name}.partial.json"
+    final_meta, partial_meta = meta_path(final), meta_path(partial)
     try:
         info = info or remote(url, agent, timeout)
     except DownloadError:
@@ -128,7 +158,7 @@ def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: boo
             raise
         print(f"warning: {url} unreachable; using the whole copy downloaded earlier, {final}", file=sys.stderr)
         return final
-    if final.is_file() and _meta(final_meta) == asdict(info) and final.stat().st_size == info.size:
+    if final.is_file() and _same(_meta(final_meta), info) and final.stat().st_size == info.size:
         return final  # downloaded by an earlier run, unchanged on the server
     folder.mkdir(parents=True, exist_ok=True)
     with open(partial, "ab") as out:
@@ -136,10 +166,10 @@ def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: boo
             fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserError(f"{partial}: another process is downloading this file") from None
-        if _meta(partial_meta) != asdict(info) or (info.size is not None and out.tell() > info.size):
+        if not _same(_meta(partial_meta), info) or (info.size is not None and out.tell() > info.size):
             out.seek(0)  # a different file on the server (or none begun): start over
             out.truncate()
-            _write_meta(partial_meta, info)
+            _write_meta(partial_meta, asdict(info))
         _stream(info, out, agent, timeout, progress)
         out.flush()
         os.fsync(out.fileno())
@@ -178,7 +208,7 @@ def _one_connection(info: Remote, out, agent: str, timeout: float, bar: tqdm) ->
         strong = info.etag if not info.etag.startswith("W/") else ""  # If-Range ignores weak ETags
         if strong or info.last_modified:
             headers["If-Range"] = strong or info.last_modified
-    with _request(info.url, agent, headers=headers, timeout=timeout) as response:
+    with request(info.url, agent, headers=headers, timeout=timeout) as response:
         if offset and not (response.status == 206 and _range_start(response) == offset):
             out.seek(0)  # the server sent the whole (possibly changed) file: take it from byte 0
             out.truncate()

@@ -10,7 +10,9 @@ How a shard is written so that ``kill -9`` loses no item and duplicates none:
 * On start, a partial nobody holds (its writer died) is salvaged: its complete records become the
   finished shard of the same number, a truncated last line is dropped.
 * The canonical URLs and URLs in finished shards are the done-set: items already there are
-  dropped (and ``crawler.resume.SkipDoneMiddleware`` does not fetch them again).
+  dropped (and ``crawler.resume.SkipDoneMiddleware`` does not fetch them again). A wiki page's
+  revision is a done-key too (``<canonical URL>\t<revid>``), so a newer revision of a stored
+  page can be told from the same one (``RawStore.revision``; the dump import stores it).
 * Beside each finished shard, ``part-NNNNN.keys`` holds its done-keys (a header naming the shard
   and its size, then one key a line), written atomically before the shard gets its final name. A
   crawl start reads only these; a shard without one (written by an older version) or whose size
@@ -66,11 +68,25 @@ def iter_records(folder: str | os.PathLike) -> Iterator[dict]:
 
 
 def record_keys(record: dict) -> set[str]:
-    """The keys that identify a page as done: its canonical URL and the URL fetched."""
-    return {k for k in (record.get("canonical_url"), record.get("url")) if k}
+    """The keys that identify a page as done: its canonical URL, the URL fetched and, for a page
+    with a revision id, ``<canonical URL>\t<revid>`` (URLs hold no tab)."""
+    keys = {k for k in (record.get("canonical_url"), record.get("url")) if k}
+    if isinstance(record.get("revid"), int) and record.get("canonical_url"):
+        keys.add(f"{record['canonical_url']}\t{record['revid']}")
+    return keys
 
 
-KEYS_HEADER = "# bg-gpt2 done-keys v1"
+def revisions(keys: Iterable[str]) -> dict[str, int]:
+    """Canonical URL -> highest revision id, from the revision keys among done-keys."""
+    newest: dict[str, int] = {}
+    for key in keys:
+        url, tab, revid = key.partition("\t")
+        if tab and revid.isdigit() and int(revid) > newest.get(url, -1):
+            newest[url] = int(revid)
+    return newest
+
+
+KEYS_HEADER = "# bg-gpt2 done-keys v2"  # v2: with revision keys (v1 files are rebuilt once)
 
 
 def keys_path(shard: Path) -> Path:
@@ -115,25 +131,36 @@ def shard_keys(shard: Path) -> set[str]:
     return keys
 
 
-_done_cache: dict[Path, tuple[tuple, set[str]]] = {}
+_done_cache: dict[Path, tuple[tuple, set[str], dict[str, int]]] = {}
 
 
 def done_keys(folder: str | os.PathLike) -> set[str]:
-    """Keys of every page in the finished shards of ``folder``, from their keys files (a missing
-    or stale one is rebuilt from its shard, once); cached while the shard listing is unchanged."""
-    folder = Path(folder)
+    """Keys of every page in the finished shards of ``folder`` (revision keys apart: see
+    ``stored_revisions``), from their keys files (a missing or stale one is rebuilt from its shard,
+    once); cached while the shard listing is unchanged."""
+    return set(_index(Path(folder))[1])
+
+
+def stored_revisions(folder: str | os.PathLike) -> dict[str, int]:
+    """Canonical URL -> highest revision id stored in ``folder``'s finished shards (the cached
+    mapping itself: read it, do not change it)."""
+    return _index(Path(folder))[2]
+
+
+def _index(folder: Path) -> tuple[tuple, set[str], dict[str, int]]:
     shards = finished_shards(folder) if folder.is_dir() else []
     signature = tuple((p.name, p.stat().st_size) for p in shards)
     cached = _done_cache.get(folder)
     if cached is None or cached[0] != signature:
         keys: set[str] = set()
+        newest: dict[str, int] = {}
         missing = []
         for shard in shards:
             stored = read_keys(shard)
             if stored is None:
                 missing.append(shard)
             else:
-                keys |= stored
+                _split(stored, keys, newest)
         if missing:
             logger.info("writing keys files for %d shard(s) in %s (once: later starts read only those)",
                         len(missing), folder)
@@ -141,9 +168,19 @@ def done_keys(folder: str | os.PathLike) -> set[str]:
             size = shard.stat().st_size
             rebuilt = shard_keys(shard)
             write_keys(shard, rebuilt, size)
-            keys |= rebuilt
-        cached = _done_cache[folder] = (signature, keys)
-    return set(cached[1])
+            _split(rebuilt, keys, newest)
+        cached = _done_cache[folder] = (signature, keys, newest)
+    return cached
+
+
+def _split(shard_keys: set[str], keys: set[str], newest: dict[str, int]) -> None:
+    """Add one shard's done-keys: page keys to ``keys``, revision keys to ``newest`` (the highest)."""
+    for key in shard_keys:
+        url, tab, revid = key.partition("\t")
+        if not tab:
+            keys.add(key)
+        elif revid.isdigit() and int(revid) > newest.get(url, -1):
+            newest[url] = int(revid)
 
 
 def salvage(data: bytes) -> list[bytes]:
@@ -279,17 +316,26 @@ class RawStore:
         folder.mkdir(parents=True, exist_ok=True)
         self.recovered_shards, self.recovered = recover(folder)
         self.done = done_keys(folder)
+        self.stored_revisions = stored_revisions(folder)
+        self.new_revisions: dict[str, int] = {}  # stored by this store
         self.writer = ShardWriter(folder, shard_bytes)
 
     def has(self, keys: set[str]) -> bool:
         """Whether a record with these done-keys is stored already."""
         return not keys.isdisjoint(self.done)
 
+    def revision(self, canonical_url: str) -> int | None:
+        """The highest revision id stored for this page (None: none stored with one)."""
+        found = (self.new_revisions.get(canonical_url), self.stored_revisions.get(canonical_url))
+        return max((revid for revid in found if revid is not None), default=None)
+
     def store(self, record: dict, keys: set[str]) -> int:
         """Append ``record`` (with its done-keys ``keys``); the bytes of its line."""
         line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         self.writer.write(line, keys)
-        self.done |= keys
+        for url, revid in revisions(keys).items():
+            self.new_revisions[url] = max(revid, self.new_revisions.get(url, revid))
+        self.done |= {key for key in keys if "\t" not in key}
         return len(line)
 
     def close(self) -> int:

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from common.errors import UserError
 
+CATEGORY_PREFIX = "Категория:"
 FORBIDDEN = re.compile(r"[#<>\[\]|{}]")
 WIKI_HOSTS = ("bg.wikipedia.org", "bg.m.wikipedia.org")
 MAX_TITLE_BYTES = 255  # MediaWiki's limit on a title's UTF-8 length
@@ -66,3 +67,25 @@ def load(path: str | Path, wiki_hosts: tuple[str, ...] = WIKI_HOSTS
     if not titles:
         raise UserError(f"titles file {path}: no valid title in it")
     return list(titles), skipped
+
+
+def choose(titles: str | None, category: str | None, api_host: str | None, option: str,
+           default_titles: str = "", default_category: str = "") -> tuple[list[str], list[tuple[int, str, str]], str]:
+    """A titles file or a category, not both, as the bgwiki spider and the dump import take them:
+    (the file's titles, its skipped lines, the category as ``Категория:Name`` or ""); with
+    neither, the defaults (the category first), else nothing chosen.
+
+    ``option`` names an argument in the one-line errors: ``"-a {}="`` (spider) or ``"--{} "``.
+    """
+    if titles and category:
+        raise UserError(f"give {option.format('titles')}FILE or {option.format('category')}NAME, not both")
+    category = None if titles else (category or default_category)
+    if category:
+        try:
+            return [], [], CATEGORY_PREFIX + normalize(category.removeprefix(CATEGORY_PREFIX))
+        except ValueError as exc:
+            raise UserError(f"{option.format('category')}{category}: {exc}") from None
+    titles = titles or default_titles
+    if titles:
+        return *load(titles, WIKI_HOSTS + ((api_host,) if api_host else ())), ""
+    return [], [], ""

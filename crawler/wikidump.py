@@ -8,14 +8,25 @@ The dump (``crawl.bgwiki.dump``: a runs listing, whose newest ``bgwiki-NS0-<date
 (``bgwiki_namespace_0_<N>.ndjson``), line by line, one Enterprise "article" a line. Each chosen
 article becomes a raw record in ``data/raw/bgwiki/`` beside the API spider's (``via = "dump"``,
 ``revid`` from ``version.identifier``, licence from ``license[]``, ``html`` the Parsoid HTML),
-through the pipeline's own shard writer and done-keys: a page already stored, by the API crawl
-or an earlier dump run, is not stored again, and a killed import resumes without loss or
-duplicates.
+through the pipeline's own shard writer and done-keys: a page already stored in the same or a
+newer revision, by the API crawl or an earlier dump run, is not stored again, and a killed import
+resumes without loss or duplicates.
+
+A page can come more than once (Wikimedia builds the snapshot from a compacted stream read in
+parallel): a copy is stored when its revision (``version.identifier``) is newer than every one
+stored of that page, by the API crawl, an earlier dump or earlier in this one, so the newest wins
+wherever it comes and next month's dump stores exactly the pages that changed (``make corpus``
+keeps each page's newest revision). Records of page moves (``event.type == "delete"``, no
+``article_body``) are counted as deletions.
 
 ``--titles`` takes a titles file by the spider's rules (``crawler.titles``); a title selects the
 article of that name or the one it redirects to (``redirects[]``). ``--category`` keeps the
 articles listed in that category (``categories[]``, direct members). With neither, every
 article. A line that is not JSON and an article without HTML are counted, not fatal.
+
+Before the first byte the disk is checked for room and the run's STATS file fetched
+(``crawler.dumpruns``); the finished download is checked against the STATS md5 before the import.
+``preflight`` is the dump's row of the sources check: the same questions, nothing downloaded.
 """
 
 from __future__ import annotations
@@ -38,17 +49,16 @@ from tqdm import tqdm
 
 from common import config
 from common.errors import UserError, cli_main
-from crawler import download
+from crawler import download, dumpruns
 from crawler import titles as titles_file
 from crawler.pipelines import RawStore, encode, record_keys
 from crawler.spiders.bgwiki import CATEGORY_PREFIX, canonical_url
 
-DUMP_NAME = "bgwiki-NS0-{date}-ENTERPRISE-HTML.json.tar.gz"
 SOURCE = "bgwiki"
 CHUNK = 1 << 20
-ROWS = [("articles read", "read"), ("selected", "selected"), ("stored", "stored"),
-        ("already stored", "already_stored"), ("without HTML", "no_html"), ("bad lines", "bad_lines"),
-        ("not articles", "not_articles")]
+ROWS = [("articles read", "read"), ("selected", "selected"), ("stored", "stored"), ("updated", "updated"),
+        ("already stored", "already_stored"), ("repeated copies", "repeated"), ("deleted (moves)", "deleted"),
+        ("without HTML", "no_html"), ("bad lines", "bad_lines"), ("not articles", "not_articles")]
 
 
 class DumpError(UserError):
@@ -77,11 +87,6 @@ class Selection:
         hits = names & self.wanted
         self.found |= hits
         return bool(hits)
-
-    @property
-    def complete(self) -> bool:
-        """Every chosen title found: the rest of the dump cannot add one."""
-        return bool(self.wanted) and self.found == self.wanted
 
     @property
     def missing(self) -> list[str]:
@@ -176,13 +181,15 @@ def record(article: dict, wiki_base: str) -> dict:
 
 def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, shard_bytes: int,
                 limit: int = 0, progress: bool | None = None, counts: Counter | None = None) -> Counter:
-    """Store the selected articles of the dump at ``path`` not yet in ``folder``'s shards.
+    """Store the selected articles of the dump at ``path`` that ``folder``'s shards lack, or hold
+    in an older revision.
 
     Returns the counts (``counts``, when given, is filled as it goes: a caller sees them after an error).
     """
     counts = Counter() if counts is None else counts
     store = RawStore(folder, shard_bytes)
     counts["recovered"] = store.recovered
+    met: set[str] = set()  # pages met in this dump
     try:
         for article in articles(path, counts, progress):
             counts["read"] += 1
@@ -192,6 +199,9 @@ def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, 
                     continue
                 if not isinstance(article.get("name"), str) or not article["name"].strip():
                     raise TypeError("no name")
+                if (article.get("event") or {}).get("type") == "delete":
+                    counts["deleted"] += 1
+                    continue
                 if not selection(article):
                     continue
                 rec = record(article, wiki_base)
@@ -199,44 +209,88 @@ def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, 
                 counts["bad_lines"] += 1
                 continue
             counts["selected"] += 1
-            keys = record_keys(rec)
-            if store.has(keys):
-                counts["already_stored"] += 1
-            elif not isinstance(rec["html"], str) or not rec["html"].strip():
-                counts["no_html"] += 1
-            else:
-                counts["raw_bytes"] += store.store(rec, keys)
-                counts["stored"] += 1
+            _take(rec, store, met, counts)
             if limit and counts["selected"] >= limit:
                 counts["stopped_at_limit"] = 1
-                break
-            if selection.complete:
                 break
     finally:
         counts["shards"] = store.close()
     return counts
 
 
-def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | None = None) -> Path:
-    """A local dump file: ``source`` itself, or the download of its URL (a runs listing: the newest)."""
+def _take(rec: dict, store: RawStore, met: set[str], counts: Counter) -> None:
+    """Store one selected article's record unless a copy as new is stored; count what happened."""
+    url, revid = rec["canonical_url"], rec["revid"]
+    repeated = url in met
+    met.add(url)
+    counts["repeated"] += repeated
+    keys = record_keys(rec)
+    stored = store.has(keys)
+    newest = store.revision(url)
+    if stored and not (isinstance(revid, int) and newest is not None and revid > newest):
+        counts["already_stored"] += not repeated
+    elif not isinstance(rec["html"], str) or not rec["html"].strip():
+        counts["no_html"] += 1
+    else:
+        counts["raw_bytes"] += store.store(rec, keys)
+        if not repeated:
+            counts["updated" if stored else "stored"] += 1
+
+
+@dataclass
+class Dump:
+    """The local dump file to import, and what was done to get it (lines for the summary)."""
+
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | None = None) -> Dump:
+    """A local dump file: ``source`` itself, or the checked download of its URL (a runs listing:
+    the newest run; unreachable: the newest checked download on disk). Disk room is checked first."""
+    downloads, raw = config.data_dir(cfg, "downloads"), config.data_dir(cfg, "raw", SOURCE)
+    keep_free = cfg.crawl.bgwiki.dump_keep_free
     if not source.startswith(("http://", "https://")):
         path = Path(source).expanduser()
         if not path.is_file():
             raise UserError(f"dump file not found: {path}")
-        return path
-    info = None
+        dumpruns.check_room(path.stat().st_size, 0, downloads, raw, keep_free)
+        return Dump(path)
     if urlsplit(source).path.endswith("/"):
-        info = download.newest(source, DUMP_NAME, agent)
-        source = info.url
-        print(f"newest dump: {source}", file=sys.stderr)
+        try:
+            info = download.newest(source, dumpruns.DUMP_NAME, agent)
+        except download.DownloadError as exc:
+            path = dumpruns.newest_on_disk(downloads)
+            if path is None:
+                raise
+            print(f"notice: {exc}; using the newest checked download on disk, {path}", file=sys.stderr)
+            dumpruns.check_room(path.stat().st_size, 0, downloads, raw, keep_free)
+            return Dump(path)
+        print(f"newest dump: {info.url}", file=sys.stderr)
     elif not urlsplit(source).path.endswith(".tar.gz"):
         raise UserError(f'{source}: not a dump file (.tar.gz); for a runs listing, end the URL with "/": '
                         f"{source}/")
-    return download.fetch(source, config.data_dir(cfg, "downloads"), agent, progress=progress,
-                          info=info)
+    else:
+        try:
+            info = download.remote(source, agent)
+        except download.DownloadError:  # fetch uses a whole copy on disk, or says the server is gone
+            path = download.fetch(source, downloads, agent, progress=progress)
+            print(dumpruns.verify(path, dumpruns.saved_stats(downloads, source), progress), file=sys.stderr)
+            return Dump(path)
+    older = dumpruns.older_partials(downloads, Path(urlsplit(info.url).path).name)
+    dumpruns.check_room(info.size or 0, download.missing_bytes(downloads, info), downloads, raw, keep_free,
+                        freed=sum(p.stat().st_size for p in older))
+    stats = dumpruns.stats_url(info.url)
+    md5 = dumpruns.fetch_stats(stats, agent) if stats else None
+    notes = dumpruns.remove(older)
+    if stats:
+        dumpruns.save_stats(downloads, stats, md5)
+    path = download.fetch(info.url, downloads, agent, progress=progress, info=info)
+    print(dumpruns.verify(path, md5, progress), file=sys.stderr)
+    return Dump(path, notes)
 
 
-def summary(counts: Counter, name: str, elapsed: float, missing: list[str]) -> str:
+def summary(counts: Counter, name: str, elapsed: float, missing: list[str], notes: list[str] = ()) -> str:
     lines = [f"wikidump summary: {name}"]
     lines += [f"  {label:<18}{counts[key]:>14,}" for label, key in ROWS]
     megabytes = counts["dump_bytes"] / 1e6
@@ -247,9 +301,69 @@ def summary(counts: Counter, name: str, elapsed: float, missing: list[str]) -> s
               f"  {'articles/s':<18}{counts['read'] / elapsed if elapsed > 0 else 0.0:>14.1f}"]
     if counts["recovered"]:
         lines.append(f"  (salvaged {counts['recovered']:,} records a stopped run left in an open shard)")
+    lines += [f"  ({note})" for note in notes]
     if missing and not counts["stopped_at_limit"]:
         lines.append(f"titles not found ({len(missing)}): " + "; ".join(missing))
     return "\n".join(lines)
+
+
+def preflight(cfg: config.Section, agent: str | None = None) -> dict:
+    """The dump's row of the sources check: the newest run, its size, its STATS file and room on
+    disk (at most six small requests; nothing downloaded or written).
+
+    Keys: source, tried, result (ok / blocked / moved / changed / unreachable), evidence, fix.
+    """
+    agent = agent or cfg.crawl.user_agent
+    downloads, raw = config.data_dir(cfg, "downloads"), config.data_dir(cfg, "raw", SOURCE)
+    source = cfg.crawl.bgwiki.dump
+    row = {"source": "bgwiki dump", "tried": source, "result": "ok", "evidence": "", "fix": ""}
+    if not source.startswith(("http://", "https://")):
+        path = Path(cfg.source).parent / Path(source).expanduser()
+        if not path.is_file():
+            return {**row, "result": "unreachable", "evidence": f"no file {path}",
+                    "fix": "set crawl.bgwiki.dump to the runs listing, a dump URL or an existing .tar.gz"}
+        size, missing, found = path.stat().st_size, 0, f"local file {path.name}, {path.stat().st_size:,} bytes"
+    else:
+        row["tried"] = f"{source} (runs listing or file), HEAD of the dump, its STATS file"
+        try:
+            info = (download.newest(source, dumpruns.DUMP_NAME, agent) if urlsplit(source).path.endswith("/")
+                    else download.remote(source, agent))
+        except download.DownloadError as exc:
+            on_disk = dumpruns.newest_on_disk(downloads)
+            kept = f"; checked download on disk: {on_disk.name} (make wikidump uses it)" if on_disk else ""
+            return {**row, "result": "unreachable", "evidence": f"{exc}{kept}",
+                    "fix": "check the network and crawl.bgwiki.dump"}
+        except UserError as exc:
+            return {**row, **_refused(str(exc))}
+        time.sleep(cfg.crawl.download_delay)
+        stats = dumpruns.stats_url(info.url)
+        md5 = dumpruns.fetch_stats(stats, agent) if stats else None
+        size, missing = info.size or 0, download.missing_bytes(downloads, info)
+        found = (f"newest run {dumpruns.run_date(Path(urlsplit(info.url).path)) or '?'}: "
+                 f"{Path(urlsplit(info.url).path).name}, {size:,} bytes, "
+                 + (f"STATS md5 {md5}" if md5 else "no STATS file"))
+        if md5 is None:
+            row.update(result="changed", fix="the run has no ENTERPRISE-STATS.json (still being written, or the "
+                       "layout changed): make wikidump imports it without an md5 check")
+    try:
+        free, need = dumpruns.check_room(size, missing, downloads, raw, cfg.crawl.bgwiki.dump_keep_free)
+    except UserError as exc:
+        return {**row, "result": "blocked", "evidence": f"{found}; {exc}",
+                "fix": "free disk space, or set paths.data on a larger disk"}
+    return {**row, "evidence": f"{found}; disk: {free:,} bytes free, {need:,} needed"}
+
+
+def _refused(error: str) -> dict:
+    """The result, evidence and fix of a dump server's refusal (``error``: its one line)."""
+    code = re.search(r"HTTP (\d{3})", error)
+    if code and code.group(1) in ("401", "402", "403", "429"):
+        return {"result": "blocked", "evidence": error,
+                "fix": "set crawl.user_agent to name you and a contact (Wikimedia's User-Agent policy)"}
+    if code and code.group(1) == "404" or "not a dump file" in error:
+        return {"result": "moved", "evidence": error,
+                "fix": "set crawl.bgwiki.dump to the runs listing, https://dumps.wikimedia.org/other/enterprise_html/runs/"}
+    return {"result": "changed", "evidence": error,
+            "fix": "the runs listing no longer looks as expected: check it in a browser and crawl.bgwiki.dump"}
 
 
 def _count(value: str) -> int:
@@ -280,32 +394,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.titles and args.category:
-        raise UserError("give --titles FILE or --category NAME, not both")
     cfg = config.from_args(args)
     api = urlsplit(cfg.crawl.bgwiki.api)
-    selection = Selection()
-    if args.titles:
-        names, skipped = titles_file.load(args.titles, titles_file.WIKI_HOSTS + (api.hostname,))  # as the spider
-        selection = Selection(names)
-        for number, line, why in skipped:
-            print(f"titles file line {number} skipped ({why}): {line!r}", file=sys.stderr)
-    elif args.category:
-        try:
-            selection = Selection(category=titles_file.normalize(args.category.removeprefix(CATEGORY_PREFIX)))
-        except ValueError as exc:
-            raise UserError(f"--category {args.category}: {exc}") from None
+    names, skipped, category = titles_file.choose(args.titles, args.category, api.hostname, "--{} ")  # as the spider
+    selection = Selection(names, category.removeprefix(CATEGORY_PREFIX))
+    for number, line, why in skipped:
+        print(f"titles file line {number} skipped ({why}): {line!r}", file=sys.stderr)
     source = args.dump or cfg.crawl.bgwiki.dump
     if not args.dump and not source.startswith(("http://", "https://")):
         source = str(Path(cfg.source).parent / Path(source).expanduser())  # relative to the config file
-    path = resolve_dump(source, cfg, cfg.crawl.user_agent)
+    dump = resolve_dump(source, cfg, cfg.crawl.user_agent)
     started = time.monotonic()
     counts: Counter = Counter()
     try:
-        import_dump(path, config.data_dir(cfg, "raw", SOURCE), f"{api.scheme}://{api.netloc}",
+        import_dump(dump.path, config.data_dir(cfg, "raw", SOURCE), f"{api.scheme}://{api.netloc}",
                     selection, cfg.crawl.shard_bytes, args.limit, counts=counts)
     finally:
-        print(summary(counts, path.name, time.monotonic() - started, selection.missing), flush=True)
+        print(summary(counts, dump.path.name, time.monotonic() - started, selection.missing, dump.notes),
+              flush=True)
 
 
 if __name__ == "__main__":

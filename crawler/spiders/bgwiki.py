@@ -32,7 +32,7 @@ from common.errors import UserError
 from crawler import titles as titles_file
 from crawler.items import RawPage
 
-CATEGORY_PREFIX = "Категория:"
+CATEGORY_PREFIX = titles_file.CATEGORY_PREFIX
 
 
 def _count(value: str | int | None, name: str, default: int) -> int:
@@ -63,7 +63,7 @@ class Options:
     license: str
     limit: int
     depth: int
-    category: str | None
+    category: str  # "" for none
     titles: list[str]
     skipped: list[tuple[int, str, str]]  # titles-file lines that are not titles
 
@@ -75,21 +75,10 @@ def options(settings, titles: str | None = None, category: str | None = None, de
     parts = urlsplit(api)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UserError(f"spider argument -a api={api}: not an http(s) URL")
-    if titles and category:
-        raise UserError("spider arguments: give -a titles=FILE or -a category=NAME, not both")
-    category = None if titles else (category or settings["BGWIKI_CATEGORY"] or None)
-    names: list[str] = []
-    skipped: list[tuple[int, str, str]] = []
-    if category:
-        try:
-            category = CATEGORY_PREFIX + titles_file.normalize(category.removeprefix(CATEGORY_PREFIX))
-        except ValueError as exc:
-            raise UserError(f"spider argument -a category={category}: {exc}") from None
-    else:
-        source = titles or settings["BGWIKI_TITLES"]
-        if not source:
-            raise UserError("no titles: set crawl.bgwiki.titles or give -a titles=FILE")
-        names, skipped = titles_file.load(source, titles_file.WIKI_HOSTS + (parts.hostname,))
+    names, skipped, category = titles_file.choose(titles, category, parts.hostname, "-a {}=",
+                                                  settings["BGWIKI_TITLES"], settings["BGWIKI_CATEGORY"])
+    if not category and not names:
+        raise UserError("no titles: set crawl.bgwiki.titles or give -a titles=FILE")
     return Options(api=api, wiki_base=f"{parts.scheme}://{parts.netloc}",
                    batch=settings.getint("BGWIKI_BATCH"), maxlag=settings.getint("BGWIKI_MAXLAG"),
                    license=settings["BGWIKI_LICENSE"],

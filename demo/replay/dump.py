@@ -1,28 +1,39 @@
 """Wikimedia Enterprise HTML dumps in their real shape, built from replay pages, for tests, demo, bench.
 
-A dump is a gzipped tar of ``<wiki>_namespace_0_<N>.ndjson`` files, one Enterprise "article" a
-line (``name``, ``identifier``, ``url``, ``date_modified``, ``version``, ``namespace``,
+A dump is one gzip stream of a tar as Go's ``archive/tar`` writes it (USTAR headers, the end
+marked by exactly 1,024 zero bytes, no record padding) of ``<wiki>_namespace_0_<N>.ndjson`` files
+(N from 0, each at most ``MEMBER_BYTES``), one Enterprise "article" a line (``name``,
+``identifier``, ``url``, ``date_modified``, ``version``, ``event``, ``namespace``,
 ``in_language``, ``license[]``, ``redirects[]``, ``categories[]``, ``templates[]``, ``abstract``,
-``article_body.html`` / ``.wikitext``). The HTML is shaped like Parsoid's: a whole document with
+``article_body.html`` / ``.wikitext``). As in a snapshot built from a compacted stream read in
+parallel, ``dump_articles`` can repeat pages in an older revision (before or after the newest,
+some way off) and add the ``event.type`` "delete" records page moves leave (no ``article_body``).
+Beside each dump its run folder holds ``<wiki>-NS0-<date>-ENTERPRISE-STATS.json`` with its md5
+(``stats_file``). The HTML is shaped like Parsoid's: a whole document with
 ``<section data-mw-section-id>`` wrappers, templates as ``typeof="mw:Transclusion"`` nodes grouped
 by ``about`` (hatnote, infobox, a coordinates box, a navbox, inline date templates inside
 paragraphs), ``sup.mw-ref`` citation marks, a ``div.mw-references-wrap`` list under „Бележки“,
 „Външни препратки“, category ``<link>``s, and no edit links.
 
 ``DumpMirror`` is the download server's shape for the replay server (``demo.replay.core``): the
-``runs/`` index and dump files answered resumably (with ``Faults`` slowly, so a test can kill a
+``runs/`` index, run folders (one may lack its files: written as ``.tmp`` and renamed at the
+end), dump and STATS files answered resumably (with ``Faults`` slowly, so a test can kill a
 download part-way).
 
-    python -m demo.replay.dump --pages 20000 OUT.json.tar.gz
+    python -m demo.replay.dump --pages 20000 OUT.json.tar.gz   # and OUT's STATS file beside it
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gzip
+import hashlib
+import heapq
 import html
-import io
 import itertools
 import json
+import random
 import re
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -37,8 +48,12 @@ from demo.replay.wikitext import Renderer, inline, sections
 
 WIKI = "bgwiki"
 BASE = "https://bg.wikipedia.org"
-LICENSE = {"name": "Creative Commons Attribution Share Alike 4.0 International",
+LICENSE = {"name": "Creative Commons Attribution-ShareAlike License 4.0",
            "identifier": "CC-BY-SA-4.0", "url": "https://creativecommons.org/licenses/by-sa/4.0/"}
+MEMBER_BYTES = 100_000_000  # Wikimedia's members are at most about 100 MB
+STATS_NAME = "{wiki}-NS0-{date}-ENTERPRISE-STATS.json"
+MODIFIED = "2026-11-01T08:00:00Z"
+REPEAT_SPREAD = 500  # articles between the copies of a repeated page, at most
 
 
 def _url(title: str) -> str:
@@ -174,13 +189,14 @@ class ParsoidRenderer(Renderer):
         return box.replace('class="navbox"', f'class="navbox" {marks}', 1)
 
 
-def article(page: Page, renderer: ParsoidRenderer, modified: str = "2026-11-01T08:00:00Z") -> dict:
+def article(page: Page, renderer: ParsoidRenderer, modified: str = MODIFIED) -> dict:
     """The Enterprise "article" object of one page."""
     return {
         "name": page.title, "identifier": page.pageid, "abstract": page.body.split(".")[0][:200] + ".",
         "date_modified": modified,
         "version": {"identifier": page.revid, "comment": "правопис", "tags": [], "is_minor_edit": False,
                     "editor": {"identifier": 4242, "name": "Редактор"}},
+        "event": {"identifier": f"{page.pageid}-{page.revid}", "type": "update", "date_created": modified},
         "url": _url(page.title), "namespace": {"identifier": 0}, "in_language": {"identifier": "bg"},
         "is_part_of": {"identifier": WIKI, "url": BASE}, "license": [LICENSE],
         "redirects": [{"name": r, "url": _url(r)} for r in page.redirects],
@@ -190,44 +206,91 @@ def article(page: Page, renderer: ParsoidRenderer, modified: str = "2026-11-01T0
     }
 
 
-def dump_articles(pages: list[Page]) -> Iterator[dict]:
-    """Enterprise articles of ``pages``, one at a time (ids numbered like the replay wiki's)."""
+def deletion(title: str, pageid: int, revid: int, modified: str = MODIFIED) -> dict:
+    """The record a page move leaves under the old title: ``event.type`` "delete", no ``article_body``."""
+    return {"name": title, "identifier": pageid, "date_modified": modified, "version": {"identifier": revid},
+            "event": {"identifier": f"{pageid}-{revid}-delete", "type": "delete", "date_created": modified},
+            "url": _url(title), "namespace": {"identifier": 0}, "in_language": {"identifier": "bg"},
+            "is_part_of": {"identifier": WIKI, "url": BASE}, "license": [LICENSE]}
+
+
+def older(page: Page) -> Page:
+    """``page`` a few revisions back: its last line not yet written."""
+    return dataclasses.replace(page, revid=page.revid - 3, body=page.body.rsplit("\n", 1)[0])
+
+
+def dump_articles(pages: list[Page], repeats: float = 0.0, moves: float = 0.0, seed: int = 20261101
+                  ) -> Iterator[dict]:
+    """Enterprise articles of ``pages``, one at a time (ids numbered like the replay wiki's).
+
+    ``repeats``: the share of pages that also come in an older revision, before or after the
+    newest (up to ``REPEAT_SPREAD`` articles away); ``moves``: the share of pages followed by the
+    delete record of a title they were moved from.
+    """
     renderer = ParsoidRenderer(pages)
-    for page in number_pages(pages):
-        yield article(page, renderer)
+    rng = random.Random(seed)
+    later: list[tuple[int, int, dict]] = []  # (due after this many articles, tie-break, article)
+    for number, page in enumerate(number_pages(pages)):
+        while later and later[0][0] <= number:
+            yield heapq.heappop(later)[2]
+        copies = [article(page, renderer)]
+        if rng.random() < repeats:
+            copies.append(article(older(page), renderer))
+            rng.shuffle(copies)  # the newest first or last
+            heapq.heappush(later, (number + rng.randint(1, REPEAT_SPREAD), number, copies.pop()))
+        yield from copies
+        if rng.random() < moves:
+            yield deletion(f"{page.title} (стар вариант)", page.pageid, page.revid)
+    while later:
+        yield heapq.heappop(later)[2]
 
 
-def write_dump(path: Path, lines: Iterable[dict | bytes], per_file: int = 1000, compresslevel: int = 6) -> Path:
-    """Write a dump ``.tar.gz`` of NDJSON files (``per_file`` lines each); a ``bytes`` item is a raw line."""
-    def member(number: int, chunk: list[bytes]) -> None:
-        data = b"".join(chunk)
-        info = tarfile.TarInfo(f"{WIKI}_namespace_0_{number}.ndjson")
-        info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
-        tar.addfile(info, io.BytesIO(data))
+def _tar_member(name: str, data: bytes) -> bytes:
+    """A tar member as Go's ``archive/tar`` writes it: a USTAR header, the data, zeros to 512."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict") + data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
 
-    with atomic_write(path, "wb") as fh, tarfile.open(fileobj=fh, mode="w:gz", compresslevel=compresslevel) as tar:
+
+def write_dump(path: Path, lines: Iterable[dict | bytes], per_file: int = 0, compresslevel: int = 6,
+               member_bytes: int = MEMBER_BYTES) -> Path:
+    """Write a dump ``.tar.gz`` of NDJSON files of at most ``member_bytes`` each (and, when
+    ``per_file`` is set, that many lines); a ``bytes`` item is a raw line."""
+    with atomic_write(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=compresslevel,
+                                                       mtime=0) as gz:
         chunk: list[bytes] = []
-        number = 0
+        size = number = 0
         for item in lines:
-            chunk.append(item if isinstance(item, bytes) else
-                         json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
-            if len(chunk) == per_file:
-                member(number, chunk)
-                number, chunk = number + 1, []
+            line = item if isinstance(item, bytes) else \
+                json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+            if chunk and (size + len(line) > member_bytes or len(chunk) == per_file):
+                gz.write(_tar_member(f"{WIKI}_namespace_0_{number}.ndjson", b"".join(chunk)))
+                chunk, size, number = [], 0, number + 1
+            chunk.append(line)
+            size += len(line)
         if chunk:
-            member(number, chunk)
+            gz.write(_tar_member(f"{WIKI}_namespace_0_{number}.ndjson", b"".join(chunk)))
+        gz.write(b"\0" * 1024)  # the end: two zero blocks, no padding to a record
     return path
+
+
+def stats_file(dump: bytes | Path, modified: str = "2026-11-02T03:04:05Z") -> bytes:
+    """The run folder's ``<wiki>-NS0-<date>-ENTERPRISE-STATS.json`` for a dump (its md5)."""
+    data = dump if isinstance(dump, bytes) else Path(dump).read_bytes()
+    return json.dumps({"wiki": WIKI, "md5sum": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                       "date_modified": modified}).encode()
 
 
 class DumpMirror:
     """dumps.wikimedia.org's shape, a site for ``demo.replay.core.ReplayServer``: the runs listing and dump files.
 
-    ``files`` maps ``<run date>/<file name>`` to the file (bytes or a path); a run folder without
-    its file is listed all the same (a run still being written); the listing's URL without its
-    trailing "/" is redirected to it (301). Files are answered like the real
-    server (``Range``/``If-Range``, ETag, 206/416 from the replay core). ``ranges`` keeps the
-    ``Range`` header of every GET of a file (None: the whole file), ``agents`` the User-Agents.
-    Assigning new bytes to a file publishes a changed file (a new ETag).
+    ``files`` maps ``<run date>/<file name>`` to the file (bytes or a path; ``publish`` adds a
+    dump with its STATS file); a run folder without its file is listed all the same (a run still
+    being written); the listing's URL without its trailing "/" is redirected to it (301). Files
+    are answered like the real server (``Range``/``If-Range``, ETag, 206/416 from the replay
+    core). ``ranges`` keeps the ``Range`` header of every GET of a dump (None: the whole file),
+    ``gets`` the name of every file GET, ``agents`` the User-Agents. Assigning new bytes to a
+    file publishes a changed file (a new ETag).
     """
 
     prefix = "/other/enterprise_html/runs/"
@@ -236,6 +299,7 @@ class DumpMirror:
         self.files = dict(files)
         self.dates = sorted({*dates, *(name.split("/")[0] for name in files)})
         self.ranges: list[str | None] = []
+        self.gets: list[str] = []
         self.agents: set[str] = set()
         self.routes: list[Route] = [
             (re.compile(re.escape(self.prefix.rstrip("/"))), self.redirect),
@@ -244,6 +308,16 @@ class DumpMirror:
 
     def __call__(self, request: Request) -> Response | None:
         return route(self.routes, request)
+
+    def publish(self, date: str, dump: bytes, stats: bool = True) -> str:
+        """Put ``dump`` in run folder ``date`` as Wikimedia names it, with its STATS file unless
+        ``stats`` is False; the dump's name under the runs listing."""
+        name = f"{date}/{WIKI}-NS0-{date}-ENTERPRISE-HTML.json.tar.gz"
+        self.files[name] = dump
+        if stats:
+            self.files[f"{date}/{STATS_NAME.format(wiki=WIKI, date=date)}"] = stats_file(dump)
+        self.dates = sorted({*self.dates, date})
+        return name
 
     def redirect(self, request: Request) -> Response:
         """The listing's URL without its "/": redirected, as nginx does."""
@@ -261,7 +335,9 @@ class DumpMirror:
         if name not in self.files:
             return None
         if request.method == "GET":
-            self.ranges.append(request.headers.get("Range"))
+            self.gets.append(name)
+            if name.endswith(".tar.gz"):
+                self.ranges.append(request.headers.get("Range"))
         return Response(200, self.files[name], "application/octet-stream", ranged=True)
 
 
@@ -271,10 +347,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--paragraphs", type=int, default=6)
+    parser.add_argument("--repeats", type=float, default=0.01,
+                        help="share of pages also written in an older revision (default: 0.01)")
+    parser.add_argument("--moves", type=float, default=0.005,
+                        help="share of pages followed by a page move's delete record (default: 0.005)")
     args = parser.parse_args(argv)
     if args.pages < 1 or args.paragraphs < 1:
         raise UserError("--pages and --paragraphs must be at least 1")
-    write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs)))
+    if not (0 <= args.repeats <= 1 and 0 <= args.moves <= 1):
+        raise UserError("--repeats and --moves must be between 0 and 1")
+    write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs), args.repeats, args.moves))
     print(f"{args.pages} articles -> {args.out} ({args.out.stat().st_size:,} bytes)")
 
 
