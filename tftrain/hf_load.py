@@ -36,6 +36,9 @@ OPTIONAL_KEYS = ("n_inner", "activation_function", "resid_pdrop", "embd_pdrop", 
                  "layer_norm_epsilon", "initializer_range", "scale_attn_weights",
                  "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "bos_token_id",
                  "eos_token_id", "pad_token_id")
+# the activations transformers' TF GPT-2 implements (``transformers.activations_tf.ACT2FN``)
+ACTIVATIONS = ("gelu", "gelu_10", "gelu_fast", "gelu_new", "glu", "mish", "quick_gelu", "relu",
+               "sigmoid", "silu", "swish", "tanh")
 CODE_KEYS = ("auto_map", "trust_remote_code")  # plus every key starting with "_"
 PICKLES = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
@@ -77,7 +80,6 @@ def read_config(path: Path):
     """A ``GPT2Config`` from a folder's ``config.json`` (or a run's ``model_config.json``),
     checked and built from the architecture keys only."""
     from transformers import GPT2Config
-    from transformers.activations_tf import ACT2FN
 
     path = path / "config.json" if path.is_dir() else path
     if not path.is_file():
@@ -92,7 +94,7 @@ def read_config(path: Path):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise UserError(f"{path}: {key} must be a positive integer, not {value!r}")
     act = settings.get("activation_function", "gelu_new")
-    if act not in ACT2FN:
+    if act not in ACTIVATIONS:
         raise UserError(f"{path}: unknown activation_function {act!r}")
     if settings["n_embd"] % settings["n_head"]:
         raise UserError(f"{path}: n_embd {settings['n_embd']} is not a multiple of n_head "
