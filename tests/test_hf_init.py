@@ -207,6 +207,16 @@ def test_loader_refuses(bad, name, message):
     assert not bad["marker"].exists()
 
 
+def test_unreadable_weights_fail_in_one_line(pt, tmp_path):
+    for name in ("model.safetensors", "tf_model.h5"):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(pt / "single" / "config.json", folder)
+        (folder / name).write_bytes((pt / "single" / "model.safetensors").read_bytes()[:1000])
+        with pytest.raises(UserError, match=f"{name}: cannot read the weights"):
+            hf_load.load_model(folder)
+
+
 def test_hub_id_gets_a_download_hint(tmp_path):
     with pytest.raises(UserError, match=r"no such local folder.*hf download "
                                         r"openai-community/gpt2-xl --include"):

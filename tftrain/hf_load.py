@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
 
 from common.errors import UserError
 
@@ -67,6 +68,7 @@ def check_keys(path: Path, settings: dict) -> None:
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from ``path``; a one-line error when it is unreadable or not an object."""
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -163,7 +165,6 @@ def tensors(folder: Path) -> Iterator[tuple[str, np.ndarray]]:
     """Every tensor of the folder's weight files, one at a time, by its saved name (fp16 and
     bf16 as saved: ``ml_dtypes`` gives numpy the bfloat16 that safetensors' numpy API uses)."""
     import ml_dtypes  # noqa: F401  (registers numpy's "bfloat16" dtype name)
-    from safetensors import safe_open
 
     for path in weight_files(folder):
         if path.suffix == ".h5":
@@ -173,14 +174,18 @@ def tensors(folder: Path) -> Iterator[tuple[str, np.ndarray]]:
             with safe_open(path, "np") as fh:
                 for name in fh.keys():  # noqa: SIM118 (safe_open is not iterable)
                     yield name, fh.get_tensor(name)
-        except (OSError, ValueError, TypeError) as exc:  # safetensors raises its own subclasses
+        except (OSError, ValueError, TypeError, SafetensorError) as exc:
             raise UserError(f"{path}: cannot read the weights ({exc})") from None
 
 
 def _h5_tensors(path: Path) -> Iterator[tuple[str, np.ndarray]]:
     import h5py
 
-    with h5py.File(path, "r") as fh:
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the weights ({exc})") from None
+    with fh:
         names: list[str] = []
         fh.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
         for name in names:
@@ -192,10 +197,11 @@ def file_format(folder: Path) -> str:
     first = weight_files(folder)[0]
     if first.suffix == ".h5":
         return "tf"
-    from safetensors import safe_open
-
-    with safe_open(first, "np") as fh:
-        return (fh.metadata() or {}).get("format", "pt")
+    try:
+        with safe_open(first, "np") as fh:
+            return (fh.metadata() or {}).get("format", "pt")
+    except (OSError, SafetensorError) as exc:
+        raise UserError(f"{first}: cannot read the weights ({exc})") from None
 
 
 def fit(name: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
