@@ -15,6 +15,7 @@ from transformers import GPT2Config
 
 from common.errors import UserError
 from common.formats import BLOCK_SIZES
+from tftrain import hf_load
 
 # n_layer, n_head, n_embd, n_positions, dropout; block sizes: common.formats.BLOCK_SIZES
 PRESETS: dict[str, dict[str, float]] = {
@@ -47,9 +48,7 @@ def model_config(train: dict, tokenizer, init: Path | None = None) -> tuple[GPT2
     preset = PRESETS[size]
     dropout = train["dropout"] if train["dropout"] >= 0 else preset["dropout"]
     if init:
-        if not (Path(init) / "config.json").is_file():
-            raise UserError(f"--init {init}: not a Hugging Face model folder (no config.json)")
-        config = GPT2Config.from_pretrained(str(init))
+        config = hf_load.read_config(hf_load.check_folder(Path(init)))
         for key in ("n_layer", "n_head", "n_embd"):
             if train[key] and train[key] != getattr(config, key):
                 raise UserError(f"train.{key}={train[key]} differs from --init {init} "
@@ -72,23 +71,20 @@ def model_config(train: dict, tokenizer, init: Path | None = None) -> tuple[GPT2
 
 
 def build_model(config: GPT2Config, init: Path | None = None):
-    """A ``TFGPT2LMHeadModel``: random (seeded by the caller, ``init_weights``) or from ``init``,
-    built."""
+    """A built ``TFGPT2LMHeadModel``: random (seeded by the caller, ``init_weights``), then with
+    ``init``'s weights when given (``tftrain.hf_load``; embedding rows beyond the saved ones
+    stay random)."""
     import tensorflow as tf
     from transformers import TFGPT2LMHeadModel
 
-    if init:
-        saved = GPT2Config.from_pretrained(str(init)).vocab_size
-        model = TFGPT2LMHeadModel.from_pretrained(
-            str(init), config=GPT2Config.from_dict({**config.to_dict(), "vocab_size": saved}))
-        if saved != config.vocab_size:
-            model.resize_token_embeddings(config.vocab_size)
-        model.config.update(config.to_dict())
-    else:
-        model = TFGPT2LMHeadModel(config)
+    model = TFGPT2LMHeadModel(config)
     model(tf.zeros((1, 2), tf.int32))
-    if not init:
-        init_weights(model, config)
+    init_weights(model, config)
+    if init:
+        done = hf_load.load_weights(model, Path(init))
+        print(f"init: {done['tensors']} tensors from {init}; embedding rows: {done['kept']:,} "
+              f"kept, {done['new']:,} drawn new (saved {done['saved_rows']:,}, tokenizer "
+              f"{config.vocab_size:,})")
     return model
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import config as cfglib
 from common.errors import UserError
-from tftrain import checkpoint
+from tftrain import checkpoint, hf_load
 
 
 def run_name(cfg, name: str | None = None) -> str:
@@ -61,14 +61,22 @@ class Located:
     kind: str
 
 
+def model_folder(path: Path) -> Path | None:
+    """``path`` when it is a Hugging Face folder, else its ``final/`` when that is one, else None;
+    the folder found is checked (``hf_load.check_folder``)."""
+    for folder in (path, path / "final"):
+        if (folder / "config.json").is_file():
+            return hf_load.check_folder(folder)
+    return None
+
+
 def locate(cfg, ckpt: str | None) -> Located:
     """The model ``--ckpt`` names (a run folder, its ``final/`` or any HF folder), else the
     config's run: its ``final/``, else its latest checkpoint."""
-    path = Path(ckpt).expanduser().resolve() if ckpt else run_dir(cfg)
-    if (path / "config.json").is_file():
-        return Located(path, path.parent if path.name == "final" else path, "hf")
-    if (path / "final" / "config.json").is_file():
-        return Located(path / "final", path, "hf")
+    path = hf_load.local_path(ckpt) if ckpt else run_dir(cfg)
+    folder = model_folder(path)
+    if folder:
+        return Located(folder, folder.parent if folder.name == "final" else folder, "hf")
     latest = checkpoint.latest(path)
     if latest and (path / "model_config.json").is_file():
         return Located(Path(latest), path, "checkpoint")
@@ -79,25 +87,19 @@ def locate(cfg, ckpt: str | None) -> Located:
 def hf_folder(cfg, ckpt: str | None, name: str | None = None) -> Path:
     """The Hugging Face folder ``--ckpt`` names (a ``final/`` or a run folder), else the run
     ``name``'s (default: the config's run's) ``final/``."""
-    path = Path(ckpt).expanduser().resolve() if ckpt else run_dir(cfg, name, "final")
-    if (path / "final" / "config.json").is_file():
-        path = path / "final"
-    if not (path / "config.json").is_file():
-        raise UserError(f"no Hugging Face model folder at {path} (config.json missing)" if ckpt
-                        else f"no trained model at {path} (config.json missing); make one with: "
-                        f"{train_command(cfg, name)}")
-    return path
+    path = hf_load.local_path(ckpt) if ckpt else run_dir(cfg, name)
+    folder = model_folder(path)
+    if folder:
+        return folder
+    raise UserError(f"no Hugging Face model folder at {path} (config.json missing)" if ckpt
+                    else f"no trained model at {path / 'final'} (config.json missing); make one "
+                    f"with: {train_command(cfg, name)}")
 
 
 def load_hf_model(path: Path):
-    """``TFAutoModelForCausalLM`` from a Hugging Face folder."""
-    from transformers import TFAutoModelForCausalLM
-
-    try:
-        return TFAutoModelForCausalLM.from_pretrained(str(path))
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: cannot load the model ({first})") from None
+    """The TF GPT-2 of a Hugging Face folder, read without running anything from it
+    (``tftrain.hf_load``)."""
+    return hf_load.load_model(path)
 
 
 def load_model(found: Located):
@@ -105,12 +107,10 @@ def load_model(found: Located):
     if found.kind == "hf":
         return load_hf_model(found.path)
     import tensorflow as tf
-    from transformers import GPT2Config
 
     from tftrain import model
 
-    config = GPT2Config.from_json_file(str(found.run / "model_config.json"))
-    net = model.build_model(config)
+    net = model.build_model(hf_load.read_config(found.run / "model_config.json"))
     tf.train.Checkpoint(model=net).restore(str(found.path)).expect_partial()
     return net
 

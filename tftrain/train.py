@@ -39,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO hidden, warnings show
 from common import config as cfglib  # noqa: E402
 from common.atomic import atomic_write, remove_stale_temps  # noqa: E402
 from common.errors import UserError, cli_main  # noqa: E402
-from tftrain import card, checkpoint, data, distribute, logs, model, runs  # noqa: E402
+from tftrain import card, checkpoint, data, distribute, hf_load, logs, model, runs  # noqa: E402
 from tftrain.step import make_train_step  # noqa: E402
 
 OOM_HINT = ("out of memory: lower train.batch_size (raise train.accumulate to keep the batch), "
@@ -53,7 +53,7 @@ class Plan:
     def __init__(self, cfg, run_name: str | None, init: str | None):
         t = dict(cfg.train)
         self.cfg, self.train = cfg, t
-        self.init = Path(init).resolve() if init else (t["init"] or None)
+        self.init = hf_load.local_path(init or t["init"]) if init or t["init"] else None
         self.run = runs.run_dir(cfg, run_name)
         self.tok_dir = cfglib.artifacts_dir(cfg, "tokenizer")
         self.tokens = cfglib.data_dir(cfg, "tokens")
