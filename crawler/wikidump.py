@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from common import config
 from common.errors import UserError, cli_main
+from crawler import agent as user_agent
 from crawler import download
 from crawler import titles as titles_file
 from crawler.pipelines import RawStore, encode, record_keys
@@ -283,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.titles and args.category:
         raise UserError("give --titles FILE or --category NAME, not both")
     cfg = config.from_args(args)
+    agent = user_agent.checked(cfg.crawl.user_agent, [args.dump or cfg.crawl.bgwiki.dump],
+                               user_agent.URLLIB)  # before anything is fetched or written
     api = urlsplit(cfg.crawl.bgwiki.api)
     selection = Selection()
     if args.titles:
@@ -298,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     source = args.dump or cfg.crawl.bgwiki.dump
     if not args.dump and not source.startswith(("http://", "https://")):
         source = str(Path(cfg.source).parent / Path(source).expanduser())  # relative to the config file
-    path = resolve_dump(source, cfg, cfg.crawl.user_agent)
+    path = resolve_dump(source, cfg, agent)
     started = time.monotonic()
     counts: Counter = Counter()
     try:
