@@ -81,6 +81,8 @@ def article_metadata(page: TextResponse) -> dict:
         "published": _first(ld.get("datePublished"), meta("article:published_time"),
                             meta("datePublished"),
                             page.css('[itemprop="datePublished"]::attr(datetime)').get(),
+                            # e.g. dnevnik.bg: <time itemprop="datePublished" content="...">
+                            page.css('[itemprop="datePublished"]::attr(content)').get(),
                             meta("pubdate", "publishdate", "date", "dc.date", "DC.date.issued"),
                             page.css("time[pubdate]::attr(datetime)").get()),
         "author": _first(_ld_author(ld.get("author")), meta("author"),
