@@ -54,7 +54,7 @@ def _reserved(host: str) -> bool:
 
 def problem(agent: str) -> str | None:
     """What is wrong with ``agent`` for the public web; None when it names a real contact."""
-    if agent.strip() == PLACEHOLDER:
+    if agent.strip().startswith(PLACEHOLDER):  # (a library token may follow)
         return "is the shipped placeholder"
     contact = " ".join(re.findall(r"\(([^)]*)\)", agent))
     hosts = _EMAIL.findall(contact) + _URL.findall(contact)
