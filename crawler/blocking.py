@@ -4,7 +4,7 @@ A listing (feed, robots.txt, sitemap, daily archive page) is *blocked* when, aft
 it answers 401, 402, 403 or 429, or a challenge page instead of a feed or an article. A
 *challenge page* is what bot protection serves in place of the content: Cloudflare's
 ``cf-mitigated: challenge`` header, or a small HTML page (under ``CHALLENGE_MAX_BYTES``) with no
-article text (under ``ARTICLE_CHARS`` in paragraphs) that carries one of the markers of the
+article text (under ``ARTICLE_WORDS`` words outside scripts and styles) that carries one of the markers of the
 common services (Cloudflare's "Just a moment..." and ``/cdn-cgi/challenge-platform/``, DDoS-Guard,
 Sucuri, Imperva/Incapsula, DataDome, PerimeterX, reCAPTCHA, hCaptcha, Turnstile, "enable
 JavaScript and cookies to continue"). A real article that merely embeds a captcha in its comment
@@ -22,7 +22,7 @@ import re
 
 BLOCK_STATUSES = frozenset({401, 402, 403, 429})
 CHALLENGE_MAX_BYTES = 64 * 1024
-ARTICLE_CHARS = 500
+ARTICLE_WORDS = 150
 HINT = "ask the site for access; this project never poses as a browser"
 
 _MARKERS = [(name, re.compile(pattern, re.I)) for name, pattern in (
@@ -37,9 +37,10 @@ _MARKERS = [(name, re.compile(pattern, re.I)) for name, pattern in (
     ("reCAPTCHA", r"g-recaptcha|google\.com/recaptcha"),
     ("hCaptcha", r"h-captcha|hcaptcha\.com"),
     ("a browser check", r"checking (if the site connection is secure|your browser)"
-                        r"|enable javascript and cookies to continue|are you a robot|captcha"),
+                        r"|enable javascript and cookies to continue|are you a robot"
+                        r"|<title>[^<]*captcha"),
 )]
-_PARAGRAPH = re.compile(r"<p[\s>](.*?)</p>", re.I | re.S)
+_INVISIBLE = re.compile(r"<(script|style|noscript)\b.*?</\1\s*>", re.I | re.S)
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -50,8 +51,8 @@ def challenge(body: bytes, headers: dict[str, str] | None = None) -> str | None:
     if len(body) > CHALLENGE_MAX_BYTES:
         return None
     text = body.decode("utf-8", "replace")
-    paragraphs = sum(len(_TAG.sub("", p).strip()) for p in _PARAGRAPH.findall(text))
-    if paragraphs >= ARTICLE_CHARS:
+    words = _TAG.sub(" ", _INVISIBLE.sub(" ", text)).split()
+    if len(words) >= ARTICLE_WORDS:  # an article (with a captcha in its comment form, say)
         return None
     return next((name for name, marker in _MARKERS if marker.search(text)), None)
 
