@@ -12,7 +12,8 @@ import scrapy
 from common.config import SCHEMA
 from common.errors import UserError
 from crawler import agent
-from demo.replay import WikiReplay, synthetic_pages
+from demo.replay.pages import synthetic_pages
+from demo.replay.wiki import WikiReplay
 from tests.crawl_util import crawl_config, scrapy_crawl
 from tests.util import ROOT, TEST_AGENT, run_module, write_config
 
