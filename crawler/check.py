@@ -145,10 +145,12 @@ def wiki_row(cfg: config.Section, client: Client) -> dict[str, str]:
     return found.row(client.requests - start)
 
 
-def _article_links(site: Site, answer: Answer) -> set[str]:
+def _article_links(site: Site, answer: Answer, client: Client) -> set[str]:
+    """The article links on a listing page that the crawl would follow (robots.txt allowing)."""
     page = HtmlResponse(answer.url, body=answer.body,
                         encoding=decode(answer.body, answer.headers.get("content-type"))[1])
-    return {u for link in site.links.extract_links(page) if site.is_article(u := clean_url(link.url))}
+    return {u for link in site.links.extract_links(page)
+            if site.is_article(u := clean_url(link.url)) and client.allowed(u)}
 
 
 def news_row(site: Site, cfg: config.Section, client: Client,
@@ -212,7 +214,7 @@ def news_row(site: Site, cfg: config.Section, client: Client,
         answer = client.fetch(url, form)
         answers.append((urlsplit(url).path, answer))
         if answer.ok and not refusal(answer.status, answer.body, answer.headers):
-            count = len(_article_links(site, answer))
+            count = len(_article_links(site, answer, client))
             found.evidence.append(f"archive {yesterday}: {count} article links")
             if not count:
                 found.problem("changed", f"archive {yesterday} lists no article links",

@@ -7,6 +7,7 @@
 - ``articles``, ``news_pages``, ``legacy`` and ``news``: a news site with feeds, sitemaps and
   archives (``NewsReplay``);
 - ``dump``: Wikimedia Enterprise HTML dumps (the generator) and their download mirror;
+- ``turned_away``: sites that refuse every request (``Refusing``: 402, or a bot-challenge page);
 - ``__main__``: the command line, ``python -m demo.replay wiki|news``.
 
 Site files (both shapes) are a header of ``key: value`` lines, a blank line, then the body.
