@@ -11,9 +11,11 @@ JavaScript and cookies to continue"). A real article that merely embeds a captch
 form is long and keeps its paragraphs, so it is not one.
 
 The news spider counts, per site, in the crawl stats: ``news/listings/<site>`` (listings
-answered or failed), ``news/listings_blocked/<site>`` and ``news/blocked_evidence/<site>`` (the
-first refusal, e.g. ``HTTP 402 on /rss/``); a site whose every listing was blocked is reported in
-the summary. This project never poses as a browser: the fix is to ask the site.
+answered or failed), ``news/listings_blocked/<site>``, ``news/articles/<site>`` (stored),
+``news/articles_blocked/<site>`` (challenge pages instead of articles) and
+``news/blocked_evidence/<site>`` (the first refusal, e.g. ``HTTP 402 on /rss/``); a site whose
+every listing was blocked, or that stored no article because each was a challenge page, is
+reported in the summary. This project never poses as a browser: the fix is to ask the site.
 """
 
 from __future__ import annotations
@@ -66,16 +68,20 @@ def refusal(status: int, body: bytes, headers: dict[str, str] | None = None) -> 
 
 
 def blocked_sites(stats: dict) -> list[str]:
-    """``<site>: blocked (<evidence>, N of N listings)`` for every site whose listings all were."""
+    """``<site>: blocked (<evidence>, N of N listings)`` for every site whose listings all were
+    blocked, or whose articles all were challenge pages (``N of N articles``)."""
     lines = []
     for key, tried in sorted(stats.items()):
         if not key.startswith("news/listings/"):
             continue
         site = key.removeprefix("news/listings/")
+        evidence = stats.get(f"news/blocked_evidence/{site}")
         blocked = stats.get(f"news/listings_blocked/{site}", 0)
+        challenged = stats.get(f"news/articles_blocked/{site}", 0)
         if tried and blocked == tried:
-            lines.append(f"{site}: blocked ({stats.get(f'news/blocked_evidence/{site}')}, "
-                         f"{blocked} of {tried} listings)")
+            lines.append(f"{site}: blocked ({evidence}, {blocked} of {tried} listings)")
+        elif challenged and not stats.get(f"news/articles/{site}", 0):
+            lines.append(f"{site}: blocked ({evidence}, {challenged} of {challenged} articles)")
     return lines
 
 

@@ -70,3 +70,11 @@ def test_a_site_is_blocked_only_when_every_listing_was():
     assert everything_blocked(every) == ("nothing fetched: bta: blocked (HTTP 429 on /bg/rss/free, "
                                          f"2 of 2 listings) and 1 more; {HINT}")
     assert everything_blocked({**every, "pages/ok": 1}) is None
+
+
+def test_a_site_whose_every_article_was_a_challenge_is_blocked():
+    stats = {"news/listings/offnews": 1, "news/articles_blocked/offnews": 4,
+             "news/blocked_evidence/offnews": "DDoS-Guard challenge on /news/1.html"}
+    assert blocked_sites(stats) == [
+        "offnews: blocked (DDoS-Guard challenge on /news/1.html, 4 of 4 articles)"]
+    assert blocked_sites({**stats, "news/articles/offnews": 1}) == []  # some articles came through

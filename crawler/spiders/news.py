@@ -235,7 +235,11 @@ class NewsSpider(scrapy.Spider):
         service = challenge(response.body, _headers(response))
         if service:  # bot protection answered instead of the article
             self.logger.warning("%s challenge instead of the article: %s", service, response.url)
-            self.crawler.stats.inc_value(f"news/articles_blocked/{site.name}")
+            stats = self.crawler.stats
+            stats.inc_value(f"news/articles_blocked/{site.name}")
+            if not stats.get_value(f"news/blocked_evidence/{site.name}"):
+                stats.set_value(f"news/blocked_evidence/{site.name}",
+                                f"{service} challenge on {urlsplit(response.url).path}")
             return
         if not on_domains(response.url, site.domains):  # a browser followed a redirect away
             self.logger.info("left the allowed domains: %s", response.url)
@@ -257,6 +261,7 @@ class NewsSpider(scrapy.Spider):
                 self.crawler.stats.inc_value("news/duplicate_canonical")
                 return
             self.seen_canonical.add(canonical)
+        self.crawler.stats.inc_value(f"news/articles/{site.name}")
         yield RawPage(
             url=response.url,
             canonical_url=canonical,
