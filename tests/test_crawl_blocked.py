@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 
+from common import config
 from crawler.blocking import HINT
 from demo.replay.core import ReplayServer
+from demo.replay.daily import DailyReplay
 from demo.replay.news import NewsReplay
 from demo.replay.turned_away import Refusing
 from tests.crawl_util import records, scrapy_crawl
 from tests.test_crawl_news import ARTICLES, write_articles
-from tests.util import write_config
+from tests.util import ROOT, write_config
 
 SETTINGS = {"download_delay": 0.0, "autothrottle": False, "retry_times": 1}
 
@@ -95,3 +97,27 @@ def test_the_post_archive_is_walked_day_by_day(tmp_path):
     stored = sorted(r["url"].rsplit("/", 1)[1] for r in records(tmp_path / "data", "news"))
     assert stored == ["01-most.html", "02-teatar.html"]  # 10-12 and 10-13; 10-14 is after until
     assert posts == 3  # 10-13, 10-12, 10-11
+
+
+def test_dnevnik_shape_articles_only_dates_from_itemprop_feed_402_not_a_block(tmp_path):
+    """The shipped dnevnik article_pattern against a dnevnik-shaped replay: the daily pages link
+    articles and their comments pages; only articles are fetched; their dates come from
+    ``itemprop="datePublished"`` (the window keeps them by it); the 402 feed alone does not make
+    the site blocked."""
+    write_articles(tmp_path / "site")
+    shipped = next(s for s in config.load(ROOT / "pipelines.toml").crawl.news if s["name"] == "dnevnik")
+    with DailyReplay(tmp_path / "site") as site:
+        cfg = write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")}, "crawl": SETTINGS},
+                           news=[{"name": "dnevnik", "allowed_domains": ["127.0.0.1"],
+                                  "render": "never", "article_pattern": shipped["article_pattern"],
+                                  "start_urls": [site.url("/rss/")],
+                                  "archive_urls": [site.url("/allnews/{date:%Y/%m/%d}/")]}])
+        proc = scrapy_crawl(cfg, "news", "-a", "since=2026-10-12", "-a", "until=2026-10-13")
+        served = site.paths()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stored = records(tmp_path / "data", "news")
+    assert sorted(r["title"] for r in stored) == sorted(ARTICLES[s][0] for s in ("01-most", "02-teatar"))
+    assert all(r["published"] == f"{r['url'].split('/')[4]}-{r['url'].split('/')[5]}-"
+                                 f"{r['url'].split('/')[6]}T09:00:00+03:00" for r in stored)
+    assert not [p for p in served if p.endswith("/comments/")]
+    assert "/rss/" in served and "blocked" not in proc.stdout[proc.stdout.index("crawl summary"):]
