@@ -10,14 +10,19 @@ the site sets an ``article_pattern``, matching it (section and article pages are
 a pattern), so tag and section pages listed in a sitemap are never fetched.
 
 ``-a since=``/``-a until=`` (inclusive days) crawl the archive as well: each site's ``sitemaps``
-(default: its robots.txt's ``Sitemap:`` lines) and its ``archive_urls`` (daily pages, walked from
-``until`` back to ``since``). A child sitemap whose ``lastmod`` is before ``since`` is not
+(default: its robots.txt's ``Sitemap:`` lines), its ``archive_urls`` (daily pages) and its
+``archive_forms`` (daily pages reached by a form POST), walked from ``until`` back to ``since``. A child sitemap whose ``lastmod`` is before ``since`` is not
 fetched; a sitemap or feed entry is kept when its ``lastmod`` (else its publication date) is in
 the window; an article found without a date (section and daily pages) is stored only if its own
 publication date is in the window, and its links are not followed. ``-a limit=N`` asks for at most
 N articles per site that are not stored yet; what is stored is never fetched again
 (``SkipDoneMiddleware``). Article requests carry the site's ``render`` mode for
 ``SeleniumRenderMiddleware``.
+
+Each listing's answer is counted per site, and a refusal (401/402/403/429 after the retries, or a
+bot-challenge page) kept as evidence; an article answered by a challenge page is not stored
+(``crawler.blocking``, whose verdicts the crawl summary prints). Metadata comes from
+``crawler.metadata``, the argument types from ``crawler.arguments``.
 """
 
 from __future__ import annotations
