@@ -26,6 +26,8 @@ BLOCK_STATUSES = frozenset({401, 402, 403, 429})
 CHALLENGE_MAX_BYTES = 64 * 1024
 ARTICLE_WORDS = 150
 HINT = "ask the site for access; this project never poses as a browser"
+# a 401/403 may also be a CDN turning away agents that name nobody
+AGENT_HINT = "set crawl.user_agent to name you and a contact, or "
 
 _MARKERS = [(name, re.compile(pattern, re.I)) for name, pattern in (
     ("Cloudflare", r"<title>\s*(just a moment|attention required)|/cdn-cgi/challenge-platform/"
@@ -92,4 +94,5 @@ def everything_blocked(stats: dict) -> str | None:
     if not blocked or len(blocked) < len(sites) or stats.get("pages/ok", 0):
         return None
     more = f" and {len(blocked) - 1} more" if len(blocked) > 1 else ""
-    return f"nothing fetched: {blocked[0]}{more}; {HINT}"
+    agent = AGENT_HINT if re.search(r"\(HTTP 40[13] ", blocked[0]) else ""
+    return f"nothing fetched: {blocked[0]}{more}; {agent}{HINT}"

@@ -233,6 +233,10 @@ def _article(found: Finding, site: Site, cfg: config.Section, client: Client,
     answer = client.fetch(url)
     path = urlsplit(url).path
     why = None if answer.error else refusal(answer.status, answer.body, answer.headers)
+    if answer.error.startswith("robots.txt"):
+        found.problem("blocked", f"article: {answer.error}",
+                      "the site's robots.txt forbids its articles: ask the site")
+        return
     if answer.error or why or not answer.ok:
         found.problem("blocked" if why else "unreachable",
                       f"article {path}: {why or answer.error or f'HTTP {answer.status}'}",
