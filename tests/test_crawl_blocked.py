@@ -121,3 +121,16 @@ def test_dnevnik_shape_articles_only_dates_from_itemprop_feed_402_not_a_block(tm
                                  f"{r['url'].split('/')[6]}T09:00:00+03:00" for r in stored)
     assert not [p for p in served if p.endswith("/comments/")]
     assert "/rss/" in served and "blocked" not in proc.stdout[proc.stdout.index("crawl summary"):]
+
+
+def test_429_counts_as_blocked_only_after_the_retries(tmp_path):
+    wall = Refusing(429)
+    with ReplayServer(wall) as server:
+        cfg = write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")},
+                                      "crawl": {**SETTINGS, "retry_times": 2, "backoff_max_seconds": 0.1}},
+                           news=[{"name": "busy", "allowed_domains": ["127.0.0.1"], "render": "never",
+                                  "article_pattern": "/news/", "start_urls": [server.url("/rss/")]}])
+        proc = scrapy_crawl(cfg, "news")
+    assert wall.counts["GET /rss/"] == 3  # the first answer and two retries
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "    busy: blocked (HTTP 429 on /rss/, 1 of 1 listings)" in proc.stdout

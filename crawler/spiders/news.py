@@ -36,6 +36,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
@@ -147,6 +148,8 @@ class NewsSpider(scrapy.Spider):
 
     def listing_failed(self, failure: Failure) -> None:
         """A listing that answered an error status (after the retries) or could not be fetched."""
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            return  # not fetched (robots.txt, a stopped run's stale listing): no answer to judge
         request = failure.request
         response = failure.value.response if failure.check(HttpError) else None
         why = (refusal(response.status, response.body, _headers(response))
