@@ -5,11 +5,13 @@ article layout changed, and a host nobody listens on."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crawler.blocking import HINT
+from crawler.polite import Client
 from demo.replay.articles import Article
 from demo.replay.core import ReplayServer
 from demo.replay.news import NewsReplay
@@ -17,7 +19,7 @@ from demo.replay.pages import synthetic_pages
 from demo.replay.turned_away import Refusing
 from demo.replay.wiki import WikiReplay
 from tests.test_crawl_news import PARAGRAPHS
-from tests.util import free_port, run_module, write_config
+from tests.util import TEST_AGENT, free_port, run_module, write_config
 
 YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
@@ -145,3 +147,17 @@ def test_an_unknown_source_is_one_line(checked):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: unknown source 'nope' (configured: bgwiki, good, pool, "
                                    "dnevnik, offnews, moved, changed, gone)")
+
+
+def test_the_client_keeps_the_delay_and_obeys_robots_txt():
+    """Lower bounds only: each request reaches the server at least the delay after the last."""
+    seen: list[float] = []
+    with NewsReplay(news_articles()) as news:
+        site = news.site
+        news.sites = [lambda request: seen.append(time.monotonic()) or site(request)]
+        client = Client(TEST_AGENT, delay=0.3)
+        answers = [client.fetch(news.url("/rss.xml")) for _ in range(2)]
+        draft = client.fetch(news.url("/news/drafts/statiya-0.html"))
+    assert [a.status for a in answers] == [200, 200] and client.requests == 3  # robots.txt first
+    assert draft.error == "robots.txt disallows /news/drafts/statiya-0.html" and len(seen) == 3
+    assert all(later - earlier >= 0.3 for earlier, later in zip(seen, seen[1:], strict=False))
