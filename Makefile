@@ -71,6 +71,10 @@ crawl: setup  ## crawl wiki titles and news (SITE=, archives: SINCE= UNTIL= LIMI
 	$(VENV)/bin/scrapy crawl bgwiki $(LIMIT_ARG) $(ARGS)
 	$(VENV)/bin/scrapy crawl news $(NEWS_ARGS) $(ARGS)
 
+.PHONY: check-sources
+check-sources: setup  ## a few polite requests per source: which ones work (SITE=one); run before a long crawl
+	$(PY) -m crawler.check --config $(CONFIG) $(if $(SITE),--site $(SITE)) $(ARGS)
+
 .PHONY: wikidump
 wikidump: setup  ## all of bg.wikipedia from the newest Enterprise HTML dump into data/raw/bgwiki/
 	$(PY) -m crawler.wikidump --config $(CONFIG) $(if $(LIMIT),--limit $(LIMIT)) $(ARGS)

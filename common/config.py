@@ -80,6 +80,18 @@ def _date_template(v) -> bool:
         return False
 
 
+def _archive_form(v) -> bool:
+    """``{url = "http(s)://...", form = {field = "...", ...}}`` with a ``{date}`` in a field."""
+    if not (isinstance(v, dict) and set(v) == {"url", "form"} and _http_url(v["url"])
+            and isinstance(v["form"], dict) and v["form"]
+            and all(isinstance(x, str) for x in v["form"].values())):
+        return False
+    try:
+        return any(x.format(date=date(2000, 1, 2)) != x for x in v["form"].values())
+    except (ValueError, KeyError, IndexError, AttributeError):
+        return False
+
+
 NEWS_SITE: dict[str, Field] = {
     "name": Field(str, None),
     "start_urls": Field(list, None),
@@ -95,6 +107,10 @@ NEWS_SITE: dict[str, Field] = {
     "archive_urls": Field(list, [], check=lambda v: all(_date_template(u) for u in v),
                           rule="a list of http(s) URL templates with {date} (YYYY-MM-DD) or "
                           "{date:%d.%m.%Y}-style strftime formats"),
+    # daily pages reached by a form POST, walked like archive_urls: {url, form} inline tables
+    "archive_forms": Field(list, [], check=lambda v: all(_archive_form(f) for f in v),
+                           rule='a list of {url = "http(s)://...", form = {field = "{date}"}} '
+                           "tables, a form field holding the {date} template"),
     # CSS selector of the article body, overriding trafilatura in the corpus stage
     "selector": Field(str, ""),
     "license": Field(str, "All rights reserved (publisher); research use"),
@@ -108,7 +124,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "crawl": {
         "user_agent": Field(
             str,
-            "BgGPT2Toolkit/0.1 (https://github.com/bg-gpt2/bg-gpt2; bg-gpt2@example.org)",
+            # a placeholder crawler.agent refuses for any host that is not loopback
+            "bg-gpt2/0.1 (https://example.org/your-project; you@example.org)",
             check=lambda v: "(" in v and ("@" in v or "http" in v),
             rule="a descriptive agent with contact details, e.g. 'Name/1.0 (https://url; you@mail)'",
         ),
@@ -349,11 +366,14 @@ def load(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -
 
 
 def _toml(value: Any) -> str:
-    """A TOML value (string, number, bool, path or a list of them); JSON's spelling is TOML's."""
+    """A TOML value (string, number, bool, path, or a list or inline table of them); JSON's
+    spelling of a string, number or bool is TOML's."""
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -9,9 +9,11 @@ the answers to ROBOTSTXT_OBEY's robots.txt requests are ``fetch/robots``, no fet
 and, shown only when not zero, what the spider's arguments left out (``news/outside_window``,
 ``news/sitemaps_before_since``, ``<spider>/over_limit``).
 
-A crawl that stored no page and got no answer at all ends with one line naming the cause (the
-``crawl/failed`` stat, which ``crawler.commands.crawl`` turns into ``error: ...`` and exit code 1);
-a partial failure lists its causes in the summary and exits 0.
+A news site whose every listing turned the crawler away (``crawler.blocking``) is listed with
+its evidence, e.g. ``dnevnik: blocked (HTTP 402 on /rss/, 3 of 3 listings)``. A crawl that stored
+no page and got no answer at all, or whose every site was blocked, ends with one line naming the
+cause (the ``crawl/failed`` stat, which ``crawler.commands.crawl`` turns into ``error: ...`` and
+exit code 1); a partial failure lists its causes (and the blocked sites) and exits 0.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 
 from common.atomic import atomic_write
+from crawler.blocking import HINT, blocked_sites, everything_blocked
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +113,15 @@ class CrawlSummary:
             lines.append("  failed fetches (every attempt counts):")
             lines += [f"  {count:>8,}  {line}" for line, count in causes]
         summary["failures"] = dict(causes)
+        blocked = blocked_sites(stats.get_stats())
+        if blocked:
+            lines.append(f"  blocked sites ({HINT}):")
+            lines += [f"    {line}" for line in blocked]
+        summary["blocked"] = blocked
         table = "\n".join(lines)
         print(table, file=sys.stdout, flush=True)
         logger.info("%s", table)
-        failed = nothing_fetched(stats.get_stats())
+        failed = everything_blocked(stats.get_stats()) or nothing_fetched(stats.get_stats())
         if failed:
             stats.set_value("crawl/failed", failed)
         if self.path:

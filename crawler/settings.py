@@ -11,6 +11,7 @@ import sys
 
 from common import config
 from common.errors import UserError
+from crawler.agent import with_library
 
 try:
     CFG = config.load()
@@ -29,7 +30,8 @@ COMMANDS_MODULE = "crawler.commands"
 REMOTE_CONTROL_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 
-USER_AGENT = CRAWL.user_agent
+# checked (placeholder, contact, reserved domains) by crawler.commands.crawl before a crawl starts
+USER_AGENT = with_library(CRAWL.user_agent)
 ROBOTSTXT_OBEY = CRAWL.obey_robots
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = CRAWL.concurrency_per_domain

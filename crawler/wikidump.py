@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from common import config
 from common.errors import UserError, cli_main
+from crawler import agent as user_agent
 from crawler import download, dumpruns
 from crawler import titles as titles_file
 from crawler.pipelines import RawStore, encode, record_keys
@@ -395,6 +396,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = config.from_args(args)
+    agent = user_agent.checked(cfg.crawl.user_agent, [args.dump or cfg.crawl.bgwiki.dump],
+                               user_agent.URLLIB)  # before anything is fetched or written
     api = urlsplit(cfg.crawl.bgwiki.api)
     names, skipped, category = titles_file.choose(args.titles, args.category, api.hostname, "--{} ")  # as the spider
     selection = Selection(names, category.removeprefix(CATEGORY_PREFIX))
@@ -403,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     source = args.dump or cfg.crawl.bgwiki.dump
     if not args.dump and not source.startswith(("http://", "https://")):
         source = str(Path(cfg.source).parent / Path(source).expanduser())  # relative to the config file
-    dump = resolve_dump(source, cfg, cfg.crawl.user_agent)
+    dump = resolve_dump(source, cfg, agent)
     started = time.monotonic()
     counts: Counter = Counter()
     try:

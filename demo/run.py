@@ -39,7 +39,9 @@ def write_config(path: Path, data: Path, artifacts: Path, api: str, feed: str,
     """The demo's pipelines.toml: the repo defaults, pointed at the local site, sized for a CPU."""
     tables = {
         "paths": {"data": data, "artifacts": artifacts},
-        "crawl": {"download_delay": 0.0, "autothrottle": False, "concurrency_per_domain": 4,
+        # the demo's own agent: it talks to 127.0.0.1 only (crawler.agent exempts loopback)
+        "crawl": {"user_agent": "bg-gpt2-demo/0.1 (+https://github.com/bg-gpt2/bg-gpt2; local demo)",
+                  "download_delay": 0.0, "autothrottle": False, "concurrency_per_domain": 4,
                   "selenium_pool": 1},
         "crawl.bgwiki": {"api": api, "titles": ROOT / "titles" / "demo.txt"},
         "corpus": {"min_chars": 300, "valid_ratio": 0.12, "test_ratio": 0.12},

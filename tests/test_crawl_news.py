@@ -20,7 +20,7 @@ from lxml import etree
 from common.errors import UserError
 from crawler.feeds import decode, guess_encoding, parse_xml_links
 from crawler.pipelines import iter_records
-from crawler.spiders.news import clean_url
+from crawler.urls import clean_url
 from demo.replay.articles import parse_article, slugify
 from demo.replay.news import NewsReplay
 from tests.util import run_module, write_config

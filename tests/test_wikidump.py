@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from crawler import wikidump as wikidump_module
+from crawler.agent import URLLIB
 from crawler.pipelines import salvage
 from demo.replay.core import Faults, ReplayServer
 from demo.replay.core import Request as ReplayRequest
@@ -25,7 +26,7 @@ from demo.replay.dump import DumpMirror, dump_articles, write_dump
 from demo.replay.pages import Page, synthetic_pages
 from demo.replay.wiki import GENERIC_AGENTS, WikiReplay
 from tests.crawl_util import crawl_config, records, scrapy_crawl, scrapy_env
-from tests.util import ROOT, run_module
+from tests.util import ROOT, TEST_AGENT, run_module
 
 PAGES = 60
 
@@ -304,7 +305,7 @@ def test_download_stopped_by_ctrl_c_and_kill_9_resumes_with_range(tmp_path):
     assert mirror.ranges == [None, f"bytes={first}-", f"bytes={second}-"]
     assert f"newest dump: {listing}{DATE}/{NAME}" in done.stderr
     assert (data_dir / "downloads" / NAME).read_bytes() == data and not partial.exists()
-    assert mirror.agents == {"BgGPT2Toolkit/0.1 (https://github.com/bg-gpt2/bg-gpt2; bg-gpt2@example.org)"}
+    assert mirror.agents == {f"{TEST_AGENT} {URLLIB}"}  # the library token appended
     assert len(by_url(data_dir)) == len(pages) == len(records(data_dir))
     assert again.returncode == 0 and len(mirror.ranges) == 3 and len(records(data_dir)) == len(pages)
 

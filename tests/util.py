@@ -44,8 +44,14 @@ def unavailable(what: str, hint: str) -> None:
     pytest.skip(f"{what} is missing ({hint})")
 
 
+# the tests' own agent (they talk to 127.0.0.1 only); a test may set another
+TEST_AGENT = "bg-gpt2-tests/0.1 (+https://github.com/bg-gpt2/bg-gpt2; test run on 127.0.0.1)"
+
+
 def write_config(folder: Path, sections: dict, news: list[dict] | None = None) -> Path:
-    """Write ``folder/pipelines.toml`` from ``{"section" or "a.b": {key: value}}`` tables."""
+    """Write ``folder/pipelines.toml`` from ``{"section" or "a.b": {key: value}}`` tables
+    (``crawl.user_agent`` is ``TEST_AGENT`` unless given)."""
+    sections = {**sections, "crawl": {"user_agent": TEST_AGENT, **sections.get("crawl", {})}}
     return config.write(folder / "pipelines.toml", sections, news or ())
 
 

@@ -3,9 +3,10 @@
 Scrapy would log a traceback and exit 1 for an exception raised while the spider is created
 (e.g. ``-a titles=missing.txt``); every other stage of this project prints ``error: ...`` and
 exits 2, and so does this command. A spider with a ``check_arguments(settings, **args)`` has its
-arguments checked before Scrapy starts (so the error is the only line; ``--check`` stops there);
-for the others a
-UserError raised while the crawl starts is caught. Other failures are logged as Scrapy logs them.
+arguments checked before Scrapy starts (so the error is the only line; ``--check`` stops there),
+and then the User-Agent against the hosts they name (``crawler.agent``: a placeholder or
+contact-less agent stops a crawl of the public web before anything is fetched or written); for
+the others a UserError raised while the crawl starts is caught. Other failures are logged as Scrapy logs them.
 A crawl that stored nothing because every fetch failed (``crawler.extensions.nothing_fetched``)
 ends with one ``error: <cause>`` line and exit code 1.
 """
@@ -23,6 +24,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from common.errors import UserError
+from crawler import agent
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ class Command(ScrapyCrawlCommand):
         check = getattr(spidercls, "check_arguments", None)
         if check is not None:
             try:
-                check(self.settings, **opts.spargs)
+                checked = check(self.settings, **opts.spargs)
+                agent.checked(self.settings["USER_AGENT"], checked.urls())
             except UserError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 raise SystemExit(2) from None

@@ -29,22 +29,11 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from common.errors import UserError
+from crawler import arguments
 from crawler import titles as titles_file
 from crawler.items import RawPage
 
 CATEGORY_PREFIX = titles_file.CATEGORY_PREFIX
-
-
-def _count(value: str | int | None, name: str, default: int) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = -1
-    if number < 0:
-        raise UserError(f"spider argument -a {name}={value}: must be a whole number >= 0")
-    return number
 
 
 def canonical_url(wiki_base: str, title: str) -> str:
@@ -67,6 +56,10 @@ class Options:
     titles: list[str]
     skipped: list[tuple[int, str, str]]  # titles-file lines that are not titles
 
+    def urls(self) -> list[str]:
+        """What the spider fetches from (for the User-Agent check)."""
+        return [self.api]
+
 
 def options(settings, titles: str | None = None, category: str | None = None, depth: str | None = None,
             limit: str | None = None, api: str | None = None) -> Options:
@@ -82,8 +75,8 @@ def options(settings, titles: str | None = None, category: str | None = None, de
     return Options(api=api, wiki_base=f"{parts.scheme}://{parts.netloc}",
                    batch=settings.getint("BGWIKI_BATCH"), maxlag=settings.getint("BGWIKI_MAXLAG"),
                    license=settings["BGWIKI_LICENSE"],
-                   limit=_count(limit, "limit", settings.getint("BGWIKI_LIMIT")),
-                   depth=_count(depth, "depth", settings.getint("BGWIKI_DEPTH")),
+                   limit=arguments.count(limit, "limit", settings.getint("BGWIKI_LIMIT")),
+                   depth=arguments.count(depth, "depth", settings.getint("BGWIKI_DEPTH")),
                    category=category, titles=names, skipped=skipped)
 
 

@@ -7,6 +7,9 @@
 - ``articles``, ``news_pages``, ``legacy`` and ``news``: a news site with feeds, sitemaps and
   archives (``NewsReplay``);
 - ``dump``: Wikimedia Enterprise HTML dumps (the generator) and their download mirror;
+- ``daily``: a dnevnik.bg-shaped site (feed refused with 402, daily pages linking articles and
+  their comments pages, dates only in ``itemprop="datePublished"``);
+- ``turned_away``: sites that refuse every request (``Refusing``: 402, or a bot-challenge page);
 - ``__main__``: the command line, ``python -m demo.replay wiki|news``.
 
 Site files (both shapes) are a header of ``key: value`` lines, a blank line, then the body.

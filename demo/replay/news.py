@@ -40,6 +40,12 @@ class NewsSite:
       another host (``http://localhost:<port>``, a mirror domain a polite crawler leaves alone);
     - ``/rss.xml`` (every article), ``/``, ``/section/<name>``, ``/tag/<name>`` and a daily "all
       news" page ``/archive/YYYY-MM-DD`` (with a link to the day before): listings, never articles;
+    - mediapool's daily archive ``/today.html``: today, or the day a form POST names in
+      ``rdate=YYYY-MM-DD``;
+    - a feed that moved for good, ``/moved/<path>`` (301 to ``<path>`` on ``localhost``), and the
+      site after a redesign: ``/changed/rss.xml`` links ``/changed/<slug>.html``, an app shell
+      whose text sits in a JSON blob for a script bundle that no longer loads (no article text,
+      in a browser either);
     - articles ``/news/<slug>.html`` with a menu, "most read", cookie notice, tags, comments and
       footer, rel=canonical, og:/article: meta tags and JSON-LD; ``js`` articles are inserted by
       inline JavaScript, so only a browser sees them. Pages also link to
@@ -80,6 +86,10 @@ class NewsSite:
             (r"/(?:section/(.*))?", self.section),
             (r"/tag/(.*)", self.tag),
             (r"/archive/(\d{4}-\d{2}-\d{2})", self.day),
+            (r"/today\.html", self.today),
+            (r"/moved/(.*)", self.moved),
+            (r"/changed/rss\.xml", self.changed_feed),
+            (r"/changed/([^/]+)\.html", self.changed_article),
             (r"/news/([^/]+)\.json", self.article_text),
             (r"/news/(drafts/)?([^/]+)\.html", self.article),
             (r"/legacy/item/([^/]+/[^/]+)/(\d+)/(.+)", self.legacy_item),
@@ -146,6 +156,29 @@ class NewsSite:
             return None
         return Response(200, self.pages.day_page(request.base, _other(request), day), HTML)
 
+    def today(self, request: Request) -> Response:
+        """mediapool's daily archive: ``today.html`` shows today; a form POST with
+        ``rdate=YYYY-MM-DD`` shows that day (a GET's query string is ignored)."""
+        day = request.params.get("rdate", "") if request.method == "POST" else ""
+        if not _is_date(day):
+            day = datetime.now(timezone(timedelta(hours=2))).date().isoformat()
+        return Response(200, self.pages.day_page(request.base, _other(request), day), HTML)
+
+    @staticmethod
+    def moved(request: Request, rest: str) -> Response:
+        """``/moved/<path>``: moved for good to ``<path>`` on another host (``localhost``)."""
+        return Response(301, b"", HTML, {"Location": f"{_other(request)}/{rest}"})
+
+    def changed_feed(self, request: Request) -> Response:
+        """The feed of the articles in the site's new layout (``/changed/<slug>.html``)."""
+        return Response(200, self.rss(request.base, _other(request), folder="changed"),
+                        "application/rss+xml; charset=utf-8")
+
+    def changed_article(self, request: Request, slug: str) -> Response | None:
+        if slug not in self.by_slug:
+            return None
+        return Response(200, self.pages.app_shell_page(request.base, self.by_slug[slug]), HTML)
+
     def article_text(self, request: Request, slug: str) -> Response | None:
         """A ``js: fetch`` article's paragraphs, slowly, as its page's script asks for them."""
         if slug not in self.by_slug or self.by_slug[slug].late != "fetch":
@@ -173,12 +206,13 @@ class NewsSite:
 
     # -- feeds and sitemaps -------------------------------------------------------------------
 
-    def rss(self, base: str, other: str) -> bytes:
+    def rss(self, base: str, other: str, folder: str = "news") -> bytes:
+        """The feed of every article, linked under ``/<folder>/``."""
         items = []
         for a in self.articles:
             items.append(
                 f"<item><title>{html.escape(a.title)}</title>"
-                f"<link>{base}/news/{quote(a.slug)}.html?utm_source=rss</link>"
+                f"<link>{base}/{folder}/{quote(a.slug)}.html?utm_source=rss</link>"
                 f"<guid isPermaLink=\"false\">demo-{html.escape(a.slug)}</guid>"
                 f"<pubDate>{_rfc822(a.published)}</pubDate>"
                 f"<dc:creator>{html.escape(a.author)}</dc:creator>"

@@ -94,6 +94,17 @@ class NewsPages:
         return self._chrome(base, other, heading, f'<h1>{html.escape(heading)}</h1><div '
                             f'class="cards">{cards or "<p>Няма новини.</p>"}</div>{draft}{more}')
 
+    def app_shell_page(self, base: str, a: Article) -> bytes:
+        """An article after a redesign: title and a one-line lead; the text waits in a JSON blob
+        for ``/static/app.js``, which the site does not serve (so a browser sees no more)."""
+        data = json.dumps({"props": {"paragraphs": a.paragraphs}}, ensure_ascii=False)
+        return (f'<!DOCTYPE html><html lang="bg"><head><meta charset="utf-8"><title>'
+                f'{html.escape(a.title)}</title><link rel="canonical" href="{base}/changed/'
+                f'{quote(a.slug)}.html"></head><body><div id="app"><h1>{html.escape(a.title)}</h1>'
+                f"<p>{html.escape(a.paragraphs[0][:80])}…</p></div>"
+                f'<script id="__DATA__" type="application/json">{html.escape(data)}</script>'
+                f'<script src="{base}/static/app.js" defer></script></body></html>').encode()
+
     def day_page(self, base: str, other: str, day: str) -> bytes:
         """The daily "all news" page, with a link to the day before."""
         before = (datetime.fromisoformat(day) - timedelta(days=1)).date().isoformat()

@@ -143,6 +143,13 @@ class Wiki:
             self.parse_cache[page.pageid] = cached
         return cached
 
+    def siteinfo(self) -> dict:
+        """``meta=siteinfo``'s general part: the main page is the first page."""
+        first = next(iter(self.pages.values()), None)
+        return {"batchcomplete": True, "query": {"general": {
+            "mainpage": first.title if first else "", "sitename": "Уикипедия", "lang": "bg",
+            "generator": "MediaWiki 1.46.0-wmf.5 (replay)"}}}
+
     def api(self, params: dict[str, str]) -> tuple[int, dict[str, str], dict | bytes]:
         """One API call: (status, extra headers, JSON payload or encoded JSON)."""
         action = params.get("action", "")
@@ -165,6 +172,8 @@ class Wiki:
                 return 200, {}, {"error": {"code": "toomanyvalues", "info": 'Too many values supplied for '
                                            'parameter "titles". The limit is 50.', "limit": 50}}
             return 200, {}, self.query_titles(titles)
+        if action == "query" and params.get("meta") == "siteinfo":
+            return 200, {}, self.siteinfo()
         if action == "query" and params.get("list") == "categorymembers":
             return 200, {}, self.category_members(params)
         if action == "parse":

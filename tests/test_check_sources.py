@@ -1,0 +1,163 @@
+"""``python -m crawler.check`` (``make check-sources``) against replays that answer as the real
+sources do: a wiki with a maxlag spell, a good news site, mediapool's POST archive, a site that
+answers 402 to everything, one behind a bot challenge, a feed moved to another host, a site whose
+article layout changed, and a host nobody listens on."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crawler.blocking import HINT
+from crawler.polite import Client
+from demo.replay.articles import Article
+from demo.replay.core import ReplayServer
+from demo.replay.news import NewsReplay
+from demo.replay.pages import synthetic_pages
+from demo.replay.turned_away import Refusing
+from demo.replay.wiki import WikiReplay
+from tests.test_crawl_news import PARAGRAPHS
+from tests.util import TEST_AGENT, free_port, run_module, write_config
+
+YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+
+
+def news_articles() -> list[Article]:
+    return [Article(f"statiya-{n}", f"Статия номер {n}", "Петър Петров", YESTERDAY, "Общество",
+                    False, PARAGRAPHS) for n in range(3)]
+
+
+def rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The printed table's rows by source."""
+    lines = [line for line in stdout.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return {r["source"]: r for r in (dict(zip(header, (c.strip() for c in line.strip("|").split(" | ")),
+                                               strict=True)) for line in lines[1:])}
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("check")
+    closed = free_port()
+    with WikiReplay(synthetic_pages(3), maxlag_faults=1) as wiki, \
+            NewsReplay(news_articles()) as news, \
+            ReplayServer(Refusing(402)) as paywall, \
+            ReplayServer(Refusing(403, challenge=True)) as challenge:
+        def site(name: str, *feeds: str, **more) -> dict:
+            return {"name": name, "allowed_domains": ["127.0.0.1"], "render": "fallback",
+                    "start_urls": list(feeds), **more}
+
+        cfg = write_config(tmp, {
+            "paths": {"data": str(tmp / "data")},
+            "crawl": {"download_delay": 0.0, "selenium_pool": 1, "render_min_chars": 400},
+            "crawl.bgwiki": {"api": wiki.api},
+        }, news=[
+            site("good", news.url("/rss.xml"), article_pattern=r"/news/.+\.html$",
+                 archive_urls=[news.url("/archive/{date}")]),
+            site("pool", news.url("/rss.xml"), article_pattern=r"/news/.+\.html$",
+                 archive_forms=[{"url": news.url("/today.html"), "form": {"rdate": "{date}"}}]),
+            site("dnevnik", paywall.url("/rss/"), article_pattern=r"/news/",
+                 archive_urls=[paywall.url("/allnews/{date:%Y/%m/%d}/")]),
+            site("offnews", challenge.url("/feed/"), article_pattern=r"/news/"),
+            site("moved", news.url("/moved/rss.xml"), article_pattern=r"/news/"),
+            site("changed", news.url("/changed/rss.xml"), article_pattern=r"/changed/"),
+            site("gone", f"http://127.0.0.1:{closed}/rss.xml"),
+        ])
+        proc = run_module("crawler.check", "--config", str(cfg), timeout=300)
+        one = run_module("crawler.check", "--config", str(cfg), "--site", "pool", timeout=120)
+        served = {"news": dict(news.counts), "wiki": dict(wiki.wiki.counts),
+                  "paywall": dict(paywall.sites[0].counts)}
+    return {"proc": proc, "rows": rows(proc.stdout), "one": one, "served": served,
+            "news": news, "closed": closed, "config": cfg}
+
+
+def test_every_source_has_a_row_with_at_most_ten_requests(checked):
+    assert list(checked["rows"]) == ["bgwiki", "good", "pool", "dnevnik", "offnews", "moved",
+                                     "changed", "gone"], checked["proc"].stdout
+    for row in checked["rows"].values():
+        requests = int(row["tried"].rsplit("(", 1)[1].split()[0])
+        assert 1 <= requests <= 10, row
+
+
+def test_the_wiki_answers_and_maxlag_is_waited_out(checked):
+    row = checked["rows"]["bgwiki"]
+    assert row["result"] == "ok", row
+    assert "siteinfo 200: Уикипедия" in row["evidence"] and "characters of HTML" in row["evidence"]
+    assert "a maxlag answer waited out" in row["evidence"]
+    assert checked["served"]["wiki"]["fault=maxlag"] == 1
+    assert checked["served"]["wiki"].get("without-maxlag", 0) == 0
+
+
+def test_a_working_news_site_and_the_post_archive_are_ok(checked):
+    good, pool = checked["rows"]["good"], checked["rows"]["pool"]
+    assert good["result"] == "ok" and pool["result"] == "ok", (good, pool)
+    assert "feed /rss.xml: 4 items, 3 article links" in good["evidence"]
+    assert "newest lastmod" in good["evidence"]
+    assert f"archive {YESTERDAY}: 3 article links" in good["evidence"]
+    assert f"archive {YESTERDAY}: 3 article links" in pool["evidence"]
+    assert "yesterday's archive (POST)" in pool["tried"]
+    assert checked["served"]["news"]["POST /today.html"] == 2  # the full run and --site pool
+    assert "characters (plain HTML), main text by trafilatura" in good["evidence"]
+    assert checked["one"].returncode == 0, checked["one"].stderr
+    assert list(rows(checked["one"].stdout)) == ["pool"]
+
+
+def test_refusals_and_challenges_are_blocked(checked):
+    dnevnik, offnews = checked["rows"]["dnevnik"], checked["rows"]["offnews"]
+    assert dnevnik["result"] == "blocked" and offnews["result"] == "blocked"
+    assert "HTTP 402 on /robots.txt, 3 of 3 listings" in dnevnik["evidence"]
+    assert "Cloudflare challenge on /robots.txt, 2 of 2 listings" in offnews["evidence"]
+    assert dnevnik["fix"] == HINT == offnews["fix"]
+    assert checked["served"]["paywall"]["GET /rss/"] == 1  # asked once, not hammered
+
+
+def test_a_feed_moved_to_another_host(checked):
+    row = checked["rows"]["moved"]
+    port = checked["news"].port
+    assert row["result"] == "moved", row
+    assert f"301 /moved/rss.xml -> http://localhost:{port}/rss.xml" in row["evidence"]
+    assert f"http://localhost:{port}/rss.xml" in row["fix"]
+    assert ("localhost", "/rss.xml") not in checked["news"].requests  # not followed
+
+
+def test_a_changed_layout_stays_short_after_rendering(checked):
+    row = checked["rows"]["changed"]
+    assert row["result"] == "changed", row
+    assert "rendered in Chromium" in row["evidence"] and "under crawl.render_min_chars=400" in row["evidence"]
+
+
+def test_an_unreachable_host(checked):
+    row = checked["rows"]["gone"]
+    assert row["result"] == "unreachable", row
+    assert f"connection refused by 127.0.0.1:{checked['closed']}" in row["evidence"]
+
+
+def test_exit_1_with_one_line_per_broken_source(checked):
+    proc = checked["proc"]
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["dnevnik", "offnews", "moved", "changed", "gone"]
+    assert lines[0] == f"dnevnik: blocked: {HINT}"
+
+
+def test_an_unknown_source_is_one_line(checked):
+    proc = run_module("crawler.check", "--config", str(checked["config"]), "--site", "nope", timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: unknown source 'nope' (configured: bgwiki, good, pool, "
+                                   "dnevnik, offnews, moved, changed, gone)")
+
+
+def test_the_client_keeps_the_delay_and_obeys_robots_txt():
+    """Lower bounds only: each request reaches the server at least the delay after the last."""
+    seen: list[float] = []
+    with NewsReplay(news_articles()) as news:
+        site = news.site
+        news.sites = [lambda request: seen.append(time.monotonic()) or site(request)]
+        client = Client(TEST_AGENT, delay=0.3)
+        answers = [client.fetch(news.url("/rss.xml")) for _ in range(2)]
+        draft = client.fetch(news.url("/news/drafts/statiya-0.html"))
+    assert [a.status for a in answers] == [200, 200] and client.requests == 3  # robots.txt first
+    assert draft.error == "robots.txt disallows /news/drafts/statiya-0.html" and len(seen) == 3
+    assert all(later - earlier >= 0.3 for earlier, later in zip(seen, seen[1:], strict=False))
