@@ -1,5 +1,5 @@
 """``python -m crawler.check`` (``make check-sources``) against replays that answer as the real
-sources do: a wiki with a maxlag spell, a good news site, mediapool's POST archive, a site that
+sources do: a wiki with a maxlag spell, a dumps mirror, a good news site, mediapool's POST archive, a site that
 answers 402 to everything, one behind a bot challenge, a feed moved to another host, a site whose
 article layout changed, and a host nobody listens on."""
 
@@ -14,11 +14,13 @@ from crawler.blocking import HINT
 from crawler.polite import Client
 from demo.replay.articles import Article
 from demo.replay.core import ReplayServer
+from demo.replay.dump import DumpMirror
 from demo.replay.news import NewsReplay
 from demo.replay.pages import synthetic_pages
 from demo.replay.turned_away import Refusing
 from demo.replay.wiki import WikiReplay
 from tests.test_crawl_news import PARAGRAPHS
+from tests.test_wikidump_runs import mirror
 from tests.util import TEST_AGENT, free_port, run_module, write_config
 
 YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
@@ -44,7 +46,8 @@ def checked(tmp_path_factory):
     with WikiReplay(synthetic_pages(3), maxlag_faults=1) as wiki, \
             NewsReplay(news_articles()) as news, \
             ReplayServer(Refusing(402)) as paywall, \
-            ReplayServer(Refusing(403, challenge=True)) as challenge:
+            ReplayServer(Refusing(403, challenge=True)) as challenge, \
+            ReplayServer(mirror(tmp)[0]) as dumps:
         def site(name: str, *feeds: str, **more) -> dict:
             return {"name": name, "allowed_domains": ["127.0.0.1"], "render": "fallback",
                     "start_urls": list(feeds), **more}
@@ -52,7 +55,7 @@ def checked(tmp_path_factory):
         cfg = write_config(tmp, {
             "paths": {"data": str(tmp / "data")},
             "crawl": {"download_delay": 0.0, "selenium_pool": 1, "render_min_chars": 400},
-            "crawl.bgwiki": {"api": wiki.api},
+            "crawl.bgwiki": {"api": wiki.api, "dump": dumps.url(DumpMirror.prefix)},
         }, news=[
             site("good", news.url("/rss.xml"), article_pattern=r"/news/.+\.html$",
                  archive_urls=[news.url("/archive/{date}")]),
@@ -68,16 +71,17 @@ def checked(tmp_path_factory):
         proc = run_module("crawler.check", "--config", str(cfg), timeout=300)
         one = run_module("crawler.check", "--config", str(cfg), "--site", "pool", timeout=120)
         served = {"news": dict(news.counts), "wiki": dict(wiki.wiki.counts),
-                  "paywall": dict(paywall.sites[0].counts)}
+                  "paywall": dict(paywall.sites[0].counts), "dumps": len(dumps.requests)}
     return {"proc": proc, "rows": rows(proc.stdout), "one": one, "served": served,
             "news": news, "closed": closed, "config": cfg}
 
 
 def test_every_source_has_a_row_with_at_most_ten_requests(checked):
-    assert list(checked["rows"]) == ["bgwiki", "good", "pool", "dnevnik", "offnews", "moved",
+    assert list(checked["rows"]) == ["bgwiki", "bgwiki dump", "good", "pool", "dnevnik", "offnews", "moved",
                                      "changed", "gone"], checked["proc"].stdout
-    for row in checked["rows"].values():
-        requests = int(row["tried"].rsplit("(", 1)[1].split()[0])
+    for name, row in checked["rows"].items():
+        requests = (checked["served"]["dumps"] if name == "bgwiki dump"  # counted at the mirror
+                    else int(row["tried"].rsplit("(", 1)[1].split()[0]))
         assert 1 <= requests <= 10, row
 
 
@@ -88,6 +92,12 @@ def test_the_wiki_answers_and_maxlag_is_waited_out(checked):
     assert "a maxlag answer waited out" in row["evidence"]
     assert checked["served"]["wiki"]["fault=maxlag"] == 1
     assert checked["served"]["wiki"].get("without-maxlag", 0) == 0
+
+
+def test_the_dump_row_names_the_newest_run_and_its_checksum(checked):
+    row = checked["rows"]["bgwiki dump"]
+    assert row["result"] == "ok", row
+    assert "20261101" in row["evidence"] and "md5" in row["evidence"].lower(), row
 
 
 def test_a_working_news_site_and_the_post_archive_are_ok(checked):
@@ -145,7 +155,7 @@ def test_exit_1_with_one_line_per_broken_source(checked):
 def test_an_unknown_source_is_one_line(checked):
     proc = run_module("crawler.check", "--config", str(checked["config"]), "--site", "nope", timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: unknown source 'nope' (configured: bgwiki, good, pool, "
+    assert proc.stderr.strip() == ("error: unknown source 'nope' (configured: bgwiki, dump, good, pool, "
                                    "dnevnik, offnews, moved, changed, gone)")
 
 
