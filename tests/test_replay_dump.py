@@ -94,5 +94,11 @@ def test_the_generator_command_writes_the_real_shape(tmp_path):
         lines = [json.loads(line) for info in infos for line in tar.extractfile(info)]
     assert len({a["name"] for a in lines if a["event"]["type"] == "update"}) == 300
     assert len(lines) > 300 and any(a["event"]["type"] == "delete" for a in lines)
+    stats = json.loads((tmp_path / "bgwiki-NS0-20261101-ENTERPRISE-STATS.json").read_text())
+    assert stats["md5sum"] == hashlib.md5(out.read_bytes()).hexdigest() and stats["wiki"] == "bgwiki"
+    named = tmp_path / "bgwiki-NS0-20261201-ENTERPRISE-HTML.json.tar.gz"  # the run date in the name
+    assert run_module("demo.replay.dump", "--pages", "2", str(named), timeout=60).returncode == 0
+    assert json.loads((tmp_path / "bgwiki-NS0-20261201-ENTERPRISE-STATS.json").read_text())["md5sum"] == \
+        hashlib.md5(named.read_bytes()).hexdigest()
     bad = run_module("demo.replay.dump", "--repeats", "2", str(out), timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --repeats and --moves")

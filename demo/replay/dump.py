@@ -21,6 +21,9 @@ end), dump and STATS files answered resumably (with ``Faults`` slowly, so a test
 download part-way).
 
     python -m demo.replay.dump --pages 20000 OUT.json.tar.gz   # and OUT's STATS file beside it
+
+The STATS file is named for the run date in OUT's name (``...-NS0-<date>-...``), else the
+articles' ``date_modified`` day.
 """
 
 from __future__ import annotations
@@ -357,7 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     if not (0 <= args.repeats <= 1 and 0 <= args.moves <= 1):
         raise UserError("--repeats and --moves must be between 0 and 1")
     write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs), args.repeats, args.moves))
-    print(f"{args.pages} articles -> {args.out} ({args.out.stat().st_size:,} bytes)")
+    named = re.search(r"-NS0-(\d{8})-", args.out.name)  # the run date of a file named as Wikimedia does
+    stats = args.out.with_name(STATS_NAME.format(wiki=WIKI, date=named.group(1) if named else
+                                                 MODIFIED[:10].replace("-", "")))
+    with atomic_write(stats, "wb") as fh:
+        fh.write(stats_file(args.out))
+    print(f"{args.pages} articles -> {args.out} ({args.out.stat().st_size:,} bytes), md5 in {stats.name}")
 
 
 if __name__ == "__main__":
