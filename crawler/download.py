@@ -54,11 +54,15 @@ class Remote:
 
 def request(url: str, agent: str, method: str = "GET", headers: dict[str, str] | None = None,
              timeout: float = 60):
-    """``urlopen`` with the contact User-Agent; HTTP and network errors as one-line UserErrors."""
+    """``urlopen`` with the contact User-Agent; HTTP and network errors as one-line UserErrors (a
+    DownloadError for the network and the server's own errors, 5xx: what a later try may not meet)."""
     req = Request(url, method=method, headers={"User-Agent": agent, **(headers or {})})
     try:
         return urlopen(req, timeout=timeout)
     except HTTPError as exc:
+        if exc.code >= 500:  # maintenance (502/503) or a failing server: as unreachable
+            raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason} (the server's error; try again later)"
+                                ) from None
         hint = "; set crawl.user_agent to name you and a contact" if exc.code == 403 else ""  # Wikimedia's policy
         raise UserError(f"{url}: HTTP {exc.code} {exc.reason}{hint}") from None
     except (URLError, OSError, HTTPException) as exc:
@@ -75,21 +79,23 @@ def remote(url: str, agent: str, timeout: float = 60) -> Remote:
                       response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))
 
 
-def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: float = 60) -> Remote:
+def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: float = 60, delay: float = 0.0
+           ) -> Remote:
     """The file ``pattern.format(date=...)`` of the newest run in a runs listing that has one
     (its HEAD, for ``fetch``).
 
     ``listing`` is an index page of ``YYYYMMDD/`` folders (like Wikimedia's
     ``other/enterprise_html/runs/``); a run still being written may lack the file, so up to
-    ``tries`` runs are checked from the newest down.
+    ``tries`` runs are checked from the newest down, ``delay`` seconds after each request.
     """
     with request(listing, agent, timeout=timeout) as response:
         page = response.read().decode("utf-8", "replace")
-    dates = sorted(set(re.findall(r'href="(\d{8})/"', page)), reverse=True)
+    dates = sorted(set(re.findall(r'href="(?:[^"]*/)?(\d{8})/"', page)), reverse=True)
     if not dates:
         raise UserError(f"{listing}: no YYYYMMDD/ run folders listed")
     for date in dates[:tries]:
         url = urljoin(listing, f"{date}/{pattern.format(date=date)}")
+        time.sleep(delay)
         try:
             return remote(url, agent, timeout)
         except UserError as exc:
@@ -113,8 +119,20 @@ def _write_meta(path: Path, meta: dict) -> None:
 
 
 def _same(meta: dict | None, info: Remote) -> bool:
-    """Whether the server's answer recorded in ``meta`` is ``info`` (other keys aside)."""
-    return meta is not None and {k: meta.get(k) for k in asdict(info)} == asdict(info)
+    """Whether the server's answer recorded in ``meta`` is ``info`` (other keys aside; the size
+    too when the server gives one, else the ETag or Last-Modified must be there to tell)."""
+    wanted = {k: v for k, v in asdict(info).items() if k != "size" or v is not None}
+    if info.size is None and not (info.etag or info.last_modified):
+        return False
+    return meta is not None and {k: meta.get(k) for k in wanted} == wanted
+
+
+def _whole(final: Path, info: Remote) -> bool:
+    """Whether ``final`` is the finished download of ``info``: its size the server's, or, when the
+    server gives none, the size recorded when it was finished."""
+    meta = _meta(meta_path(final))
+    size = info.size if info.size is not None else (meta or {}).get("size")
+    return final.is_file() and _same(meta, info) and final.stat().st_size == size
 
 
 def meta_path(final: Path) -> Path:
@@ -135,7 +153,7 @@ def missing_bytes(folder: Path, info: Remote) -> int:
     """Bytes ``fetch`` would still download for ``info`` into ``folder`` (0: whole and unchanged)."""
     name = Path(urlsplit(info.url).path).name
     final, partial = folder / name, folder / f"{name}.partial"
-    if final.is_file() and _same(read_meta(final), info) and final.stat().st_size == info.size:
+    if _whole(final, info):
         return 0
     have = partial.stat().st_size if partial.is_file() and _same(_meta(meta_path(partial)), info) else 0
     return max((info.size or 0) - have, 0)
@@ -158,7 +176,7 @@ def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: boo
             raise
         print(f"warning: {url} unreachable; using the whole copy downloaded earlier, {final}", file=sys.stderr)
         return final
-    if final.is_file() and _same(_meta(final_meta), info) and final.stat().st_size == info.size:
+    if _whole(final, info):
         return final  # downloaded by an earlier run, unchanged on the server
     folder.mkdir(parents=True, exist_ok=True)
     with open(partial, "ab") as out:
@@ -173,6 +191,8 @@ def fetch(url: str, folder: Path, agent: str, timeout: float = 60, progress: boo
         _stream(info, out, agent, timeout, progress)
         out.flush()
         os.fsync(out.fileno())
+        if info.size is None:  # what was received is the size later runs compare against
+            _write_meta(partial_meta, {**asdict(info), "size": out.tell()})
         os.replace(partial_meta, final_meta)
         os.replace(partial, final)
     return final

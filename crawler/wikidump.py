@@ -198,11 +198,11 @@ def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, 
                 if (article.get("namespace") or {}).get("identifier", 0) != 0:
                     counts["not_articles"] += 1
                     continue
-                if not isinstance(article.get("name"), str) or not article["name"].strip():
-                    raise TypeError("no name")
                 if (article.get("event") or {}).get("type") == "delete":
                     counts["deleted"] += 1
                     continue
+                if not isinstance(article.get("name"), str) or not article["name"].strip():
+                    raise TypeError("no name")
                 if not selection(article):
                     continue
                 rec = record(article, wiki_base)
@@ -251,22 +251,26 @@ def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | 
     the newest run; unreachable: the newest checked download on disk). Disk room is checked first."""
     downloads, raw = config.data_dir(cfg, "downloads"), config.data_dir(cfg, "raw", SOURCE)
     keep_free = cfg.crawl.bgwiki.dump_keep_free
+
+    def on_disk(path: Path) -> Dump:
+        size = path.stat().st_size
+        dumpruns.check_room(0, dumpruns.to_import(raw, path.name, size), downloads, raw, keep_free)
+        return Dump(path)
+
     if not source.startswith(("http://", "https://")):
         path = Path(source).expanduser()
         if not path.is_file():
             raise UserError(f"dump file not found: {path}")
-        dumpruns.check_room(path.stat().st_size, 0, downloads, raw, keep_free)
-        return Dump(path)
+        return on_disk(path)
     if urlsplit(source).path.endswith("/"):
         try:
-            info = download.newest(source, dumpruns.DUMP_NAME, agent)
+            info = download.newest(source, dumpruns.DUMP_NAME, agent, delay=cfg.crawl.download_delay)
         except download.DownloadError as exc:
             path = dumpruns.newest_on_disk(downloads)
             if path is None:
                 raise
             print(f"notice: {exc}; using the newest checked download on disk, {path}", file=sys.stderr)
-            dumpruns.check_room(path.stat().st_size, 0, downloads, raw, keep_free)
-            return Dump(path)
+            return on_disk(path)
         print(f"newest dump: {info.url}", file=sys.stderr)
     elif not urlsplit(source).path.endswith(".tar.gz"):
         raise UserError(f'{source}: not a dump file (.tar.gz); for a runs listing, end the URL with "/": '
@@ -278,16 +282,20 @@ def resolve_dump(source: str, cfg: config.Section, agent: str, progress: bool | 
             path = download.fetch(source, downloads, agent, progress=progress)
             print(dumpruns.verify(path, dumpruns.saved_stats(downloads, source), progress), file=sys.stderr)
             return Dump(path)
-    older = dumpruns.older_partials(downloads, Path(urlsplit(info.url).path).name)
-    dumpruns.check_room(info.size or 0, download.missing_bytes(downloads, info), downloads, raw, keep_free,
-                        freed=sum(p.stat().st_size for p in older))
+    name = Path(urlsplit(info.url).path).name
+    older = dumpruns.older_partials(downloads, name)
+    if info.size is None:
+        print(f"notice: {info.url}: size unknown (no Content-Length): disk room not checked", file=sys.stderr)
+    else:
+        dumpruns.check_room(download.missing_bytes(downloads, info), dumpruns.to_import(raw, name, info.size),
+                            downloads, raw, keep_free, freed=sum(p.stat().st_size for p in older))
     stats = dumpruns.stats_url(info.url)
-    md5 = dumpruns.fetch_stats(stats, agent) if stats else None
+    md5, why = dumpruns.fetch_stats(stats, agent) if stats else (None, dumpruns.NO_STATS)
     notes = dumpruns.remove(older)
     if stats:
         dumpruns.save_stats(downloads, stats, md5)
     path = download.fetch(info.url, downloads, agent, progress=progress, info=info)
-    print(dumpruns.verify(path, md5, progress), file=sys.stderr)
+    print(dumpruns.verify(path, md5, progress, why), file=sys.stderr)
     return Dump(path, notes)
 
 
@@ -310,7 +318,7 @@ def summary(counts: Counter, name: str, elapsed: float, missing: list[str], note
 
 def preflight(cfg: config.Section, agent: str | None = None) -> dict:
     """The dump's row of the sources check: the newest run, its size, its STATS file and room on
-    disk (at most six small requests; nothing downloaded or written).
+    disk (at most six small requests, ``crawl.download_delay`` apart; nothing downloaded or written).
 
     Keys: source, tried, result (ok / blocked / moved / changed / unreachable), evidence, fix.
     """
@@ -318,36 +326,44 @@ def preflight(cfg: config.Section, agent: str | None = None) -> dict:
     downloads, raw = config.data_dir(cfg, "downloads"), config.data_dir(cfg, "raw", SOURCE)
     source = cfg.crawl.bgwiki.dump
     row = {"source": "bgwiki dump", "tried": source, "result": "ok", "evidence": "", "fix": ""}
+    delay, older = cfg.crawl.download_delay, []
     if not source.startswith(("http://", "https://")):
         path = Path(cfg.source).parent / Path(source).expanduser()
         if not path.is_file():
             return {**row, "result": "unreachable", "evidence": f"no file {path}",
                     "fix": "set crawl.bgwiki.dump to the runs listing, a dump URL or an existing .tar.gz"}
-        size, missing, found = path.stat().st_size, 0, f"local file {path.name}, {path.stat().st_size:,} bytes"
+        name, size, missing = path.name, path.stat().st_size, 0
+        found = f"local file {name}, {size:,} bytes"
     else:
         row["tried"] = f"{source} (runs listing or file), HEAD of the dump, its STATS file"
+        unreachable = {"result": "unreachable", "fix": "check the network and crawl.bgwiki.dump; try again later"}
         try:
-            info = (download.newest(source, dumpruns.DUMP_NAME, agent) if urlsplit(source).path.endswith("/")
-                    else download.remote(source, agent))
+            info = (download.newest(source, dumpruns.DUMP_NAME, agent, delay=delay)
+                    if urlsplit(source).path.endswith("/") else download.remote(source, agent))
         except download.DownloadError as exc:
             on_disk = dumpruns.newest_on_disk(downloads)
             kept = f"; checked download on disk: {on_disk.name} (make wikidump uses it)" if on_disk else ""
-            return {**row, "result": "unreachable", "evidence": f"{exc}{kept}",
-                    "fix": "check the network and crawl.bgwiki.dump"}
+            return {**row, **unreachable, "evidence": f"{exc}{kept}"}
         except UserError as exc:
             return {**row, **_refused(str(exc))}
-        time.sleep(cfg.crawl.download_delay)
+        time.sleep(delay)
+        name, size = Path(urlsplit(info.url).path).name, info.size
+        found = (f"newest run {dumpruns.run_date(Path(name)) or '?'}: {name}, "
+                 + (f"{size:,} bytes" if size is not None else "size unknown"))
         stats = dumpruns.stats_url(info.url)
-        md5 = dumpruns.fetch_stats(stats, agent) if stats else None
-        size, missing = info.size or 0, download.missing_bytes(downloads, info)
-        found = (f"newest run {dumpruns.run_date(Path(urlsplit(info.url).path)) or '?'}: "
-                 f"{Path(urlsplit(info.url).path).name}, {size:,} bytes, "
-                 + (f"STATS md5 {md5}" if md5 else "no STATS file"))
-        if md5 is None:
-            row.update(result="changed", fix="the run has no ENTERPRISE-STATS.json (still being written, or the "
-                       "layout changed): make wikidump imports it without an md5 check")
+        try:
+            md5, why = dumpruns.fetch_stats(stats, agent) if stats else (None, dumpruns.NO_STATS)
+        except download.DownloadError as exc:
+            return {**row, **unreachable, "evidence": f"{found}; STATS file: {exc}"}
+        except UserError as exc:
+            return {**row, **_refused(str(exc)), "evidence": f"{found}; STATS file: {exc}"}
+        found += f", STATS md5 {md5}" if md5 else f"; {why}: make wikidump imports it without an md5 check"
+        if size is None:
+            return {**row, "evidence": f"{found}; size unknown (no Content-Length): disk room not checked"}
+        missing, older = download.missing_bytes(downloads, info), dumpruns.older_partials(downloads, name)
     try:
-        free, need = dumpruns.check_room(size, missing, downloads, raw, cfg.crawl.bgwiki.dump_keep_free)
+        free, need = dumpruns.check_room(missing, dumpruns.to_import(raw, name, size), downloads, raw,
+                                         cfg.crawl.bgwiki.dump_keep_free, freed=sum(p.stat().st_size for p in older))
     except UserError as exc:
         return {**row, "result": "blocked", "evidence": f"{found}; {exc}",
                 "fix": "free disk space, or set paths.data on a larger disk"}
@@ -407,6 +423,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.dump and not source.startswith(("http://", "https://")):
         source = str(Path(cfg.source).parent / Path(source).expanduser())  # relative to the config file
     dump = resolve_dump(source, cfg, agent)
+    dumpruns.begin_import(config.data_dir(cfg, "raw", SOURCE), dump.path)
     started = time.monotonic()
     counts: Counter = Counter()
     try:
