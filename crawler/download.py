@@ -69,6 +69,18 @@ def request(url: str, agent: str, method: str = "GET", headers: dict[str, str] |
         raise DownloadError(f"{url}: {getattr(exc, 'reason', exc)} (network down?)") from None
 
 
+def read(url: str, agent: str, limit: int = 1 << 20, timeout: float = 60) -> bytes:
+    """GET ``url``: its body's first ``limit`` bytes; a connection dropped short is a DownloadError."""
+    with request(url, agent, timeout=timeout) as response:
+        try:
+            data = response.read(limit)
+        except (OSError, HTTPException) as exc:
+            raise DownloadError(f"{url}: {exc} (network down?)") from None
+        if len(data) < limit and response.length:  # http.client returns what came before the drop
+            raise DownloadError(f"{url}: the connection dropped after {len(data):,} bytes (network down?)")
+    return data
+
+
 def remote(url: str, agent: str, timeout: float = 60) -> Remote:
     """HEAD the file: size, ETag, Last-Modified; an HTML page (a listing, a portal) is no dump file."""
     with request(url, agent, "HEAD", timeout=timeout) as response:
@@ -88,8 +100,7 @@ def newest(listing: str, pattern: str, agent: str, tries: int = 4, timeout: floa
     ``other/enterprise_html/runs/``); a run still being written may lack the file, so up to
     ``tries`` runs are checked from the newest down, ``delay`` seconds after each request.
     """
-    with request(listing, agent, timeout=timeout) as response:
-        page = response.read().decode("utf-8", "replace")
+    page = read(listing, agent, 1 << 24, timeout).decode("utf-8", "replace")
     dates = sorted(set(re.findall(r'href="(?:[^"]*/)?(\d{8})/"', page)), reverse=True)
     if not dates:
         raise UserError(f"{listing}: no YYYYMMDD/ run folders listed")

@@ -58,8 +58,7 @@ def fetch_stats(url: str, agent: str, timeout: float = 60) -> tuple[str | None, 
     """(md5 hex, "") from the STATS file at ``url``; (None, why) when the run has none (HTTP 404)
     or its STATS file names no md5. An answer that is no JSON object (an HTML page) is a UserError."""
     try:
-        with download.request(url, agent, timeout=timeout) as response:
-            data = response.read(1 << 20)
+        data = download.read(url, agent, timeout=timeout)
     except UserError as exc:
         if "HTTP 404" in str(exc):
             return None, NO_STATS

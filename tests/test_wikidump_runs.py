@@ -16,7 +16,7 @@ from pathlib import Path
 from common import config as config_module
 from crawler import dumpruns
 from crawler.wikidump import preflight
-from demo.replay.core import ReplayServer, Request, Response
+from demo.replay.core import Faults, ReplayServer, Request, Response
 from demo.replay.dump import DumpMirror, stats_file
 from demo.replay.pages import synthetic_pages
 from tests.crawl_util import records
@@ -196,3 +196,105 @@ def test_preflight_says_a_refused_agent_is_blocked(tmp_path):
         blocked = check(config)
     assert blocked["result"] == "blocked" and "HTTP 403" in blocked["evidence"]
     assert "crawl.user_agent" in blocked["fix"]
+
+
+def test_preflight_returns_a_row_whatever_the_stats_fetch_meets(tmp_path):
+    """An HTML page, a refusal, a server error or a dropped connection where the STATS file
+    should be: each is a row (changed, blocked, unreachable), not an exception."""
+    site, data = mirror(tmp_path)
+    answers = {"html": Response(200, b"<html><body>Sign in</body></html>", "text/html"),
+               "403": Response(403, b"Please set a user-agent"), "429": Response(429, b"Too many requests"),
+               "503": Response(503, b"maintenance")}
+    answer: list[str] = []
+
+    def stats_trouble(request: Request) -> Response | None:
+        if request.path.endswith("STATS.json") and answer[0] in answers:
+            return answers[answer[0]]
+        return site(request)
+
+    faults = Faults(only=r"STATS\.json$")
+    with ReplayServer(stats_trouble, faults=faults) as server:
+        config, _ = setup(tmp_path, server.url(DumpMirror.prefix))
+        results = {}
+        for case in [*answers, "drop"]:
+            answer[:] = [case]
+            faults.truncate_after = 10 if case == "drop" else None
+            results[case] = check(config)
+    found = f"newest run {DATE}: {NAME}, {len(data):,} bytes; STATS file: "
+    assert results["html"]["result"] == "changed" and "not a STATS file" in results["html"]["evidence"]
+    assert results["403"]["result"] == results["429"]["result"] == "blocked", results
+    assert "crawl.user_agent" in results["403"]["fix"]
+    assert results["503"]["result"] == "unreachable" and "HTTP 503" in results["503"]["evidence"]
+    assert results["drop"]["result"] == "unreachable" and "connection dropped" in results["drop"]["evidence"]
+    assert all(row["evidence"].startswith(found) for row in results.values()), results
+
+
+def test_a_server_error_on_the_listing_falls_back_to_the_checked_download(tmp_path):
+    """dumps.wikimedia.org answers 503 during maintenance: as unreachable, not as a changed layout."""
+    site, _ = mirror(tmp_path)
+    maintenance: list[bool] = []
+
+    def maybe_down(request: Request) -> Response | None:
+        return Response(503, b"Service Unavailable") if maintenance else site(request)
+
+    with ReplayServer(maybe_down) as server:
+        listing = server.url(DumpMirror.prefix)
+        config, data_dir = setup(tmp_path, listing)
+        done = wikidump(config)
+        maintenance.append(True)
+        during = wikidump(config)
+        row = check(config)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert during.returncode == 0, during.stderr[-3000:]
+    notices = [line for line in during.stderr.splitlines() if line.startswith("notice:")]
+    assert len(notices) == 1 and "HTTP 503" in notices[0] and notices[0].endswith(
+        f"using the newest checked download on disk, {data_dir / 'downloads' / NAME}")
+    assert "already stored" in during.stdout and len(records(data_dir)) == 40
+    assert row["result"] == "unreachable" and "HTTP 503" in row["evidence"] and NAME in row["evidence"], row
+
+
+def test_stats_with_the_md5_under_another_key_or_none(tmp_path):
+    """The STATS file's fields are known only from Wikimedia's notes: ``md5sum`` is expected; one
+    32-hex value under another key naming md5 is taken; none: imported unchecked with a notice."""
+    site, data = mirror(tmp_path)
+    md5 = hashlib.md5(data).hexdigest()
+    site.files[STATS] = json.dumps({"wiki": "bgwiki", "MD5": md5.upper(), "date_modified": "x"}).encode()
+    with ReplayServer(site) as server:
+        config, data_dir = setup(tmp_path, server.url(DumpMirror.prefix))
+        other_key = wikidump(config)
+        other_row = check(config)
+        site.files[STATS] = json.dumps({"wiki": "bgwiki", "sha1sum": "0" * 40}).encode()
+        site.files[DUMP] = data + bytes(512)  # republished: downloaded and checked again
+        none_row = check(config)
+        unchecked = wikidump(config)
+    assert other_key.returncode == 0, other_key.stderr[-3000:]
+    assert f"md5 of {NAME} matches the run's STATS file: {md5}" in other_key.stderr
+    assert other_row["result"] == "ok" and f"STATS md5 {md5}" in other_row["evidence"], other_row
+    says = "the run's STATS file names no md5 (keys: sha1sum, wiki)"
+    assert unchecked.returncode == 0, unchecked.stderr[-3000:]
+    notices = [line for line in unchecked.stderr.splitlines() if line.startswith("notice:")]
+    assert notices == [f"notice: {says}: {NAME} is imported without an md5 check"]
+    assert none_row["result"] == "ok" and f"{says}: make wikidump imports it without an md5 check" \
+        in none_row["evidence"], none_row
+    assert len(records(data_dir)) == 40
+
+
+def test_a_head_without_content_length(tmp_path):
+    """Some servers leave the length out of a HEAD answer: the room check says it is skipped, the
+    finished download's size is recorded, so a re-run downloads nothing and an offline run uses it."""
+    site, data = mirror(tmp_path)
+    site.head_length = False
+    with ReplayServer(site) as server:
+        config, data_dir = setup(tmp_path, server.url(DumpMirror.prefix))
+        done = wikidump(config)
+        again = wikidump(config)
+        row = check(config)
+    offline = wikidump(config)
+    for run in (done, again, offline):
+        assert run.returncode == 0, run.stderr[-3000:]
+    notice = "size unknown (no Content-Length): disk room not checked"
+    assert notice in done.stderr and notice in again.stderr
+    assert site.gets.count(DUMP) == 1 and (data_dir / "downloads" / NAME).read_bytes() == data
+    assert "using the newest checked download on disk" in offline.stderr
+    assert row["result"] == "ok" and notice in row["evidence"] and "size unknown" in row["evidence"], row
+    assert len(records(data_dir)) == 40

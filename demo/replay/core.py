@@ -50,12 +50,13 @@ class Request:
 
 @dataclass
 class Response:
-    """What a site answers. ``ranged``: served like a file (Range, ETag), never gzipped."""
+    """What a site answers. ``ranged``: served like a file (Range, ETag), never gzipped. A header
+    set to None is left out (``Content-Length`` too, which the server adds otherwise)."""
 
     status: int = 200
     body: bytes | Path = b""
     content_type: str = "text/plain; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | None] = field(default_factory=dict)
     ranged: bool = False
 
 
@@ -190,8 +191,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", response.content_type)
         for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(length))
+            if value is not None:
+                self.send_header(key, value)
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         if self.command != "HEAD" and length:
             self._write(self._chunks(body, start, length), path)

@@ -293,7 +293,8 @@ class DumpMirror:
     are answered like the real server (``Range``/``If-Range``, ETag, 206/416 from the replay
     core). ``ranges`` keeps the ``Range`` header of every GET of a dump (None: the whole file),
     ``gets`` the name of every file GET, ``agents`` the User-Agents. Assigning new bytes to a
-    file publishes a changed file (a new ETag).
+    file publishes a changed file (a new ETag). ``head_length`` False: a HEAD answer without
+    ``Content-Length`` (as some servers and proxies send).
     """
 
     prefix = "/other/enterprise_html/runs/"
@@ -304,6 +305,7 @@ class DumpMirror:
         self.ranges: list[str | None] = []
         self.gets: list[str] = []
         self.agents: set[str] = set()
+        self.head_length = True
         self.routes: list[Route] = [
             (re.compile(re.escape(self.prefix.rstrip("/"))), self.redirect),
             (re.compile(re.escape(self.prefix)), self.listing),
@@ -341,7 +343,8 @@ class DumpMirror:
             self.gets.append(name)
             if name.endswith(".tar.gz"):
                 self.ranges.append(request.headers.get("Range"))
-        return Response(200, self.files[name], "application/octet-stream", ranged=True)
+        unsized = {} if self.head_length or request.method != "HEAD" else {"Content-Length": None}
+        return Response(200, self.files[name], "application/octet-stream", unsized, ranged=True)
 
 
 @cli_main
