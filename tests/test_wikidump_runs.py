@@ -13,9 +13,12 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from common import config as config_module
+from common.errors import UserError
 from crawler import dumpruns
-from crawler.wikidump import preflight
+from crawler.wikidump import preflight, resolve_dump
 from demo.replay.core import Faults, ReplayServer, Request, Response
 from demo.replay.dump import DumpMirror, stats_file
 from demo.replay.pages import synthetic_pages
@@ -298,3 +301,28 @@ def test_a_head_without_content_length(tmp_path):
     assert "using the newest checked download on disk" in offline.stderr
     assert row["result"] == "ok" and notice in row["evidence"] and "size unknown" in row["evidence"], row
     assert len(records(data_dir)) == 40
+
+
+def test_a_stopped_import_is_reserved_only_what_it_still_writes(tmp_path):
+    """A re-run of a stopped (or finished) import of the same dump: the disk check subtracts the
+    shards that import already wrote. ``dump_keep_free`` is set so that the whole reserve would not
+    fit by half of what is written, and measured in-process just before the check."""
+    dump = make_dump(tmp_path / NAME, synthetic_pages(600, paragraphs=8), per_file=100)
+    full = int(dump.stat().st_size * dumpruns.RAW_PER_DUMP)
+    config, data_dir = setup(tmp_path, str(dump))
+    stopped = wikidump(config, "--limit", "300")  # stopped half-way, as a killed run is
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    raw = data_dir / "raw" / "bgwiki"
+    written = sum(p.stat().st_size for p in raw.glob("*part-*"))
+    assert 0 < written < full
+
+    def with_headroom(*more: str) -> config_module.Section:
+        keep_free = shutil.disk_usage(raw).free - full + written // 2  # free + written/2 with the whole reserve
+        return config_module.load(config, [f"crawl.bgwiki.dump_keep_free={keep_free}", *more])
+
+    assert resolve_dump(str(dump), with_headroom(), AGENT).path == dump  # needs free - written/2
+    with pytest.raises(UserError, match="not enough disk space"):  # no import of it begun there
+        resolve_dump(str(dump), with_headroom(f'paths.data="{tmp_path / "other"}"'), AGENT)
+    rest = wikidump(config)
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    assert len(records(data_dir)) == 600
