@@ -326,3 +326,20 @@ def test_a_stopped_import_is_reserved_only_what_it_still_writes(tmp_path):
     rest = wikidump(config)
     assert rest.returncode == 0, rest.stderr[-3000:]
     assert len(records(data_dir)) == 600
+
+
+def test_preflight_counts_the_older_partial_the_run_frees(tmp_path):
+    """As ``make wikidump`` does: an older run's ``.partial`` is removed before the download, so
+    its bytes count as free (``dump_keep_free`` set so the check passes by half of them only)."""
+    site, data = mirror(tmp_path)
+    with ReplayServer(site) as server:
+        listing = server.url(DumpMirror.prefix)
+        _, data_dir = setup(tmp_path, listing)
+        older = data_dir / "downloads" / (dumpruns.DUMP_NAME.format(date=OLD) + ".partial")
+        older.parent.mkdir(parents=True)
+        older.write_bytes(bytes(8 << 20))
+        full = len(data) + int(len(data) * dumpruns.RAW_PER_DUMP)
+        config, _ = setup(tmp_path, listing, keep_free=shutil.disk_usage(tmp_path).free - full + (4 << 20))
+        row = check(config)
+    assert row["result"] == "ok", row
+    assert older.exists()  # counted, not removed
