@@ -5,6 +5,7 @@ the dump agreeing on the newer revision, and ``make corpus`` keeping one documen
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 from collections import Counter
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from corpus.write import DOC_END
+from crawler.pipelines import keys_path
 from demo.replay.dump import deletion, dump_articles, write_dump
 from demo.replay.pages import Page, synthetic_pages
 from demo.replay.wiki import WikiReplay
@@ -164,3 +166,28 @@ def test_the_api_crawl_and_the_dump_keep_the_newer_revision_either_way(tmp_path,
     docs = {d["title"]: d["text"] for d in corpus_docs(data)}
     assert len(docs) == PAGES
     assert "редакция номер 4" in docs[pages[0].title] and "редакция номер 2" in docs[pages[1].title]
+
+
+def test_keys_files_an_older_version_wrote_are_rebuilt_with_the_revisions(tmp_path, pages):
+    """Shards stored by an older version have v1 keys files of the right size, without revision
+    keys (its ``record_keys`` gave the two URLs only): they are read again once, so the stored
+    revisions are known and next month's newer copy counts as "updated"."""
+    config, data = setup(tmp_path, shard_bytes=60_000)
+    first = wikidump(config, "--dump", str(write_dump(tmp_path / "november.tar.gz", [article(p) for p in pages])))
+    assert first.returncode == 0, first.stderr[-3000:]
+    shards = sorted((data / "raw" / "bgwiki").glob("part-*.jsonl.gz"))
+    for shard in shards:
+        with gzip.open(shard, "rt", encoding="utf-8") as fh:
+            urls = {r[k] for r in map(json.loads, fh) for k in ("canonical_url", "url")}
+        keys_path(shard).write_text(f"# bg-gpt2 done-keys v1 {shard.name} {shard.stat().st_size}\n"
+                                    + "".join(f"{url}\n" for url in sorted(urls)), encoding="utf-8")
+    december = write_dump(tmp_path / "december.tar.gz", [article(revised(p) if n == 3 else p)
+                                                          for n, p in enumerate(pages)])
+    second = wikidump(config, "--dump", str(december))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert summary_row(second.stdout, "updated") == 1 and summary_row(second.stdout, "stored") == 0
+    assert summary_row(second.stdout, "already stored") == PAGES - 1
+    assert stored(data)[pages[3].title] == [pages[3].revid, pages[3].revid + 1]
+    for shard in shards:
+        header, *keys = keys_path(shard).read_text(encoding="utf-8").splitlines()
+        assert header.startswith("# bg-gpt2 done-keys v2 ") and any("\t" in key for key in keys)
