@@ -79,10 +79,7 @@ def record_keys(record: dict) -> set[str]:
 def revisions(keys: Iterable[str]) -> dict[str, int]:
     """Canonical URL -> highest revision id, from the revision keys among done-keys."""
     newest: dict[str, int] = {}
-    for key in keys:
-        url, tab, revid = key.partition("\t")
-        if tab and revid.isdigit() and int(revid) > newest.get(url, -1):
-            newest[url] = int(revid)
+    _split(keys, set(), newest)
     return newest
 
 
@@ -173,9 +170,9 @@ def _index(folder: Path) -> tuple[tuple, set[str], dict[str, int]]:
     return cached
 
 
-def _split(shard_keys: set[str], keys: set[str], newest: dict[str, int]) -> None:
-    """Add one shard's done-keys: page keys to ``keys``, revision keys to ``newest`` (the highest)."""
-    for key in shard_keys:
+def _split(done: Iterable[str], keys: set[str], newest: dict[str, int]) -> None:
+    """Add done-keys (one shard's): page keys to ``keys``, revision keys to ``newest`` (the highest)."""
+    for key in done:
         url, tab, revid = key.partition("\t")
         if not tab:
             keys.add(key)

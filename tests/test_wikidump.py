@@ -144,7 +144,8 @@ def test_bad_lines_and_articles_without_html_are_counted(tmp_path, pages):
     talk["namespace"] = {"identifier": 1}
     extra = [b"{not json\n", b"[1, 2]\n", b'{"name": 42, "namespace": {"identifier": 0}}\n',
              '{"name": "Статия", "namespace": "нула"}\n'.encode(),
-             json.dumps(no_html).encode() + b"\n", json.dumps(talk).encode() + b"\n"]
+             json.dumps(no_html).encode() + b"\n", json.dumps(talk).encode() + b"\n",
+             b'{"identifier": 9, "event": {"type": "delete"}, "namespace": {"identifier": 0}}\n']  # no name
     dump = make_dump(tmp_path / "dump.tar.gz", pages, extra)
     done = wikidump(config, "--dump", str(dump))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -152,6 +153,7 @@ def test_bad_lines_and_articles_without_html_are_counted(tmp_path, pages):
     assert f"bad lines         {4:>14,}" in done.stdout
     assert f"without HTML      {1:>14,}" in done.stdout
     assert f"not articles      {1:>14,}" in done.stdout
+    assert f"deleted (moves)   {1:>14,}" in done.stdout
 
 
 def refused_as_damaged(done: subprocess.CompletedProcess, data: Path) -> list[dict]:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,7 @@ def test_a_download_that_does_not_match_its_stats_file_is_set_aside(tmp_path):
         downloads = data_dir / "downloads"
         error = one_error(done)
         assert "does not match the run's STATS file" in error and f"{NAME}.bad" in error
+        assert f"(delete it, or import it anyway with --dump {downloads / NAME}.bad)" in error
         assert (downloads / f"{NAME}.bad").read_bytes() == data
         assert not (downloads / NAME).exists() and not (downloads / f"{NAME}.partial").exists()
         assert not (data_dir / "raw").exists()  # nothing imported, no shard
@@ -343,3 +345,24 @@ def test_preflight_counts_the_older_partial_the_run_frees(tmp_path):
         row = check(config)
     assert row["result"] == "ok", row
     assert older.exists()  # counted, not removed
+
+
+def test_preflight_reads_absolute_run_links_and_keeps_the_delay(tmp_path):
+    """A listing may link its run folders by absolute path; each request comes at least
+    ``crawl.download_delay`` after the last (lower bounds only)."""
+    site, _ = mirror(tmp_path)
+    seen: list[float] = []
+
+    def absolute(request: Request) -> Response | None:
+        seen.append(time.monotonic())
+        answer = site(request)
+        if request.path == DumpMirror.prefix:
+            answer.body = answer.body.replace(b'href="2026', f'href="{DumpMirror.prefix}2026'.encode())
+        return answer
+
+    with ReplayServer(absolute) as server:
+        config, _ = setup(tmp_path, server.url(DumpMirror.prefix))
+        row = preflight(config_module.load(config, ["crawl.download_delay=0.3"]))
+    assert row["result"] == "ok" and f"newest run {DATE}" in row["evidence"], row
+    assert len(seen) == 4  # the listing, the unfinished run's HEAD, the newest run's HEAD, its STATS
+    assert all(later - earlier >= 0.3 for earlier, later in zip(seen, seen[1:], strict=False))
