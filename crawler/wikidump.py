@@ -24,8 +24,9 @@ article of that name or the one it redirects to (``redirects[]``). ``--category`
 articles listed in that category (``categories[]``, direct members). With neither, every
 article. A line that is not JSON and an article without HTML are counted, not fatal.
 
-Before the first byte the disk is checked for room and the run's STATS file fetched
-(``crawler.dumpruns``); the finished download is checked against the STATS md5 before the import.
+Before the first byte the disk is checked for room (for a re-run of the same dump's import, only
+what it still writes) and the run's STATS file fetched (``crawler.dumpruns``); the finished
+download is checked against the STATS md5 before the import.
 ``preflight`` is the dump's row of the sources check: the same questions, nothing downloaded.
 """
 

@@ -3,7 +3,9 @@ room on disk checked before the first byte, an older run's unfinished download r
 offline re-run, and the dump row of the sources preflight (``crawler.wikidump.preflight``).
 
 The disk check is tested with the real free space and ``crawl.bgwiki.dump_keep_free`` (the
-headroom to leave) set beyond it: nothing needs filling."""
+headroom to leave) set beyond it, or, measured in-process just before the check, set so that a
+few megabytes decide: nothing needs filling. Failures on the way (5xx, a refused or dropped
+STATS fetch, a HEAD without a length, a STATS file of another shape) are answered by replays."""
 
 from __future__ import annotations
 
