@@ -188,8 +188,8 @@ def begin_import(raw: Path, dump: Path) -> None:
 
 def to_import(raw: Path, name: str, size: int) -> int:
     """Bytes the import of the dump ``name`` (``size`` bytes) still writes into ``raw``: about
-    ``RAW_PER_DUMP`` × ``size``, less what its import already wrote there (an upper bound:
-    a shard another writer added meanwhile is counted as the import's)."""
+    ``RAW_PER_DUMP`` × ``size``, less what its import already wrote there (a shard another
+    writer added since that import began counts as the import's)."""
     mark = _marked(raw)
     written = _shard_bytes(raw, mark["after_shard"]) if (mark.get("dump"), mark.get("size")) == (name, size) else 0
     return max(int(size * RAW_PER_DUMP) - written, 0)
