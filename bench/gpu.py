@@ -24,8 +24,11 @@ the estimate). The embeddings (``wte``, ``wpe``) are read by ``tf.gather``, whic
 in TF's copy-on-read mode: every read is a fresh copy, so their own buffer cannot be seen this
 way ("copied at every read"; each such read costs a copy of the matrix, 154 MB for ``small``).
 
-``--smoke`` runs the same rows on the CPU with a 2-layer, 32-wide model at batch 2 x block 32,
-all in one worker process (the tests run it); its figures measure nothing. Results:
+``--smoke`` runs on the CPU with a 1-layer, 16-wide model (128-token vocabulary) at batch 2 x
+block 16, all in one worker process (the tests run it): ``small``'s speed rows and the memory
+rows (``medium``'s speed rows would repeat ``small``'s with that model); its figures measure
+nothing. Without ``--smoke`` the run stops before its first row when TensorFlow lists no GPU (the
+``tensorflow`` wheel without its CUDA libraries) and names the command that adds them. Results:
 ``bench/results/gpu-<card>.json`` (``make bench`` adds it to ``bench/RESULTS.md``) and the
 table on screen.
 """
@@ -78,16 +81,16 @@ class Row:
     optimizer: str = "adamw"
     recompute: bool = False
 
+    @classmethod
+    def of(cls, result: dict) -> Row:
+        """The row a result (``measure``'s, or an ``error`` one) was measured for."""
+        return cls(**{k: result[k] for k in cls.__dataclass_fields__})
+
     def label(self) -> str:
         extra = (f", {self.optimizer}" + (" + recompute" if self.recompute else "")
                  if self.kind == "memory" else "")
         return (f"{self.size}, batch {self.batch} x block {self.block}, {self.precision}, "
                 f"XLA {self.xla}{extra}")
-
-
-def _label(result: dict) -> str:
-    """The setting of a row's result, as ``Row.label`` words it."""
-    return Row(**{k: result[k] for k in Row.__dataclass_fields__}).label()
 
 
 def rows(smoke: bool = False) -> list[Row]:
@@ -224,6 +227,20 @@ def environment() -> dict:
             "cuda_build": build.get("cuda_version", ""), "cudnn_build": build.get("cudnn_version", "")}
 
 
+def cuda_install(version: str) -> str:
+    """The command that adds the CUDA libraries of TensorFlow ``version`` to the venv."""
+    return f'.venv/bin/pip install "tensorflow[and-cuda]=={version}"'
+
+
+def gpu_missing(env: dict) -> str | None:
+    """Why a GPU run must stop before its first row: the TensorFlow ``env`` (``environment``)
+    describes lists no GPU, so every row would run on the CPU; None when it lists one."""
+    if env.get("gpus"):
+        return None
+    return (f"TensorFlow {env['tensorflow']} sees no GPU, so every row would run on the CPU; "
+            f"add its CUDA libraries: {cuda_install(env['tensorflow'])}")
+
+
 def worker(smoke: bool, warmup: int, steps: int) -> None:
     """Read rows (JSON, one a line) from stdin; print the environment, then each row's result."""
     print(PROTOCOL + json.dumps(environment()), flush=True)
@@ -239,7 +256,8 @@ def worker(smoke: bool, warmup: int, steps: int) -> None:
 
 def run_rows(todo: list[Row], smoke: bool, args) -> tuple[dict, list[dict]]:
     """Each row in a fresh worker process (``--smoke``: all in one); the environment and
-    the results in row order (a worker that died gives its rows an ``error``)."""
+    the results in row order (a worker that died gives its rows an ``error``). Without
+    ``smoke``, stops (``gpu_missing``) before a worker whose TensorFlow sees no GPU gets a row."""
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     if smoke:
         env["CUDA_VISIBLE_DEVICES"] = "-1"
@@ -251,18 +269,25 @@ def run_rows(todo: list[Row], smoke: bool, args) -> tuple[dict, list[dict]]:
                 [sys.executable, "-m", "bench.gpu", "--worker", "--warmup", str(args.warmup),
                  "--steps", str(args.steps), *(["--smoke"] if smoke else [])],
                 env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
-            proc.stdin.write("".join(json.dumps(asdict(r)) + "\n" for r in group))
+            replies = (json.loads(x[len(PROTOCOL):]) for x in proc.stdout
+                       if x.startswith(PROTOCOL))
+            first = next(replies, None)  # the environment, printed before the worker reads rows
+            missing = gpu_missing(first) if first and not smoke else None
+            if first and not missing:
+                proc.stdin.write("".join(json.dumps(asdict(r)) + "\n" for r in group))
             proc.stdin.close()
-            got = [json.loads(x[len(PROTOCOL):]) for x in proc.stdout if x.startswith(PROTOCOL)]
+            got = [first, *replies] if first else []
             proc.wait()
             log.seek(0)
             tail = " | ".join(log.read().strip().splitlines()[-3:])
+        if missing:
+            raise UserError(missing)
         seen = seen or (got[0] if got else {})
         done = got[1:]
         for r in group[len(done):]:
             done.append({**asdict(r), "error": f"worker exited {proc.returncode}: {tail}"})
         for r in done:
-            print(f"  {_label(r)}: "
+            print(f"  {Row.of(r).label()}: "
                   + (r["error"] if "error" in r else f"{r['tokens_per_s']:,.0f} tokens/s, peak "
                      f"{r['peak_bytes'] / GIB:.2f} GiB"), file=sys.stderr, flush=True)
         results += done
@@ -287,7 +312,7 @@ def table(results: list[dict], peak: float | None) -> list[str]:
     """The Markdown table of the run."""
     out = []
     for r in results:
-        label = _label(r)
+        label = Row.of(r).label()
         if "error" in r:
             out.append([r["kind"], label, "", "", "", "", "", r["error"]])
             continue
@@ -321,7 +346,7 @@ def figures(results: list[dict], device: str, peak: float | None) -> list[dict]:
     out = []
     for (kind, size, prec, xla), r in by.items():
         if kind == "speed" and xla == "on":
-            row = {"figure": f"train tokens/s, {_label(r)}"
+            row = {"figure": f"train tokens/s, {Row.of(r).label()}"
                              + (f", MFU {mfu(r, peak):.1%}" if peak else ""),
                    "value": r["tokens_per_s"], "unit": "tokens/s", "device": device}
             off = by.get(("speed", size, prec, "off"))
@@ -330,7 +355,7 @@ def figures(results: list[dict], device: str, peak: float | None) -> list[dict]:
                            ratio=round(r["tokens_per_s"] / off["tokens_per_s"], 3))
             out.append(row)
         elif kind == "memory":
-            out.append({"figure": f"training memory peak, {_label(r)} ({r['what']})",
+            out.append({"figure": f"training memory peak, {Row.of(r).label()} ({r['what']})",
                         "value": round(r["peak_bytes"] / GIB, 2), "unit": "GiB",
                         "device": device,
                         "peer": "the trainer's printed estimate (tftrain.memory)",
@@ -344,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true",
-                        help="the same rows on the CPU at tiny sizes (a check that it runs)")
+                        help="on the CPU with a tiny model, without medium's speed rows (a check "
+                             "that it runs)")
     parser.add_argument("--warmup", type=int, default=3, help="steps before timing (>= 1)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per row")
     parser.add_argument("--peak-tflops", type=float,
@@ -362,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     smi = nvidia_smi()
     if not args.smoke and not smi:
         raise UserError("no NVIDIA GPU here (nvidia-smi found none); `make bench-gpu "
-                        "ARGS=--smoke` runs the same rows on the CPU at tiny sizes")
+                        "ARGS=--smoke` runs its rows on the CPU with a tiny model")
     run, start = Run(), time.time()
     todo = rows(args.smoke)
     print(f"bench.gpu: {len(todo)} rows" + (" (smoke: CPU, tiny model)" if args.smoke else

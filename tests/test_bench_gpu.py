@@ -1,18 +1,22 @@
-"""``make bench-gpu``: its in-place detector on variables whose fate is known, and the whole
-script with ``ARGS=--smoke`` (the same rows on the CPU with a tiny model), as ``make`` runs it."""
+"""``make bench-gpu``: its in-place detector on variables whose fate is known, the whole
+script with ``ARGS=--smoke`` (on the CPU with a tiny model), as ``make`` runs it, and the stop
+before the first row when TensorFlow sees no GPU."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import pytest
 
+from common.errors import UserError
 from tests.util import ROOT, run_module
 
 
@@ -76,8 +80,8 @@ def test_smoke_run_through_make(tmp_path):
         assert sum(map(len, r["buffers"].values())) == r["weights"] == 16  # 1 layer: 12 + 4
         assert r["flops_per_token"] == 6 * r["params"] + 12 * 1 * 16 * 16
         mfu = r["flops_per_token"] * r["tokens_per_s"] / 0.5e12
-        assert f"| {r['kind']} | {gpu._label(r)} | {r['tokens_per_s']:,.0f} | {mfu:.1%} |" \
-            in done.stdout
+        assert f"| {r['kind']} | {gpu.Row.of(r).label()} | {r['tokens_per_s']:,.0f} | " \
+            f"{mfu:.1%} |" in done.stdout
     assert result["environment"]["peak_tflops"] == 0.5 and result["environment"]["tensorflow"]
     assert [f["unit"] for f in result["figures"]] == ["tokens/s", "tokens/s", "GiB", "GiB"]
     assert len(report.rows(tmp_path / "gpu-cpu-smoke.json")) == 4  # `make bench` can show it
@@ -89,3 +93,38 @@ def test_without_a_gpu_it_says_so_in_one_line():
     done = run_module("bench.gpu", "--out", "/nonexistent")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "no NVIDIA GPU" in done.stderr and "ARGS=--smoke" in done.stderr
+
+
+def test_smoke_model_is_the_one_the_docstring_names():
+    from bench import gpu
+
+    doc = " ".join(gpu.__doc__.split())
+    assert (f"{gpu.SMOKE_MODEL['n_layer']}-layer, {gpu.SMOKE_MODEL['n_embd']}-wide model "
+            f"({gpu.SMOKE_MODEL['vocab_size']}-token vocabulary) at batch {gpu.SMOKE_BATCH} x "
+            f"block {gpu.SMOKE_BLOCK}") in doc
+    assert {r.size for r in gpu.rows(smoke=True) if r.kind == "speed"} == {"small"}
+    assert {r.size for r in gpu.rows() if r.kind == "speed"} == {"small", "medium"}
+
+
+def test_tensorflow_without_a_gpu_stops_the_run_before_its_first_row():
+    """The ``tensorflow`` wheel the lock installs, without its CUDA libraries, lists no GPU: a
+    full run stops in its first worker, before any row, with the command the README gives for
+    the version the lock pins (this machine has no GPU, so its own TensorFlow shows it)."""
+    import tensorflow as tf
+
+    from bench import gpu
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("TensorFlow sees a GPU here")
+    pinned = re.search(r"^tensorflow==(\S+)$", (ROOT / "requirements" / "main.lock").read_text(),
+                       flags=re.M)[1]
+    assert tf.__version__ == pinned
+    assert gpu.cuda_install(pinned) in (ROOT / "README.md").read_text(encoding="utf-8")
+    env = gpu.environment()
+    assert env["gpus"] == 0 and gpu.gpu_missing({**env, "gpus": 1}) is None
+    with pytest.raises(UserError) as stopped:
+        gpu.run_rows(gpu.rows(), False, Namespace(warmup=1, steps=1))
+    line = str(stopped.value)
+    assert line == gpu.gpu_missing(env) and "\n" not in line
+    assert line.startswith(f"TensorFlow {pinned} sees no GPU") and \
+        line.endswith(gpu.cuda_install(pinned))

@@ -1,23 +1,35 @@
 """The Goldfish half-sentence figure (``tftrain.halves``) against a hand computation on a tiny
-GPT-2: the split, the tokens left out, and the bit sum from the model's own logits."""
+GPT-2 whose context (100 positions) is not a multiple of the padding bucket: the split, the
+tokens left out, the bit sum from the model's own logits, and ``make eval TEXT= LINES=1``."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from tests.tinymodel import build_tiny_model
-from tests.util import run_module
+from tests.util import ROOT, run_module
+
+CONTEXT = 100  # the tiny model's n_positions: not a multiple of halves.BUCKET
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, fixtures):
+def tiny_folder(tmp_path_factory, fixtures):
+    return build_tiny_model(tmp_path_factory.mktemp("halves") / "m", fixtures,
+                            n_positions=CONTEXT)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_folder):
     from tftrain import runs
 
-    folder = build_tiny_model(tmp_path_factory.mktemp("halves") / "m", fixtures)
-    return runs.load_hf_model(folder), runs.load_tokenizer(folder)
+    return runs.load_hf_model(tiny_folder), runs.load_tokenizer(tiny_folder)
 
 
 @pytest.fixture(scope="module")
@@ -86,16 +98,95 @@ def test_figure_is_the_hand_sum_of_second_half_bits(tiny, ud_lines):
 
 
 def test_long_lines_are_cut_at_max_ids(tiny, ud_lines):
+    """Lines longer than ``max_ids`` are scored on what is kept of them; a line whose first half
+    alone fills them has no token left to score and is left out of the mean (not 0 bits)."""
     from tftrain import halves
 
     net, tok = tiny
     result = halves.score(net, tok, ud_lines, batch=4, max_ids=12)
     longer = [s for s in ud_lines if len(_ids(tok, s)) + 1 > 12]
     assert longer and result["truncated"] == len(longer) and result["max_ids"] == 12
+    expected = []
     for line, got in zip(ud_lines, result["per_sentence_bits"], strict=True):
         ids = [tok.eos_token_id, *_ids(tok, line)][:12]
         skip = len(_ids(tok, line[:len(line) // 2]))
-        assert got == pytest.approx(_hand_bits(net, ids)[skip:].sum(), rel=1e-4, abs=1e-6)
+        if skip >= 11:
+            assert got is None, line
+        else:
+            expected.append(_hand_bits(net, ids)[skip:].sum())
+            assert got == pytest.approx(expected[-1], rel=1e-4, abs=1e-6)
+    left_out = len(ud_lines) - len(expected)
+    assert left_out and result["left_out"] == left_out
+    assert result["sentences"] == len(expected)
+    assert result["mean_bits"] == pytest.approx(np.mean(expected), rel=1e-4)
+
+
+def test_a_sequence_filling_the_context_is_not_padded_past_it(tiny, ud_lines):
+    """``CONTEXT + 1`` ids (what ``make eval`` passes for a block of the whole context) would be
+    padded to 128 positions, past the model's 100; they are scored whole, beside a short one."""
+    from tftrain import halves
+
+    net, tok = tiny
+    long = [tok.eos_token_id, *_ids(tok, " ".join(ud_lines))][:CONTEXT + 1]
+    short = [tok.eos_token_id, *_ids(tok, ud_lines[0])]
+    assert len(long) == CONTEXT + 1 == net.config.n_positions + 1
+    got = halves.token_bits(net, [long, short], batch=2)
+    assert got[0] == pytest.approx(_hand_bits(net, long), rel=1e-4, abs=1e-6)
+    assert got[1] == pytest.approx(_hand_bits(net, short), rel=1e-4, abs=1e-6)
+
+
+def test_lines_are_split_at_newlines_only():
+    from tftrain.halves import split_lines
+
+    assert split_lines("Аз\u2028ти\r\nа\x0bб\x1cв\x85г\n\nд") == ["Аз\u2028ти", "а\x0bб\x1cв\x85г", "", "д"]
+
+
+def _make_eval_command(*variables: str) -> subprocess.CompletedProcess:
+    """``make -n eval TEXT=t.txt [variables]``: the command line the Makefile builds."""
+    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "ARGS", "SIZE", "LINES", "CKPT")
+    return subprocess.run(["make", "-n", "--no-print-directory", "eval", f"PY={sys.executable}",
+                           "TEXT=t.txt", *variables], cwd=ROOT, capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k not in outer_make})
+
+
+def test_make_eval_lines_is_on_only_for_1():
+    for variables, on in [((), False), (("LINES=",), False), (("LINES=0",), False),
+                          (("LINES=1",), True)]:
+        done = _make_eval_command(*variables)
+        assert done.returncode == 0, done.stderr
+        command = done.stdout.strip().splitlines()[-1]
+        assert "-m tftrain.evaluate" in command and ("--lines" in command) == on, variables
+    done = _make_eval_command("LINES=yes")
+    assert done.returncode == 2 and "-m tftrain.evaluate" not in done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1 and "LINES=yes" in done.stderr, done.stderr
+
+
+def test_eval_lines_of_a_file(tiny, tiny_folder, ud_lines, tmp_path, capsys):
+    """``python -m tftrain.evaluate --text --lines`` (block: the whole context, so 101 ids a
+    line at most): a CRLF line, a sentence with a line separator (U+2028) inside it, and a line
+    whose first half alone is longer than that, left out of the mean and counted beside
+    ``truncated``, on screen and in the result file."""
+    from tftrain import evaluate
+
+    net, tok = tiny
+    long = " ".join(ud_lines * 3)
+    assert len(_ids(tok, long[:len(long) // 2])) > CONTEXT
+    sentences = ["Аз и ти", "Това е изречение\u2028с разделител на редове.", long]
+    (tmp_path / "t.txt").write_text(f"{sentences[0]}\r\n{sentences[1]}\n{long}\n", "utf-8")
+    code = evaluate.main(["--config", str(ROOT / "pipelines.toml"), "--ckpt", str(tiny_folder),
+                          "--text", str(tmp_path / "t.txt"), "--lines"])
+    assert code == 0
+    h = json.loads((tiny_folder / "eval-text-t.json").read_text("utf-8"))["halves"]
+    expected = []
+    for line in sentences[:2]:
+        ids = [tok.eos_token_id, *_ids(tok, line)]
+        expected.append(_hand_bits(net, ids)[len(_ids(tok, line[:len(line) // 2])):].sum())
+    assert h["per_sentence_bits"][:2] == pytest.approx(expected, rel=1e-4)
+    assert h["per_sentence_bits"][2] is None and h["max_ids"] == CONTEXT + 1
+    assert (h["sentences"], h["truncated"], h["left_out"]) == (2, 1, 1)
+    assert h["mean_bits"] == pytest.approx(np.mean(expected), rel=1e-4)
+    assert (f"{h['mean_bits']:.2f} bits a sentence, mean over 2 lines; 1 cut at 101 ids, 1 of "
+            "them left out") in capsys.readouterr().out
 
 
 def test_lines_without_text_fails_in_one_line(tmp_path):

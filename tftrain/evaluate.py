@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if text is not None:
         result = {"text": str(args.text.resolve()), **score_text(evaluator, tokenizer, text)}
         if args.lines:
-            result["halves"] = halves.score(net, tokenizer, text.splitlines(),
+            result["halves"] = halves.score(net, tokenizer, halves.split_lines(text),
                                             cfg.train.batch_size, min(halves.MAX_IDS, block + 1))
         name, what = f"eval-text-{args.text.stem}.json", f"{args.text.name}:"
     else:
@@ -183,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         h = result["halves"]
         print(f"{what} second halves given the first (Goldfish protocol): {h['mean_bits']:.2f} "
               f"bits a sentence, mean over {h['sentences']:,} lines"
-              + (f"; {h['truncated']} cut at {h['max_ids']} ids" if h["truncated"] else ""))
+              + (f"; {h['truncated']} cut at {h['max_ids']} ids" if h["truncated"] else "")
+              + (f", {h['left_out']} of them left out (the first half alone fills them)"
+                 if h["left_out"] else ""))
     print(f"written: {found.run / name}")
     return 0
 

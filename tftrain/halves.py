@@ -14,6 +14,9 @@ Per line of a one-sentence-a-line file, as their FLORES code does it
    tokenises to ``n`` tokens, the first ``n`` tokens of the whole line are not counted;
 4. the rest is summed: the line's figure. The published figure is the mean over lines.
 
+A line whose first half alone fills the ``MAX_IDS`` ids has nothing of its second half left to
+score; it is left out of the mean (theirs would count it as 0 bits) and counted as ``left_out``.
+
 So the split is a token count, not a character position, and it follows their tokenizers'
 habits, which ours shares. When the middle falls inside a word, the half word alone usually
 takes more tokens than the whole word takes in the line, so the first token(s) after it are not
@@ -36,6 +39,12 @@ from common.errors import UserError
 
 MAX_IDS = 512
 BUCKET = 32  # sentences are padded to a multiple of this: few shapes, few traces
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a one-sentence-a-line file: split at ``\\n`` only, a trailing ``\\r``
+    dropped (``str.splitlines`` would also split a sentence at U+2028, ``\\x0b``, ``\\x1c``...)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def split(line: str) -> tuple[str, str]:
@@ -62,7 +71,8 @@ def token_bits(net, sequences: list[list[int]], batch: int) -> list[np.ndarray]:
     """Surprisal in bits of every id after the first of each sequence, given the ids before it.
 
     Sequences are padded at the end (GPT-2 attends only backwards, so padding changes nothing
-    before it) to a multiple of ``BUCKET`` and run ``batch`` at a time.
+    before it) to a multiple of ``BUCKET``, at most the model's context ``n_positions``, and run
+    ``batch`` at a time.
     """
     import tensorflow as tf
 
@@ -76,7 +86,8 @@ def token_bits(net, sequences: list[list[int]], batch: int) -> list[np.ndarray]:
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     for start in range(0, len(order), batch):
         group = order[start:start + batch]
-        width = -(-max(len(sequences[i]) - 1 for i in group) // BUCKET) * BUCKET
+        width = min(-(-max(len(sequences[i]) - 1 for i in group) // BUCKET) * BUCKET,
+                    net.config.n_positions)
         ids = np.zeros((len(group), width + 1), dtype=np.int32)
         for row, i in enumerate(group):
             ids[row, :len(sequences[i])] = sequences[i]
@@ -88,15 +99,22 @@ def token_bits(net, sequences: list[list[int]], batch: int) -> list[np.ndarray]:
 
 def score(net, tokenizer, lines: list[str], batch: int, max_ids: int = MAX_IDS) -> dict:
     """The mean over ``lines`` (stripped; blank ones left out) of the bits of each line's second
-    half given its first, and what it was computed from."""
+    half given its first, and what it was computed from. A line cut at ``max_ids`` with nothing
+    of its second half left is left out of the mean (``left_out``; its bits: None)."""
     lines = [s for s in (line.strip() for line in lines) if s]
     if not lines:
         raise UserError("no non-blank line to score")
     prepared = [prepare(tokenizer, line, max_ids) for line in lines]
     bits = token_bits(net, [ids for ids, _, _ in prepared], batch)
-    per_line = [float(b[skip:].sum()) for b, (_, skip, _) in zip(bits, prepared, strict=True)]
-    return {"mean_bits": float(np.mean(per_line)), "sentences": len(lines),
-            "tokens_counted": sum(max(len(b) - skip, 0)
-                                  for b, (_, skip, _) in zip(bits, prepared, strict=True)),
-            "truncated": sum(cut for _, _, cut in prepared), "max_ids": max_ids,
+    counted = [max(len(b) - skip, 0) for b, (_, skip, _) in zip(bits, prepared, strict=True)]
+    per_line = [None if cut and not n else float(b[skip:].sum())
+                for b, (_, skip, cut), n in zip(bits, prepared, counted, strict=True)]
+    kept = [b for b in per_line if b is not None]
+    if not kept:
+        raise UserError(f"no line to score: every line's first half alone fills the {max_ids} ids "
+                        "the model takes")
+    return {"mean_bits": float(np.mean(kept)), "sentences": len(kept),
+            "tokens_counted": sum(counted),
+            "truncated": sum(cut for _, _, cut in prepared),
+            "left_out": len(per_line) - len(kept), "max_ids": max_ids,
             "per_sentence_bits": per_line}
