@@ -55,3 +55,49 @@ def test_the_check_sees_every_import_form():
     assert imported_packages(source, "corpus") == {
         ("tftrain", 1), ("tftrain", 2), ("crawler", 4), ("bench", 5), ("corpus", 6),
         ("common", 8)}
+
+
+PROJECT = ("common", "crawler", "corpus", "tftrain", "demo", "bench")
+MAX_LINES = 500
+
+
+def private_imports(source: str) -> list[tuple[int, str]]:
+    """(line, what) for every first-party private name a module takes from another one:
+    ``from a.b import _name`` or ``module._name`` on an imported first-party module."""
+    tree, found, modules = ast.parse(source), [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FIRST_PARTY:
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append((node.lineno, f"from {node.module} import {alias.name}"))
+                modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules |= {alias.asname or alias.name.split(".")[0] for alias in node.names
+                        if alias.name.split(".")[0] in FIRST_PARTY}
+    found += [(node.lineno, f"{node.value.id}.{node.attr}") for node in ast.walk(tree)
+              if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.value.id in modules and node.attr.startswith("_")
+              and not node.attr.startswith("__")]
+    return sorted(found)
+
+
+def test_no_module_takes_another_modules_private_names():
+    found = [f"{path.relative_to(ROOT)}:{line}: {what}"
+             for package in PROJECT for path in sorted((ROOT / package).rglob("*.py"))
+             for line, what in private_imports(path.read_text(encoding="utf-8"))]
+    assert found == []
+
+
+def test_the_private_check_sees_both_forms():
+    source = ("from crawler.render import _group, pool\nimport corpus.build as b\nfrom tftrain import runs\n"
+              "b._spill(1)\nruns._folder\nruns.model_folder\nimport numpy\nnumpy._core\n")
+    assert private_imports(source) == [(1, "from crawler.render import _group"), (4, "b._spill"),
+                                       (5, "runs._folder")]
+
+
+def test_no_module_is_over_500_lines():
+    """Each module stays readable whole (tests aside)."""
+    long = {str(path.relative_to(ROOT)): lines for package in PROJECT
+            for path in sorted((ROOT / package).rglob("*.py"))
+            if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
