@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 
+import tftrain  # noqa: F401 (sets TensorFlow's environment: tftrain.tfsetup)
 from bench.report import RESULTS, machine
 from common.atomic import atomic_write
 
@@ -42,7 +43,6 @@ PROTOCOL = "@@bench "
 
 def measure(name: str, steps: int, prec: str, xla: str) -> dict:
     """Run ``steps`` train steps of one setting in this process; its peak and its estimate."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
     from transformers import GPT2Config
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(PROTOCOL + json.dumps(measure(args.worker, args.steps, args.precision, args.xla)), flush=True)
         return 0
 
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     results, figures = {}, []
     for name in args.settings:  # a fresh process each, so the peak is this setting's own
         print(f"bench.memory: {name} ...", file=sys.stderr, flush=True)
