@@ -76,8 +76,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.report import machine, markdown_table
+from bench.report import machine
 from bench.train import PT_PYTHON, ROOT
+from common import markdown
 from common.atomic import atomic_write
 from common.config import write as write_config
 from common.errors import UserError, cli_main
@@ -188,7 +189,6 @@ def prepare(args, work: Path) -> tuple[dict, np.ndarray]:
 
 def learning_rates(train: dict, steps: int) -> list[float]:
     """The trainer's schedule (``tftrain.optim.schedule``) at every step, for the PyTorch side."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
     from tftrain import optim
@@ -231,7 +231,6 @@ def _loop(spec: dict, step, nats_of, valid) -> dict:
 
 def tf_worker(spec: dict) -> dict:
     """The trainer's step (``bench.train.trainer_step``) on the model ``tftrain.model`` builds."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
     import tensorflow as tf
     import tf_keras
@@ -326,7 +325,7 @@ def run_pair(folder: Path, spec: dict) -> dict:
     """Both workers on ``spec`` at the same time; their results."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     procs = {}
     for side, python in (("tf", sys.executable), ("torch", str(PT_PYTHON))):
         with open(folder / f"{side}.log", "w") as log:
@@ -386,7 +385,7 @@ def summarise(runs: dict, steps: int, seeds: list[int], gpu: str | None) -> tupl
             "ratio"]
     section = ["## Quality per step (`make bench-quality`): validation loss and bits per byte, "
                "ours (tftrain step) against PyTorch, median over seeds", "",
-               *markdown_table(head, table)]
+               *markdown.table(head, table)]
     return figures, "\n".join(section) + "\n"
 
 

@@ -67,7 +67,8 @@ from rich.table import Table
 from tqdm import tqdm
 
 from bench.corpus import wiki_page
-from bench.report import machine, markdown_table
+from bench.report import machine
+from common import markdown
 from common.atomic import atomic_write
 from common.config import write as write_config
 from common.errors import UserError, cli_main
@@ -269,7 +270,7 @@ def tree_usage(pid: int) -> tuple[int, dict[int, float]]:
 
 def run_stage(argv: list[str], log: Path) -> dict:
     """Run ``python argv`` from the repository root: wall and CPU seconds, peak RSS, output."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     peak, seen, done = 0, {}, threading.Event()
     start = time.perf_counter()
     with open(log, "w", encoding="utf-8") as out:
@@ -446,7 +447,7 @@ def section(runs: dict[int, dict], grow: dict[str, list[dict]]) -> str:
         c = runs[n]["stages"]["corpus"]
         notes.append(f"{n:,} raw documents -> {c['documents_out']:,} in the corpus; dedup index "
                      f"{c['dedup_index_bytes_per_document']:,.0f} bytes per raw document")
-    table = markdown_table(HEAD, rows(runs, grow))
+    table = markdown.table(HEAD, rows(runs, grow))
     title = ("## Scale, corpus build alone (`make bench-scale ARGS=--corpus-only`)"
              if measured(runs) == ["corpus"] else "## Scale (`make bench-scale`)")
     return "\n".join([title, "",

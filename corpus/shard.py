@@ -51,7 +51,8 @@ def process_shard(job: ShardJob) -> None:
         sources.add(doc.source)
         if pipeline(doc) is None:
             continue
-        exact, signature = dedup.keys(doc.text, cfg.minhash_perm, cfg.shingle)
+        exact, signature = dedup.keys(doc.text, cfg.minhash_perm, cfg.shingle,
+                                       doc.lower_words())
         docs.append({"id": doc.id, "url": doc.url, "title": doc.title, "source": doc.source,
                      "licence": doc.licence, "text": doc.text, "exact": exact,
                      "signature": signature})

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from common import markdown
 from common.atomic import atomic_write
 from common.formats import BLOCK_SIZES, count_blocks
 from corpus.tokenize_shards import batched
@@ -151,15 +152,11 @@ def total_head(report: dict) -> list[str]:
 
 def render_markdown(report: dict) -> str:
     summary, fert, totals = report_rows(report)
-
-    def table(head, rows):
-        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                         + ["| " + " | ".join(r) + " |" for r in rows])
-
     return "\n\n".join([
-        "# Tokenizer report", table(["", ""], summary),
+        "# Tokenizer report", "\n".join(markdown.table(["", ""], summary)),
         "## Fertility (byte-level baseline: one token a byte, bytes/token = 1)",
-        table(FERT_HEAD, fert), "## Token shards", table(total_head(report), totals)]) + "\n"
+        "\n".join(markdown.table(FERT_HEAD, fert)), "## Token shards",
+        "\n".join(markdown.table(total_head(report), totals))]) + "\n"
 
 
 def print_report(report: dict) -> None:

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
+from common import markdown
 from common.atomic import read_record
 from common.errors import UserError
 from common.formats import ATTRIBUTION, DOC_END, SPLITS
@@ -113,10 +114,10 @@ def attribution(sources: dict[tuple[str, str], Counter]) -> str:
         "Every document's URL, title, source and licence is listed in `docs.jsonl`. The text was",
         "extracted from the pages and cleaned (boilerplate removed, Unicode normalised, duplicates",
         "dropped); it is a modified version of the original.", "",
-        "| source | licence | documents | characters |", "|---|---|---:|---:|",
+        *markdown.table(["source", "licence", "documents", "characters"],
+                        [[source, license_, tally["documents"], tally["characters"]]
+                         for (source, license_), tally in sorted(sources.items())], right=(2, 3)),
     ]
-    for (source, license_), tally in sorted(sources.items()):
-        lines.append(f"| {source} | {license_} | {tally['documents']} | {tally['characters']} |")
     if any(source == "bgwiki" for source, _ in sources):
         lines += ["", "Wikipedia articles: © their contributors, licensed under Creative Commons",
                   "Attribution-ShareAlike (https://creativecommons.org/licenses/by-sa/4.0/); the",
