@@ -50,7 +50,7 @@ from pathlib import Path
 
 from bench.harness import RESULTS, Run
 from bench.memory import SETTINGS, VOCAB
-from bench.report import markdown_table
+from common import markdown
 from common.errors import UserError, cli_main
 
 GIB = 1024**3
@@ -258,7 +258,7 @@ def run_rows(todo: list[Row], smoke: bool, args) -> tuple[dict, list[dict]]:
     """Each row in a fresh worker process (``--smoke``: all in one); the environment and
     the results in row order (a worker that died gives its rows an ``error``). Without
     ``smoke``, stops (``gpu_missing``) before a worker whose TensorFlow sees no GPU gets a row."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if smoke:
         env["CUDA_VISIBLE_DEVICES"] = "-1"
     groups = [todo] if smoke else [[r] for r in todo]
@@ -324,7 +324,7 @@ def table(results: list[dict], peak: float | None) -> list[str]:
                     f"first step {r['first_step_s']} s; loss {r['loss_first']} -> "
                     f"{r['loss_last']}" + _names("moved", r["buffers"]["moved"])
                     + _names("copied at every read", r["buffers"]["copied_on_read"])])
-    return markdown_table(["kind", "setting", "tokens/s", "MFU", "peak GiB", "estimate GiB",
+    return markdown.table(["kind", "setting", "tokens/s", "MFU", "peak GiB", "estimate GiB",
                            "weights updated in place", "notes"], out)
 
 

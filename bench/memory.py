@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import tftrain  # noqa: F401 (sets TensorFlow's environment: tftrain.tfsetup)
 from bench import harness
 
 GIB = 1024**3
@@ -44,7 +45,6 @@ PROTOCOL = "@@bench "
 
 def measure(name: str, steps: int, prec: str, xla: str) -> dict:
     """Run ``steps`` train steps of one setting in this process; its peak and its estimate."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
     from transformers import GPT2Config
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     benchmark = harness.Run()
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     results, figures = {}, []
     for name in args.settings:  # a fresh process each, so the peak is this setting's own
         print(f"bench.memory: {name} ...", file=sys.stderr, flush=True)

@@ -78,8 +78,8 @@ from typing import TYPE_CHECKING
 
 from bench import harness
 from bench.quality_sides import BLOCK
-from bench.report import markdown_table
 from bench.train import PT_PYTHON, ROOT
+from common import markdown
 from common.atomic import atomic_write
 from common.config import write as write_config
 from common.errors import UserError, cli_main
@@ -188,7 +188,6 @@ def prepare(args, work: Path) -> tuple[dict, np.ndarray]:
 
 def learning_rates(train: dict, steps: int) -> list[float]:
     """The trainer's schedule (``tftrain.optim.schedule``) at every step, for the PyTorch side."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
     from tftrain import optim
@@ -213,7 +212,7 @@ def run_pair(folder: Path, spec: dict) -> dict:
     its process's wall and CPU seconds and peak RSS (``bench.harness.measure``)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     with ThreadPoolExecutor(2) as pool:
         jobs = {side: pool.submit(harness.measure, [python, "-m", "bench.quality_sides", side,
                                                     str(folder / "spec.json")],
@@ -274,7 +273,7 @@ def summarise(runs: dict, steps: int, seeds: list[int], gpu: str | None) -> tupl
             "ratio"]
     section = ["## Quality per step (`make bench-quality`): validation loss and bits per byte, "
                "ours (tftrain step) against PyTorch, median over seeds", "",
-               *markdown_table(head, table)]
+               *markdown.table(head, table)]
     return figures, "\n".join(section) + "\n"
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import tftrain  # noqa: F401 (sets TensorFlow's environment: tftrain.tfsetup; no TensorFlow import)
 from common.atomic import atomic_write
 from common.formats import BLOCK_SIZES
 
@@ -43,7 +43,6 @@ def _loop(spec: dict, step, nats_of, valid) -> dict:
 
 def tf_worker(spec: dict) -> dict:
     """The trainer's step (``bench.train.trainer_step``) on the model ``tftrain.model`` builds."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
     import tensorflow as tf
     import tf_keras

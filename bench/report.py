@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import RESULTS, ROOT
+from common import markdown
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
 
@@ -99,21 +100,12 @@ def render(paths: list[Path], note: str = "") -> str:
              "GPU figures are labelled by device.", ""]
     if note:
         lines += [f"**Note:** {note}", ""]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for path in paths:
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
-                  for row in rows(path)]
+    lines += markdown.table(head, [row for path in paths for row in rows(path)])
     for path in paths:  # a result file's own Markdown ``section`` (bench-scale, bench-quality)
         section = json.loads(path.read_text(encoding="utf-8")).get("section")
         if section:
             lines += ["", section.rstrip("\n")]
     return "\n".join(lines) + "\n"
-
-
-def markdown_table(head: list[str], rows: list[list]) -> list[str]:
-    """The lines of a Markdown table (``|`` in cells escaped), for a result's ``section``."""
-    cells = [head, ["---"] * len(head), *rows]
-    return ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in cells]
 
 
 @cli_main

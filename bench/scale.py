@@ -63,7 +63,7 @@ from tqdm import tqdm
 
 from bench import harness
 from bench.corpus import wiki_page
-from bench.report import markdown_table
+from common import markdown
 from common.config import write as write_config
 from common.errors import UserError, cli_main
 
@@ -230,7 +230,7 @@ def _write_pool_shard(args: tuple[Path, int, int]) -> dict:
 
 def run_stage(argv: list[str], log: Path) -> dict:
     """Run ``python argv`` from the repository root: wall and CPU seconds, peak RSS, output."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = harness.measure([sys.executable, *argv], log, env)
     text = log.read_text(encoding="utf-8", errors="replace")
     if result.pop("returncode") != 0:
@@ -387,7 +387,7 @@ def section(runs: dict[int, dict], grow: dict[str, list[dict]]) -> str:
         c = runs[n]["stages"]["corpus"]
         notes.append(f"{n:,} raw documents -> {c['documents_out']:,} in the corpus; dedup index "
                      f"{c['dedup_index_bytes_per_document']:,.0f} bytes per raw document")
-    table = markdown_table(HEAD, rows(runs, grow))
+    table = markdown.table(HEAD, rows(runs, grow))
     title = ("## Scale, corpus build alone (`make bench-scale ARGS=--corpus-only`)"
              if measured(runs) == ["corpus"] else "## Scale (`make bench-scale`)")
     return "\n".join([title, "",

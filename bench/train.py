@@ -58,6 +58,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import tftrain  # noqa: F401 (sets TensorFlow's environment: tftrain.tfsetup)
 from bench import harness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +116,6 @@ def trainer_step(model: dict, batch: int, block: int, prec: str, jit: bool,
     update in one program). ``train_updates`` override the ``[train]`` defaults; the schedule
     spans ``max_steps`` (10,000 when 0).
     """
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
     import tensorflow as tf
 
@@ -222,7 +222,7 @@ class Worker:
 
     def __init__(self, variant: str, args, log: Path):
         python = PT_PYTHON if variant.startswith("torch") else sys.executable
-        env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         self.variant = variant
         self.log_path = log
         self.log = open(log, "w")  # noqa: SIM115 (closed in close())

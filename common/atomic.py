@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import uuid
@@ -12,6 +13,14 @@ from pathlib import Path
 from typing import IO
 
 from common.errors import UserError
+
+
+def read_record(path: Path) -> dict:
+    """A JSON record a stage wrote earlier; {} when missing or unreadable (then not reused)."""
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _temp_sibling(path: Path) -> Path:

@@ -1,13 +1,18 @@
 """``python -m corpus.build``: turn ``data/raw/`` into ``data/corpus/`` (``make corpus``).
 
-1. Every raw shard without a valid cache entry (``corpus/cache.py``) goes to a worker that
-   reads, extracts, normalises, filters and MinHashes it (``corpus/steps.py``; memory: one shard
-   a worker) and writes the shard's entry; the other shards are reused as they are.
-2. The parent reads the entries in the sorted shard order and deduplicates, so the first copy in
-   that canonical order is kept, whatever ``-j`` is.
-3. The survivors are written in the order of a keyed hash of their id (``corpus.order_seed``),
-   so every corpus shard mixes the sources in proportion: their texts are spilled from the
-   entries into buckets of that hash, and each bucket is sorted in memory and written.
+The pipeline, as ``SHARD_STEPS`` and ``GLOBAL_STEPS`` below list it:
+
+1. Per raw shard, in worker processes: every raw shard without a valid cache entry
+   (``corpus/cache.py``) is read, extracted, normalised, filtered and MinHashed
+   (``corpus.shard.process_shard`` runs ``corpus.steps.corpus_steps``; memory: one shard a
+   worker) into the shard's entry; the other shards are reused as they are.
+2. Over the whole corpus, in the parent, each step a generator over the one before:
+   ``deduplicate`` reads the entries once, in the sorted shard order, so the first copy in that
+   canonical order is kept, whatever ``-j`` is; ``order`` spills each kept document at once into
+   buckets of a keyed hash of its id (``corpus.order_seed``; a bucket is the top of the key, so
+   the buckets in turn, each sorted in memory by key and id, give the whole order) and every
+   corpus shard mixes the sources in proportion; ``split`` gives each its split by URL;
+   ``write`` writes the corpus shards, ``docs.jsonl``, ``manifest.json`` and ``ATTRIBUTION.md``.
 
 The output folder is built aside and swapped in whole; the same raw data always gives
 byte-identical files, built from scratch or from the cache.
@@ -16,30 +21,35 @@ byte-identical files, built from scratch or from the cache.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import multiprocessing
 import sys
-from array import array
 from collections import Counter
-from pathlib import Path
-from typing import NamedTuple
 
 from tqdm import tqdm
 
 from common import config
 from common.atomic import atomic_dir, remove_stale_temps, stage_lock
 from common.errors import UserError, cli_main
-from corpus import cache, dedup, filters, revisions
+from corpus import cache, dedup, filters
 from corpus.extract import WIKI_SOURCE
-from corpus.read import raw_shards
+from corpus.global_steps import Global, deduplicate, order, split, write
+from corpus.read import raw_shards, read_shard
 from corpus.report import text_table, write_report
 from corpus.shard import ShardJob, init, process_shard, site
-from corpus.split import order_key, split_of
 from corpus.stats import Stats
+from corpus.steps import extract_text, normalize_text
 from corpus.write import CorpusWriter
 
-BUCKET_BYTES = 64_000_000  # survivors' texts sorted in memory at a time when writing
+# The pipeline, in the order a document meets it. Per raw shard, in worker processes, into the
+# shard's cache entry (``corpus.shard.process_shard`` runs ``corpus.steps.corpus_steps``):
+SHARD_STEPS = (read_shard, extract_text, normalize_text, *filters.FILTERS, dedup.keys)
+# Over the whole corpus, in the parent, each a generator over the one before:
+GLOBAL_STEPS = (deduplicate, order, split, write)
+
+BUCKET_BYTES = 64_000_000  # kept documents' texts sorted in memory at a time when writing
 MAX_BUCKETS = 512  # bucket files open at once: well under the usual limit of 1024 descriptors
+ENTRY_CHARS = ("filter", "kept")  # the per-shard steps' last count: the characters an entry holds
 
 
 def _settings(cfg: config.Section) -> dict:
@@ -96,108 +106,15 @@ def _named(job: ShardJob) -> str:
     return job.name
 
 
-def _entry(job: ShardJob, why: Counter) -> tuple[Stats, list[dict]]:
-    """A shard's counts and documents, read whole; an unreadable entry is said, rebuilt here
-    (counted in ``why``) and read again."""
-    try:
-        return _read_entry(job)
-    except (cache.CacheError, KeyError, TypeError, ValueError) as exc:
-        print(f"corpus cache: ignoring {job.entry} ({job.name}): {exc}; rebuilding it",
-              file=sys.stderr)
-    process_shard(job)
-    why["unreadable"] += 1
-    return _read_entry(job)
-
-
-def _read_entry(job: ShardJob) -> tuple[Stats, list[dict]]:
-    return Stats.from_json(cache.read_header(job.entry)["stats"]), list(cache.read_docs(job.entry))
-
-
-class Survivors(NamedTuple):
-    """The documents dedup kept, in canonical order: write-order key, shard number, position."""
-
-    keys: array
-    shards: array
-    positions: array
-
-
-def _dedup(jobs: list[ShardJob], cfg: config.Section, stats: Stats,
-           why: Counter) -> tuple[Survivors, int, int]:
-    """Deduplicate every entry in canonical order; the survivors, their characters and the bytes
-    the dedup index held at the end.
-
-    An entry found unreadable here is rebuilt and counted in ``why``.
-    """
-    deduper = dedup.Deduper(cfg.dedup_threshold, cfg.minhash_perm)
-    kept = Survivors(array("Q"), array("I"), array("I"))
+def _buckets(jobs: list[ShardJob]) -> int:
+    """Bucket files for ``order``: enough for one to hold about ``BUCKET_BYTES`` of text, by the
+    characters the entries hold before dedup (from their headers). An entry whose header cannot
+    be read counts none; only the buckets' size in memory depends on this, never the output."""
     chars = 0
-    newest = revisions.newest(job.entry for job in jobs)
-    for number, job in enumerate(tqdm(jobs, desc="corpus: dedup", unit="shard", file=sys.stderr,
-                                      disable=None)):
-        shard_stats, docs = _entry(job, why)
-        stats.merge(shard_stats)
-        for position, doc in enumerate(docs):
-            if revisions.older(doc, newest):
-                stats.count("dedup", revisions.UPDATED, len(doc["text"]))
-                continue
-            reason = deduper.check(doc["url"], doc["exact"], doc["signature"])
-            if reason:
-                stats.count("dedup", "dropped: " + reason, len(doc["text"]))
-                continue
-            kept.keys.append(order_key(doc["id"], cfg.order_seed))
-            kept.shards.append(number)
-            kept.positions.append(position)
-            chars += len(doc["text"])
-    return kept, chars, deduper.index_bytes
-
-
-def _spill(jobs: list[ShardJob], kept: Survivors, folder: Path, buckets: int) -> list[Path]:
-    """Write the survivors to ``buckets`` files by their order key (bucket = top of the key)."""
-    folder.mkdir()
-    paths = [folder / f"bucket-{b:04d}.jsonl" for b in range(buckets)]
-    files = [open(p, "w", encoding="utf-8") for p in paths]  # noqa: SIM115 - closed below
-    try:
-        at = 0
-        for number, job in enumerate(jobs):
-            wanted = {}
-            while at < len(kept.keys) and kept.shards[at] == number:
-                wanted[kept.positions[at]] = kept.keys[at]
-                at += 1
-            if wanted:
-                _spill_entry(job, wanted, files)
-    finally:
-        for fh in files:
-            fh.close()
-    return paths
-
-
-def _spill_entry(job: ShardJob, wanted: dict[int, int], files: list) -> None:
-    """The documents of one entry at the positions in ``wanted`` (position -> order key)."""
-    try:
-        for position, doc in enumerate(cache.read_docs(job.entry)):
-            key = wanted.get(position)
-            if key is not None:
-                doc = {k: doc[k] for k in ("id", "url", "title", "source", "licence", "text")}
-                files[key * len(files) >> 64].write(json.dumps([key, doc], ensure_ascii=False) + "\n")
-    except cache.CacheError as exc:
-        raise UserError(f"{job.entry} ({job.name}): {exc}; the cache changed during this run, "
-                        "run again") from None
-
-
-def _write(paths: list[Path], writer: CorpusWriter, cfg: config.Section, stats: Stats,
-           total: int) -> None:
-    """Each bucket sorted by order key (then id), written to the corpus shards."""
-    bar = tqdm(total=total, desc="corpus: write", unit="doc", file=sys.stderr, disable=None)
-    for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            rows = sorted((json.loads(line) for line in fh), key=lambda row: (row[0], row[1]["id"]))
-        path.unlink()
-        for _, doc in rows:
-            split = split_of(doc["url"], cfg.valid_ratio, cfg.test_ratio, cfg.split_seed)
-            writer.add(doc, split)
-            stats.count("write", "out: " + split, len(doc["text"]))
-        bar.update(len(rows))
-    bar.close()
+    for job in jobs:
+        with contextlib.suppress(cache.CacheError, KeyError, TypeError, ValueError):
+            chars += Stats.from_json(cache.read_header(job.entry)["stats"]).chars[ENTRY_CHARS]
+    return min(MAX_BUCKETS, 1 + 3 * chars // BUCKET_BYTES)  # UTF-8 Cyrillic: 2 bytes a char
 
 
 def check(cfg: config.Section) -> None:
@@ -237,30 +154,28 @@ def _build(cfg: config.Section, workers: int) -> Stats:
     todo, why = _stale(jobs)
     _process(todo, settings, workers)
     stats = Stats()
-    kept, chars, index_bytes = _dedup(jobs, c, stats, why)
-    processed = sum(why.values())
-    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
-    reuse = (f"corpus: {len(jobs) - processed} raw shards reused from the cache, {processed} "
-             f"processed" + (f" ({reasons})" if reasons else ""))
     with atomic_dir(corpus_dir) as out:
-        writer = CorpusWriter(out, c.shard_bytes)
-        buckets = min(MAX_BUCKETS, 1 + 3 * chars // BUCKET_BYTES)  # UTF-8 Cyrillic: 2 bytes a char
-        paths = _spill(jobs, kept, out / ".spill", buckets)
-        _write(paths, writer, c, stats, len(kept.keys))
-        (out / ".spill").rmdir()
+        run = Global(c, stats, why, out, CorpusWriter(out, c.shard_bytes), _buckets(jobs))
+        stream = jobs
+        for step in GLOBAL_STEPS:  # generators, the last (write) draws the documents through
+            stream = step(stream, run)
+        processed = sum(why.values())
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
+        reuse = (f"corpus: {len(jobs) - processed} raw shards reused from the cache, {processed} "
+                 f"processed" + (f" ({reasons})" if reasons else ""))
         shown = {k: v for k, v in c.items() if k != "workers"}
-        manifest = writer.close(shown, {"dedup_index_bytes": index_bytes})
+        manifest = run.writer.close(shown, {"dedup_index_bytes": run.index_bytes})
         print(text_table(stats))
         print(reuse)
-        print(f"corpus: dedup index {index_bytes / 2**20:.1f} MiB for {len(kept.keys):,} kept "
-              f"documents ({index_bytes / max(len(kept.keys), 1):,.0f} bytes each)")
+        print(f"corpus: dedup index {run.index_bytes / 2**20:.1f} MiB for {run.kept:,} kept "
+              f"documents ({run.index_bytes / max(run.kept, 1):,.0f} bytes each)")
         if not any(reason.startswith("out") for _, reason, _, _ in stats.rows()):
             raise UserError(f"empty corpus: every document from {raw_dir} was dropped "
                             "(see the table above); nothing was written")
-        write_report(out, stats, writer.lengths, shown)
-        for split in ("valid", "test"):
-            if not manifest["splits"][split]["documents"]:
-                print(f"warning: the {split} split is empty; raise corpus.{split}_ratio or add data",
+        write_report(out, stats, run.writer.lengths, shown)
+        for name in ("valid", "test"):
+            if not manifest["splits"][name]["documents"]:
+                print(f"warning: the {name} split is empty; raise corpus.{name}_ratio or add data",
                       file=sys.stderr)
     current = {job.entry for job in jobs}
     for entry in cache_dir.glob("*.jsonl.gz"):  # entries of raw shards that are gone

@@ -18,29 +18,32 @@ import hashlib
 import zlib
 
 import numpy as np
-import regex
 from datasketch import MinHash
 
-_WORD = regex.compile(r"\w+")
+from corpus.document import lower_words
+
 SCHEME = "affine32"  # datasketch hashing scheme: 32-bit values, fixed seed, inputs mixed (fmix)
 RECALL = 0.9  # chance that a pair exactly at the threshold shares a band (more above it)
 MERGE_MIN = 1 << 16  # recent band hashes held in a dict before they join the sorted array
 BLOCK = 1 << 14  # kept signatures a block
 
 
-def shingles(text: str, size: int) -> set[bytes]:
-    """Lower-cased word ``size``-grams (the whole text as one shingle when shorter)."""
-    words = _WORD.findall(text.lower())
+def shingles(text: str, size: int, words: list[str] | None = None) -> set[bytes]:
+    """Lower-cased word ``size``-grams (the whole text as one shingle when shorter); ``words``:
+    the text's ``lower_words`` when the caller has them already."""
+    words = lower_words(text) if words is None else words
     if len(words) <= size:
         return {" ".join(words).encode()}
     return {" ".join(words[i:i + size]).encode() for i in range(len(words) - size + 1)}
 
 
-def keys(text: str, num_perm: int, shingle: int) -> tuple[bytes, bytes]:
-    """(exact key, MinHash signature as uint32 bytes) of a normalised text."""
+def keys(text: str, num_perm: int, shingle: int,
+         words: list[str] | None = None) -> tuple[bytes, bytes]:
+    """(exact key, MinHash signature as uint32 bytes) of a normalised text (``words``: as for
+    ``shingles``)."""
     exact = hashlib.sha256(text.encode()).digest()[:16]  # 128 bits: collisions are not a concern
     mh = MinHash(num_perm=num_perm, scheme=SCHEME, hashfunc=zlib.crc32)
-    mh.update_batch(sorted(shingles(text, shingle)))
+    mh.update_batch(sorted(shingles(text, shingle, words)))
     return exact, mh.hashvalues.astype(np.uint32).tobytes()
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import regex
+
 from corpus.split import doc_id
+
+WORD = regex.compile(r"\w+")
+
+
+def lower_words(text: str) -> list[str]:
+    """The lower-cased words (``\\w+`` runs) of ``text``: what the stop-word and repetition
+    filters count and the MinHash shingles are made of."""
+    return WORD.findall(text.lower())
 
 
 @dataclass
@@ -18,6 +28,15 @@ class Document:
     licence: str
     text: str
     metadata: dict = field(default_factory=dict)  # e.g. "extract_path", "where" (file:record)
+    _words: tuple[str, list[str]] | None = field(default=None, init=False, repr=False,
+                                                  compare=False)
+
+    def lower_words(self) -> list[str]:
+        """``lower_words(self.text)``, worked out once per text (the filters after the last one
+        that edits the text and the dedup keys share it)."""
+        if self._words is None or self._words[0] is not self.text:
+            self._words = (self.text, lower_words(self.text))
+        return self._words[1]
 
     @classmethod
     def from_record(cls, record: dict, licences: dict[str, str], where: str = "") -> Document:

@@ -21,7 +21,7 @@ from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBui
 
 from common.config import Section
 from common.errors import UserError
-from corpus.document import Document
+from corpus.document import WORD, Document
 
 # The detector tells the corpus language from these (Cyrillic neighbours and English).
 CONFUSABLE = (Language.BULGARIAN, Language.RUSSIAN, Language.MACEDONIAN, Language.SERBIAN,
@@ -37,7 +37,6 @@ _NOT_LETTER = regex.compile(r"\P{L}+")
 _NOT_CYRILLIC = regex.compile(r"\P{Cyrillic}+")
 END_PUNCT = regex.compile(r"""[.!?…:;"'»“”)\]]$""")
 _SENTENCE_END = regex.compile(r"[.!?…][\"'»“”)]* +\p{Lu}")  # a sentence ends, the next begins
-_WORD = regex.compile(r"\w+")
 _LETTER = regex.compile(r"\p{L}")
 
 
@@ -81,14 +80,14 @@ def language(doc: Document, cfg: Section) -> str | None:
 
 def stop_words(doc: Document, cfg: Section) -> str | None:
     """FineWeb-2's rule: at least ``min_stop_words`` different stop words occur ("г." as "г")."""
-    words = set(_WORD.findall(doc.text.lower()))
+    words = set(doc.lower_words())
     found = sum(1 for word in cfg.stop_words if word.lower().rstrip(".") in words)
     return "few stop words" if found < cfg.min_stop_words else None
 
 
 def word_length(doc: Document, cfg: Section) -> str | None:
     """Gopher's rule: the mean word length lies in [min_avg_word_length, max_avg_word_length]."""
-    words = _WORD.findall(doc.text)
+    words = WORD.findall(doc.text)
     mean = sum(map(len, words)) / max(len(words), 1)
     if mean < cfg.min_avg_word_length:
         return "short words"
@@ -105,7 +104,7 @@ def letter_words(doc: Document, cfg: Section) -> str | None:
 def repeated_ngrams(doc: Document, cfg: Section) -> str | None:
     """Gopher's repetition rules on lower-cased words: the most frequent n-gram, and all n-grams
     seen before (counted without overlap), may cover at most a given share of the characters."""
-    words = _WORD.findall(doc.text.lower())
+    words = doc.lower_words()
     size = max(len(doc.text), 1)
     for n, share in cfg.max_top_ngram_share:
         grams = Counter(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import markdown
 from corpus.stats import Stats
 
 BINS = np.logspace(1, 7, 49)  # document lengths in characters, 10 to 10^7, 8 bins a decade
@@ -69,14 +70,14 @@ def write_report(out: Path, stats: Stats, lengths: LengthHistogram, settings: di
     md = ["# Corpus build report", "",
           "Characters are raw HTML in the `read` row and in the `path` and `dropped` rows of "
           "`extract` (the pages as they came in); every other row counts text.", "",
-          "| " + " | ".join(rows[0]) + " |", "|---|---|---:|---:|"]
-    md += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+          *markdown.table(rows[0], rows[1:], right=(2, 3))]
     md += ["", "## Documents through each step", "",
            "Extraction, normalisation and the filters, in the order they run; each step's "
            "`dropped` are the `dropped` and `skipped` rows of its stage above that name it or "
-           "give its reason.", "", "| step | in | dropped | out |", "|---|---:|---:|---:|"]
-    md += [f"| {name} | {n_in:,} | {dropped:,} | {n_out:,} |"
-           for name, n_in, dropped, n_out in stats.step_rows()]
+           "give its reason.", "",
+           *markdown.table(["step", "in", "dropped", "out"],
+                           [[name, f"{n_in:,}", f"{dropped:,}", f"{n_out:,}"]
+                            for name, n_in, dropped, n_out in stats.step_rows()], right=(1, 2, 3))]
     total = int(lengths.counts.sum())
     md += ["", f"## Document lengths ({total:,} documents)", "", "![document lengths](lengths.png)"]
     if stats.problems:

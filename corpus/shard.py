@@ -52,7 +52,8 @@ def process_shard(job: ShardJob) -> None:
         revisions.note(revids, doc.url, record.get("revid"))
         if pipeline(doc) is None:
             continue
-        exact, signature = dedup.keys(doc.text, cfg.minhash_perm, cfg.shingle)
+        exact, signature = dedup.keys(doc.text, cfg.minhash_perm, cfg.shingle,
+                                       doc.lower_words())
         docs.append({"id": doc.id, "url": doc.url, "title": doc.title, "source": doc.source,
                      "licence": doc.licence, "text": doc.text, "revid": record.get("revid"),
                      "exact": exact, "signature": signature})

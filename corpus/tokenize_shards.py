@@ -24,11 +24,15 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.formats import SEPARATOR, SPLITS, iter_docs, token_dtype
+from corpus.write import corpus_shards
 
 
-def corpus_shards(corpus: Path, split: str) -> list[Path]:
-    """The corpus shards of one split, in order."""
-    return sorted((corpus / split).glob("shard-*.txt"))
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_docs(path: Path) -> Iterator[str]:
@@ -131,7 +135,7 @@ def tokenize_corpus(tokenizer_json: Path, vocab_size: int, corpus: Path, out: Pa
         raise UserError(f"{tokenizer_json}: has no {SEPARATOR} token")
     dtype = token_dtype(vocab_size)
     meta = {"vocab_size": vocab_size, "eos_id": eos_id, "dtype": dtype,
-            "tokenizer_sha256": hashlib.sha256(tokenizer_json.read_bytes()).hexdigest(),
+            "tokenizer_sha256": sha256_file(tokenizer_json),
             **extra_meta, "splits": {}}
     for split in SPLITS:
         meta["splits"][split] = tokenize_split(

@@ -11,123 +11,40 @@ Decisions (GPT-2's, checked by the round-trip test over the whole valid split):
   unknown token; the special tokens come first (``<|endoftext|>`` is id 0) and bos = eos = unk =
   ``<|endoftext|>``; ``clean_up_tokenization_spaces`` off (it would turn " ," into ",").
 
-Writes ``artifacts/tokenizer/`` (a Hugging Face folder for ``AutoTokenizer.from_pretrained``, plus
-``training.json`` and ``report.md``/``report.json``) and ``data/tokens/`` (see
-``corpus.tokenize_shards``), each atomically. ``data/tokens/`` also carries the corpus's licences
-forward: ``ATTRIBUTION.md`` copied, and ``meta.json["licenses"]`` counted from ``docs.jsonl``
-(the trainer reads these, never ``data/corpus/``).
+Writes ``artifacts/tokenizer/``: a Hugging Face folder for ``AutoTokenizer.from_pretrained``,
+``training.json`` and the report (``corpus.tokenizer_report``); then ``corpus.tokens`` writes
+``data/tokens/``, each atomically.
 
-The corpus is identified by the per-shard sha256 in its ``manifest.json`` (checked against the
-shard files' names and sizes, not hashed again). A re-run reuses the tokenizer when
-``training.json`` records the same settings and train split, and the token shards when
-``meta.json`` records the same tokenizer, corpus and shard size and the attribution is unchanged;
-``--force`` redoes both. ``--reuse-tokenizer`` never trains: it tokenises with the folder already
-there (e.g. one trained elsewhere) after checking it.
-
-The report gives, as GPT-2 write-ups do, tokens and documents per split and the number of
-training sequences of the trainer's block size, counted as ``common.formats.count_blocks`` cuts them.
+The corpus is identified by the per-shard sha256 in its ``manifest.json`` (``corpus.write``,
+checked against the shard files' names and sizes, not hashed again). A re-run reuses the tokenizer
+when ``training.json`` records the same settings and train split (``corpus.tokens`` reuses the
+token shards by its own check); ``--force`` redoes both. ``--reuse-tokenizer`` never trains: it
+tokenises with the folder already there (e.g. one trained elsewhere) after checking it.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import sys
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from common import config
-from common.atomic import atomic_dir, atomic_write, remove_stale_temps, stage_lock
+from common.atomic import atomic_dir, atomic_write, read_record, remove_stale_temps, stage_lock
 from common.errors import UserError, cli_main
-from common.formats import ATTRIBUTION, BLOCK_SIZES, SEPARATOR, SPLITS, TOKENS_FORMAT, count_blocks
-from corpus.tokenize_shards import batched, corpus_shards, read_docs, tokenize_corpus
+from common.formats import SEPARATOR
+from corpus import tokenizer_report, tokens
+from corpus.tokenize_shards import batched, read_docs, sha256_file
+from corpus.tokenizer_report import TextStats, measure
+from corpus.write import corpus_shards, fingerprints, read_manifest
 
 HF_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
             "special_tokens_map.json")
 FORMAT_VERSION = 1
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_record(path: Path) -> dict:
-    """A JSON record this stage wrote earlier; {} when missing or unreadable (then not reused)."""
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def read_manifest(corpus: Path) -> tuple[dict, int]:
-    """The corpus's ``manifest.json`` and its document count, checked against the shard files on
-    disk (names, sizes)."""
-    path = corpus / "manifest.json"
-    manifest = read_record(path)
-    if not manifest:
-        raise UserError(f"{path}: missing or unreadable (run `make corpus`)")
-    try:
-        listed = {s["path"]: (s["bytes"], s["sha256"])
-                  for split in SPLITS for s in manifest["splits"][split]["shards"]}
-        documents = sum(int(manifest["splits"][split]["documents"]) for split in SPLITS)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{path}: malformed ({type(exc).__name__}: {exc}); "
-                        "re-run `make corpus`") from None
-    on_disk = {p.relative_to(corpus).as_posix(): p.stat().st_size
-               for split in SPLITS for p in corpus_shards(corpus, split)}
-    for name in sorted(set(listed) ^ set(on_disk)):
-        where = "listed in manifest.json but missing" if name in listed else "not in manifest.json"
-        raise UserError(f"{corpus / name}: {where}; re-run `make corpus`")
-    for name, size in on_disk.items():
-        if size != listed[name][0]:
-            raise UserError(f"{corpus / name}: {size} bytes, manifest.json says {listed[name][0]} "
-                            "(changed after the build); re-run `make corpus`")
-    return manifest, documents
-
-
-def fingerprints(manifest: dict) -> dict[str, str]:
-    """sha256 over the names and manifest sha256 of each split's shards, and of all ("corpus")."""
-    out = {}
-    for split in SPLITS:
-        digest = hashlib.sha256()
-        for shard in sorted(manifest["splits"][split]["shards"], key=lambda s: s["path"]):
-            digest.update(f"{Path(shard['path']).name}:{shard['sha256']}\n".encode())
-        out[split] = digest.hexdigest()
-    out["corpus"] = hashlib.sha256("".join(out[s] for s in SPLITS).encode()).hexdigest()
-    return out
-
-
-def licence_counts(corpus: Path, documents: int) -> dict[str, dict[str, int]]:
-    """``{source: {licence: documents}}`` from ``docs.jsonl``, which must list ``documents``."""
-    path = corpus / "docs.jsonl"
-    counts: dict[str, Counter] = {}
-    n = 0
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                n += 1
-                doc = json.loads(line)
-                counts.setdefault(str(doc["source"]), Counter())[str(doc["license"])] += 1
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be read ({exc.strerror}); run `make corpus`") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}:{n}: not a document record ({type(exc).__name__}: {exc})") from None
-    if n != documents:
-        raise UserError(f"{path}: lists {n} documents, manifest.json {documents}; "
-                        "re-run `make corpus`")
-    return {source: dict(sorted(c.items())) for source, c in sorted(counts.items())}
 
 
 def new_tokenizer() -> Tokenizer:
@@ -174,61 +91,6 @@ def load_hf(folder: Path):
         raise UserError(f"tokenizer folder {folder}: cannot be loaded ({exc})") from None
 
 
-@dataclass
-class TextStats:
-    """Fertility and round-trip figures for one body of text."""
-
-    documents: int = 0
-    bytes: int = 0
-    words: int = 0
-    tokens: int = 0
-    roundtrip_failures: int = 0
-    first_failure: int = -1
-
-    @property
-    def tokens_per_word(self) -> float:
-        return self.tokens / self.words if self.words else 0.0
-
-    @property
-    def bytes_per_token(self) -> float:
-        return self.bytes / self.tokens if self.tokens else 0.0
-
-    @property
-    def bytes_per_word(self) -> float:
-        """Tokens per word of the byte-level baseline (one token a byte)."""
-        return self.bytes / self.words if self.words else 0.0
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "tokens_per_word": self.tokens_per_word,
-                "bytes_per_token": self.bytes_per_token,
-                "baseline_tokens_per_word": self.bytes_per_word, "baseline_bytes_per_token": 1.0}
-
-
-def measure(hf_tok, texts: Iterable[str], batch: int) -> TextStats:
-    """Encode ``texts`` with the saved tokenizer; count tokens and check decode(encode(x)) == x."""
-    stats = TextStats()
-    for docs in batched(texts, batch):
-        ids = hf_tok(docs, add_special_tokens=False)["input_ids"]
-        for doc, doc_ids, back in zip(docs, ids, hf_tok.batch_decode(ids), strict=True):
-            if back != doc:
-                stats.roundtrip_failures += 1
-                if stats.first_failure < 0:
-                    stats.first_failure = stats.documents
-            stats.documents += 1
-            stats.bytes += len(doc.encode("utf-8"))
-            stats.words += len(doc.split())
-            stats.tokens += len(doc_ids)
-    return stats
-
-
-def conllu_sentences(folder: Path) -> Iterator[str]:
-    """The ``# text = `` lines of the ``.conllu`` files in ``folder``."""
-    for path in sorted(folder.glob("*.conllu")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("# text = "):
-                yield line[len("# text = "):]
-
-
 def valid_docs(corpus: Path) -> Iterator[str]:
     for path in corpus_shards(corpus, "valid"):
         yield from read_docs(path)
@@ -258,87 +120,6 @@ def check_reusable(folder: Path, tcfg) -> dict:
         raise UserError(f"tokenizer folder {folder}: eos must be {SEPARATOR} and the special "
                         f"tokens {tcfg.special_tokens} present")
     return record
-
-
-def block_size(cfg) -> int:
-    """The trainer's block size: ``train.block_size`` or the size preset's."""
-    return cfg.train.block_size or BLOCK_SIZES[cfg.train.size]
-
-
-def _tokens_reusable(folder: Path, expected: dict, attribution: bytes) -> bool:
-    meta = read_record(folder / "meta.json")
-    if not meta or any(meta.get(k) != v for k, v in expected.items()):
-        return False
-    if not (folder / ATTRIBUTION).is_file() or (folder / ATTRIBUTION).read_bytes() != attribution:
-        return False
-    item = 2 if meta["dtype"] == "<u2" else 4
-    return all((folder / split / s["file"]).is_file()
-               and (folder / split / s["file"]).stat().st_size == s["tokens"] * item
-               for split, entry in meta["splits"].items() for s in entry["shards"])
-
-
-def report_rows(report: dict) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
-    """The summary, fertility and token-total tables as rows of strings."""
-    tr = report["training"]
-    seconds = tr["train_seconds"]
-    checked = report["text"]["valid"]["documents"]
-    summary = [
-        ["vocab size (len(tokenizer))", f"{report['vocab_size']:,} (asked {tr['vocab_size']:,})"],
-        ["eos = bos = unk id", str(report["eos_id"])],
-        ["training time", "unknown (trained elsewhere)" if seconds is None else
-         f"{seconds:.1f} s" + (" (earlier run, reused)" if report["reused"]["tokenizer"] else "")],
-        ["token shards", "reused" if report["reused"]["tokens"] else "written"],
-        ["round-trip decode(encode(x)) == x",
-         f"pass on all {checked:,} valid documents" if checked else "no valid documents to check"],
-        ["licences (documents)", "; ".join(f"{source}: {lic} ({n:,})"
-                                           for source, by in report["licenses"].items()
-                                           for lic, n in by.items())],
-    ]
-    fert = []
-    for name, stats in report["text"].items():
-        if stats is None:
-            fert.append([name, "skipped: " + report["heldout_note"], "", "", "", "", ""])
-            continue
-        fails = stats["roundtrip_failures"]
-        fert.append([name, f"{stats['documents']:,}", f"{stats['tokens']:,}",
-                     f"{stats['tokens_per_word']:.3f}", f"{stats['baseline_tokens_per_word']:.3f}",
-                     f"{stats['bytes_per_token']:.3f}", f"{fails} failed" if fails else "exact"])
-    totals = [[split, f"{e['documents']:,}", f"{e['tokens']:,}", str(e["shards"]),
-               f"{e['sequences']:,}"] for split, e in report["splits"].items()]
-    return summary, fert, totals
-
-
-FERT_HEAD = ["text", "documents", "tokens", "tokens/word", "byte-level tokens/word", "bytes/token",
-             "round-trip"]
-
-
-def total_head(report: dict) -> list[str]:
-    return ["split", "documents", "tokens", "shards",
-            f"training sequences of {report['block_size']}"]
-
-
-def render_markdown(report: dict) -> str:
-    summary, fert, totals = report_rows(report)
-
-    def table(head, rows):
-        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                         + ["| " + " | ".join(r) + " |" for r in rows])
-
-    return "\n\n".join([
-        "# Tokenizer report", table(["", ""], summary),
-        "## Fertility (byte-level baseline: one token a byte, bytes/token = 1)",
-        table(FERT_HEAD, fert), "## Token shards", table(total_head(report), totals)]) + "\n"
-
-
-def print_report(report: dict) -> None:
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    for title, head, rows in zip(("tokenizer", "fertility", "token shards"),
-                                 (["", ""], FERT_HEAD, total_head(report)), report_rows(report),
-                                 strict=True):
-        table = Table(*head, title=title, show_header=title != "tokenizer")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
 
 
 def valid_key(record: dict, valid_sha: str) -> dict:
@@ -391,32 +172,6 @@ def tokenizer_step(args, tcfg, corpus: Path, tok_dir: Path, train_sha: str, vali
     return load_hf(tok_dir), record, valid, False
 
 
-def tokens_step(args, tcfg, corpus: Path, tokens_dir: Path, tokenizer_json: Path, vocab: int,
-                corpus_sha: str, documents: int) -> tuple[dict, bool]:
-    """Write (or reuse) the token shards and the licences with them: (meta.json, reused)."""
-    expected = {"format": TOKENS_FORMAT, "vocab_size": vocab,
-                "tokenizer_sha256": sha256_file(tokenizer_json), "corpus_sha256": corpus_sha,
-                "shard_tokens": tcfg.token_shard_tokens}
-    try:
-        attribution = (corpus / ATTRIBUTION).read_bytes()
-    except OSError as exc:
-        raise UserError(f"{corpus / ATTRIBUTION}: cannot be read ({exc.strerror}); "
-                        "run `make corpus`") from None
-    if not args.force and _tokens_reusable(tokens_dir, expected, attribution):
-        return read_record(tokens_dir / "meta.json"), True
-    licenses = licence_counts(corpus, documents)
-    with atomic_dir(tokens_dir) as tmp:
-        meta = tokenize_corpus(
-            tokenizer_json, vocab, corpus, tmp, batch_docs=tcfg.batch_docs,
-            shard_tokens=tcfg.token_shard_tokens,
-            extra_meta={**{k: expected[k] for k in ("format", "corpus_sha256", "shard_tokens")},
-                        "licenses": licenses})
-        (tmp / ATTRIBUTION).write_bytes(attribution)
-        with atomic_write(tmp / "meta.json") as fh:
-            json.dump(meta, fh, indent=2, ensure_ascii=False)
-    return meta, False
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m corpus.tokenizer",
                                      description=__doc__.split("\n")[0])
@@ -449,36 +204,12 @@ def run(args: argparse.Namespace, cfg: config.Section) -> dict:
 
     hf_tok, record, valid, reused_tok = tokenizer_step(args, tcfg, corpus, tok_dir, sums["train"],
                                                        sums["valid"])
-    vocab = len(hf_tok)
-    meta, reused_tokens = tokens_step(args, tcfg, corpus, tokens_dir, tok_dir / "tokenizer.json",
-                                      vocab, sums["corpus"], documents)
-
-    heldout = tcfg.heldout_dir
-    have_heldout = bool(heldout) and Path(heldout).is_dir()
-    bs = block_size(cfg)
-    report = {
-        "vocab_size": vocab, "eos_id": meta["eos_id"], "dtype": meta["dtype"],
-        "training": {k: record.get(k) for k in ("vocab_size", "min_frequency", "special_tokens",
-                                                  "train_seconds")},
-        "reused": {"tokenizer": reused_tok, "tokens": reused_tokens},
-        "text": {"valid": valid.as_dict(),
-                 "ud_bulgarian_btb": measure(hf_tok, conllu_sentences(Path(heldout)),
-                                             tcfg.batch_docs).as_dict() if have_heldout else None},
-        "heldout_note": "" if have_heldout else
-        f"folder {heldout or '(tokenizer.heldout_dir empty)'} not found",
-        "valid_checked": valid_key(record, sums["valid"]),
-        "block_size": bs,
-        "licenses": meta["licenses"],
-        "splits": {split: {"documents": e["documents"], "tokens": e["tokens"],
-                           "shards": len(e["shards"]),
-                           "sequences": count_blocks(meta, split, bs)}
-                   for split, e in meta["splits"].items()},
-    }
-    with atomic_write(tok_dir / "report.json") as fh:
-        json.dump(report, fh, indent=2)
-    with atomic_write(tok_dir / "report.md") as fh:
-        fh.write(render_markdown(report))
-    print_report(report)
+    meta, reused_tokens = tokens.write_tokens(
+        corpus, tokens_dir, tok_dir / "tokenizer.json", len(hf_tok), corpus_sha=sums["corpus"],
+        documents=documents, tcfg=tcfg, force=args.force)
+    report = tokenizer_report.build(cfg, hf_tok, record, valid, valid_key(record, sums["valid"]),
+                                    meta, {"tokenizer": reused_tok, "tokens": reused_tokens})
+    tokenizer_report.write(report, tok_dir)
     return report
 
 

@@ -1,4 +1,5 @@
-"""Step 7: corpus shards, ``docs.jsonl``, ``manifest.json`` and ``ATTRIBUTION.md``.
+"""Step 7: corpus shards, ``docs.jsonl``, ``manifest.json`` and ``ATTRIBUTION.md``; and the
+reader of ``manifest.json`` for the stages after (``read_manifest``, ``fingerprints``).
 
 Everything is written into the (temporary) output folder it is given; nothing carries a time
 or an absolute path, so the same raw data always gives the same bytes.
@@ -12,6 +13,9 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
+from common import markdown
+from common.atomic import read_record
+from common.errors import UserError
 from common.formats import ATTRIBUTION, DOC_END, SPLITS
 from corpus.report import LengthHistogram
 
@@ -110,10 +114,10 @@ def attribution(sources: dict[tuple[str, str], Counter]) -> str:
         "Every document's URL, title, source and licence is listed in `docs.jsonl`. The text was",
         "extracted from the pages and cleaned (boilerplate removed, Unicode normalised, duplicates",
         "dropped); it is a modified version of the original.", "",
-        "| source | licence | documents | characters |", "|---|---|---:|---:|",
+        *markdown.table(["source", "licence", "documents", "characters"],
+                        [[source, license_, tally["documents"], tally["characters"]]
+                         for (source, license_), tally in sorted(sources.items())], right=(2, 3)),
     ]
-    for (source, license_), tally in sorted(sources.items()):
-        lines.append(f"| {source} | {license_} | {tally['documents']} | {tally['characters']} |")
     if any(source == "bgwiki" for source, _ in sources):
         lines += ["", "Wikipedia articles: © their contributors, licensed under Creative Commons",
                   "Attribution-ShareAlike (https://creativecommons.org/licenses/by-sa/4.0/); the",
@@ -124,3 +128,46 @@ def attribution(sources: dict[tuple[str, str], Counter]) -> str:
         lines += ["", "News sites: copyright their publishers; collected for research use. Check",
                   "each publisher's terms before sharing this text or models trained on it."]
     return "\n".join(lines) + "\n"
+
+
+def corpus_shards(corpus: Path, split: str) -> list[Path]:
+    """The corpus shards of one split, in order."""
+    return sorted((corpus / split).glob("shard-*.txt"))
+
+
+def read_manifest(corpus: Path) -> tuple[dict, int]:
+    """The corpus's ``manifest.json`` and its document count, checked against the shard files on
+    disk (names, sizes)."""
+    path = corpus / "manifest.json"
+    manifest = read_record(path)
+    if not manifest:
+        raise UserError(f"{path}: missing or unreadable (run `make corpus`)")
+    try:
+        listed = {s["path"]: (s["bytes"], s["sha256"])
+                  for split in SPLITS for s in manifest["splits"][split]["shards"]}
+        documents = sum(int(manifest["splits"][split]["documents"]) for split in SPLITS)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: malformed ({type(exc).__name__}: {exc}); "
+                        "re-run `make corpus`") from None
+    on_disk = {p.relative_to(corpus).as_posix(): p.stat().st_size
+               for split in SPLITS for p in corpus_shards(corpus, split)}
+    for name in sorted(set(listed) ^ set(on_disk)):
+        where = "listed in manifest.json but missing" if name in listed else "not in manifest.json"
+        raise UserError(f"{corpus / name}: {where}; re-run `make corpus`")
+    for name, size in on_disk.items():
+        if size != listed[name][0]:
+            raise UserError(f"{corpus / name}: {size} bytes, manifest.json says {listed[name][0]} "
+                            "(changed after the build); re-run `make corpus`")
+    return manifest, documents
+
+
+def fingerprints(manifest: dict) -> dict[str, str]:
+    """sha256 over the names and manifest sha256 of each split's shards, and of all ("corpus")."""
+    out = {}
+    for split in SPLITS:
+        digest = hashlib.sha256()
+        for shard in sorted(manifest["splits"][split]["shards"], key=lambda s: s["path"]):
+            digest.update(f"{Path(shard['path']).name}:{shard['sha256']}\n".encode())
+        out[split] = digest.hexdigest()
+    out["corpus"] = hashlib.sha256("".join(out[s] for s in SPLITS).encode()).hexdigest()
+    return out

@@ -21,12 +21,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common import config
+from common import config, markdown
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
 from demo.replay.news import NewsReplay
 from demo.replay.pages import load_site
 from demo.replay.wiki import WikiReplay
+from tftrain.logs import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "demo" / "site"
@@ -65,12 +66,11 @@ class Stage:
 
     Every line a stage prints reaches the screen too (blank ones aside): the stages start quietly
     by themselves (Scrapy at ``-L WARNING``, the trainer's start-up noise held back by
-    ``tftrain.logs``), so what is left is worth reading.
+    ``tftrain.tfsetup``), so what is left is worth reading.
     """
 
     def __init__(self, config: Path, log_dir: Path):
-        self.env = {**os.environ, "BG_CONFIG": str(config), "TF_USE_LEGACY_KERAS": "1",
-                    "TF_CPP_MIN_LOG_LEVEL": "1", "PYTHONUNBUFFERED": "1"}
+        self.env = {**os.environ, "BG_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
         self.config = config
         self.log_dir = log_dir
         self.timings: dict[str, float] = {}
@@ -128,8 +128,7 @@ def last_validation(metrics: Path) -> dict | None:
     """The run's last validation record in ``metrics.jsonl``; None when there is none."""
     if not metrics.is_file():
         return None
-    records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()
-               if line.strip()]
+    records = read_metrics(metrics)
     return next((r for r in reversed(records) if r["kind"] == "valid"), None)
 
 
@@ -137,9 +136,12 @@ def write_report(art: Path, data: Path, stage: Stage, samples: str, evaluation: 
                  first_run: bool) -> Path:
     run = art / "runs" / "demo"
     counts = raw_counts(data / "raw")
-    crawl_rows = "\n".join(f"| {spider} | {sum(c.values())} | {c.get('http', 0)} | "
-                           f"{c.get('selenium', 0)} |" for spider, c in sorted(counts.items()))
-    timing_rows = "\n".join(f"| {k} | {v:.1f} |" for k, v in stage.timings.items())
+    crawl_table = "\n".join(markdown.table(
+        ["spider", "pages", "via http", "via selenium"],
+        [[spider, sum(c.values()), c.get("http", 0), c.get("selenium", 0)]
+         for spider, c in sorted(counts.items())]))
+    timing_table = "\n".join(markdown.table(
+        ["stage", "seconds"], [[k, f"{v:.1f}"] for k, v in stage.timings.items()]))
     if (run / "loss.png").is_file():
         shutil.copyfile(run / "loss.png", art / "loss.png")
     scores = run / "eval-test.json"
@@ -153,9 +155,7 @@ on the bundled demo site (`demo/site/`, written for this project, {NEWS_LICENSE}
 
 ## Crawl (raw shards in `{data / "raw"}`)
 
-| spider | pages | via http | via selenium |
-|---|---|---|---|
-{crawl_rows}
+{crawl_table}
 
 ## Corpus (`{data / "corpus"}`)
 
@@ -196,9 +196,7 @@ Bits per byte on the test split: {"(missing)" if bpb is None else f"{bpb:.4f}"} 
 
 ## Time per stage (seconds)
 
-| stage | seconds |
-|---|---|
-{timing_rows}
+{timing_table}
 """
     report = art / "REPORT.md"
     with atomic_write(report) as fh:

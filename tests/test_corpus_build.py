@@ -215,3 +215,19 @@ def test_no_raw_data_or_empty_result_is_exit_2_and_nothing_replaced(tmp_path):
     # the run's lock file stays (unlocked): nothing else is added
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [".corpus.lock", "cache", "corpus", "raw"]
     assert [p.name.endswith(".jsonl.gz") for p in (tmp_path / "data/cache/corpus").iterdir()] == [True]
+
+
+def test_the_pipeline_lists_the_shard_steps_as_they_run():
+    """``corpus.build.SHARD_STEPS`` names the functions ``corpus.steps.corpus_steps`` runs, between
+    reading the raw shard and the dedup keys, in their order."""
+    import functools
+
+    from common import config
+    from corpus import build, dedup, steps
+    from corpus.read import read_shard
+
+    cfg = config.load()
+    run = [s.run.func if isinstance(s.run, functools.partial) else s.run
+           for s in steps.corpus_steps(cfg.corpus, {})]
+    assert (read_shard, *run, dedup.keys) == build.SHARD_STEPS
+    assert [step.__name__ for step in build.GLOBAL_STEPS] == ["deduplicate", "order", "split", "write"]

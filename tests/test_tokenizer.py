@@ -377,3 +377,24 @@ def test_a_second_run_while_one_runs_stops_in_one_line_and_touches_nothing(built
         assert after.pop("data/.tokenizer.lock") == f"{os.getpid()}\n".encode() and after == before
     proc = run_module("corpus.tokenizer", "--config", config, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_tokens_command_alone_reuses_or_rewrites_the_same_shards(built, tmp_path):
+    """``python -m corpus.tokens`` writes the token shards with the folder ``make tokenizer`` left."""
+    root, _, _ = built
+    for part in ("data/corpus", "artifacts/tokenizer", "data/tokens"):
+        shutil.copytree(root / part, tmp_path / part)
+    config = str(_config(tmp_path, None))
+    before = _tree(tmp_path / "data" / "tokens")
+    proc = run_module("corpus.tokens", "--config", config, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "reused" in proc.stdout and _tree(tmp_path / "data" / "tokens") == before
+    shutil.rmtree(tmp_path / "data" / "tokens" / "valid")
+    proc = run_module("corpus.tokens", "--config", config, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "written" in proc.stdout and _tree(tmp_path / "data" / "tokens") == before
+
+    (tmp_path / "artifacts" / "tokenizer" / "tokenizer.json").unlink()
+    proc = run_module("corpus.tokens", "--config", config, "--force", timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "make tokenizer" in proc.stderr
+    assert _tree(tmp_path / "data" / "tokens") == before

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tftrain import card, logs
+from tftrain import card, logs, tfsetup
 
 REAL = "W0000 00:00:1 op_kernel.cc:1] Resource exhausted: out of memory while allocating"
 CPU_START = [
@@ -28,14 +28,14 @@ CPU_START = [
 
 
 def test_startup_noise_is_dropped_and_real_lines_kept():
-    assert logs.startup_noise([*CPU_START, REAL]) == [REAL]
+    assert tfsetup.startup_noise([*CPU_START, REAL]) == [REAL]
     # with a CUDA driver installed, a failing cuInit is the user's business: kept
     gpu_box = [CPU_START[0], CPU_START[3]]
-    assert logs.startup_noise(gpu_box) == [CPU_START[3]]
+    assert tfsetup.startup_noise(gpu_box) == [CPU_START[3]]
 
 
 def test_quiet_startup_holds_back_fd2_and_replays_what_matters(capfd):
-    with logs.quiet_startup():
+    with tfsetup.quiet_startup():
         for line in (*CPU_START, REAL):
             os.write(2, (line + "\n").encode())
     err = capfd.readouterr().err
@@ -43,7 +43,7 @@ def test_quiet_startup_holds_back_fd2_and_replays_what_matters(capfd):
 
 
 def test_transformers_deprecation_dropped_other_warnings_kept():
-    logs.quiet_transformers()
+    tfsetup.quiet_transformers()
     logger = logging.getLogger("transformers.modeling_tf_utils")
     seen: list[str] = []
     handler = logging.Handler()

@@ -22,18 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import unicodedata
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO hidden, warnings shown
-
-from common import config as cfglib  # noqa: E402
-from common.atomic import atomic_write  # noqa: E402
-from common.errors import UserError, cli_main  # noqa: E402
-from tftrain import data, halves, logs, model, runs  # noqa: E402
+from common import config as cfglib
+from common.atomic import atomic_write
+from common.errors import UserError, cli_main
+from tftrain import data, halves, model, runs, tfsetup
 
 
 def figures(nats: float, tokens: int, text_bytes: int) -> dict:
@@ -153,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     text = read_text(args.text) if args.text else None
     tokens = cfglib.data_dir(cfg, "tokens")
 
-    tf = logs.import_tensorflow()
+    tf = tfsetup.import_tensorflow()
     net = runs.load_model(found)
     block = runs.block_size(found.run) or cfg.train.block_size or net.config.n_positions
     if block > net.config.n_positions:

@@ -23,7 +23,7 @@ from common import config as cfglib
 from common.atomic import atomic_dir
 from common.errors import UserError, cli_main
 from common.formats import ATTRIBUTION
-from tftrain import hf_load, runs
+from tftrain import hf_load, logs, runs
 from tftrain.memory import param_shapes
 
 COPY = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             ("parameters", f"{summary['params']:,}"),
             ("model.safetensors", f"{summary['bytes'] / 2**20:.1f} MiB, format pt"),
             ("load with", f"GPT2LMHeadModel.from_pretrained({str(dst)!r})")]
-    width = max(len(k) for k, _ in rows)
-    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    logs.print_columns(rows)
     return 0
 
 

@@ -9,19 +9,15 @@ Sampling is seeded (stateless TF random ops), so the same seed gives the same te
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import unicodedata
 import weakref
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO hidden, warnings shown
-
-from common import config as cfglib  # noqa: E402
-from common.errors import UserError, cli_main  # noqa: E402
-from tftrain import logs, runs  # noqa: E402
+from common import config as cfglib
+from common.errors import UserError, cli_main
+from tftrain import logs, runs, tfsetup
 
 BUCKET = 16
 _XLA_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> compiled generate
@@ -114,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     prompts = args.prompt or list(cfg.train.prompts)
     if not prompts:
         raise UserError("no prompt: pass --prompt or set train.prompts")
-    logs.import_tensorflow()
+    tfsetup.import_tensorflow()
     model, tokenizer = load_model(path)
     start = time.perf_counter()
     texts = generate_samples(model, tokenizer, prompts, g.max_new_tokens, top_k=g.top_k,
@@ -130,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             ("max_new_tokens", str(g.max_new_tokens)), ("decoding", mode),
             ("repetition_penalty", str(g.repetition_penalty)), ("seed", str(g.seed)),
             ("xla", str(g.xla)), ("seconds", f"{seconds:.1f}")]
-    width = max(len(k) for k, _ in rows)
-    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    logs.print_columns(rows)
     return 0
 
 

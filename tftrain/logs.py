@@ -1,96 +1,51 @@
-"""What a training run writes for people and tools: progress, metrics.jsonl, TensorBoard; and
-the start-up noise held back.
+"""What a training run writes for people and tools: the start-up description, progress,
+metrics.jsonl, TensorBoard and the closing summary. (TensorFlow's quiet start-up:
+``tftrain.tfsetup``.)
 
 Progress: on a terminal a tqdm bar (loss, bits/byte, lr, tokens/s beside it); anywhere else (CI,
 ``nohup``, a pipe, the demo's stage logs) one line every ``train.log_every`` steps: step, loss,
 bits per byte, lr, tokens/s and ETA, instead of a progress-bar line per step.
-
-Noise a user cannot act on is dropped, nothing else: the C++ start-up lines TensorFlow prints
-while it loads and probes for devices (oneDNN notice, "Could not find cuda drivers", and on a
-machine with no CUDA driver the ``cuInit`` error that follows), transformers' "TensorFlow and
-JAX classes are deprecated" warning (this project pins transformers 4.x on purpose) and its
-"All ... layers were used / initialized" notes on a load that went right. Every other line
-written during start-up, and every other transformers warning (layers not used or newly
-initialised among them), still comes through.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from common.atomic import atomic_write
-
-STARTUP_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
-                 "Could not find cuda drivers", "Unable to register cuDNN factory",
-                 "Unable to register cuFFT factory", "Unable to register cuBLAS factory",
-                 "computation placer already registered",
-                 "This TensorFlow binary is optimized to use available CPU instructions",
-                 "rebuild TensorFlow with the appropriate compiler flags")
-NO_DRIVER = "Could not find cuda drivers"
-NO_DRIVER_ONLY = ("failed call to cuInit",)  # noise only when no CUDA driver is installed
-# transformers warnings that say nothing is wrong
-TRANSFORMERS_NOISE = ("TensorFlow and JAX classes are deprecated",
-                      "All model checkpoint layers were used", "All the layers of ")
+from tftrain import checkpoint, data, distribute, memory
 
 
-def startup_noise(lines: list[str]) -> list[str]:
-    """The lines worth showing from what was written to stderr during start-up."""
-    no_driver = any(NO_DRIVER in line for line in lines)
-    return [line for line in lines
-            if not any(tag in line for tag in STARTUP_NOISE)
-            and not (no_driver and any(tag in line for tag in NO_DRIVER_ONLY))]
-
-
-class _DropNoise(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(TRANSFORMERS_NOISE)
-
-
-def quiet_transformers() -> None:
-    """Drop ``TRANSFORMERS_NOISE`` (only it) from the transformers loggers that emit it."""
-    for name in ("transformers.modeling_tf_utils", "transformers.tokenization_utils_base"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropNoise) for f in logger.filters):
-            logger.addFilter(_DropNoise())
-
-
-@contextmanager
-def quiet_startup():
-    """Import TensorFlow and probe its devices inside this block: file descriptor 2 is held in a
-    temporary file meanwhile and what is not start-up noise is written back afterwards."""
-    quiet_transformers()
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            lines = held.read().decode("utf-8", "replace").splitlines()
-            kept = startup_noise(lines)
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
-                sys.stderr.flush()
-
-
-def import_tensorflow():
-    """``tensorflow``, imported and its devices listed quietly (see ``quiet_startup``)."""
-    with quiet_startup():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices("GPU")
-    return tf
+def describe_start(plan, params: int, prec: str, jit: bool, device: str, strategy, chief: bool,
+                   start: int | None) -> None:
+    """Print what will run: model, memory estimate, data and batch, workers, shuffle buffer, and
+    the checkpoint resumed from (``start``: its step; None for a new run)."""
+    t = plan.train
+    buf = data.buffer_bytes(t.buffer_size, plan.block, plan.dtype)
+    print(f"model: {t.size}{' from ' + str(plan.init) if plan.init else ''}, "
+          f"{params:,} parameters; device {device}, precision {prec}, XLA {'on' if jit else 'off'}")
+    print(memory.format_estimate(memory.estimate(
+        plan.config, t.batch_size, plan.block, prec, t.optimizer, t.recompute, t.accumulate)))
+    print(f"data: {plan.blocks['train']:,} train blocks of {plan.block}+1 tokens, global batch "
+          f"{plan.global_batch} ({t.batch_size} x {t.accumulate} accumulated x "
+          f"{plan.replicas} replicas), {plan.steps_per_epoch:,} steps an epoch, "
+          f"{plan.total_steps:,} steps ({plan.epochs} epochs)")
+    workers, task = distribute.describe_workers(strategy)
+    if workers > 1:
+        shards = len(plan.meta["splits"]["train"]["shards"])
+        print(f"workers: {workers} ({task}{', chief' if chief else ''}); input sharding "
+              f"{data.shard_policy(shards, workers)} ({shards} train shard files)")
+    print(f"shuffle buffer: {t.buffer_size:,} blocks = {buf / 1e6:.2f} MB in memory "
+          f"(and in each checkpoint)")
+    if buf > t.buffer_budget_mb * 1e6:
+        print(f"warning: the shuffle buffer ({buf / 1e6:.2f} MB) is over train.buffer_budget_mb="
+              f"{t.buffer_budget_mb:g}; lower train.buffer_size")
+    if start is not None:
+        print(f"resuming run {plan.run.name} from {Path(checkpoint.latest(plan.run)).name} "
+              f"(step {start}, epoch {start // plan.steps_per_epoch + 1})")
 
 
 def _duration(seconds: float) -> str:
@@ -202,16 +157,15 @@ class Metrics:
         """Drop records a killed run wrote after the checkpoint it resumes from."""
         if not self.path.is_file():
             return
-        keep = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= start]
+        keep = [r for r in read_metrics(self.path) if r.get("step", 0) <= start]
         with atomic_write(self.path) as fh:
-            fh.write("".join(line + "\n" for line in keep))
+            fh.write("".join(_line(r) for r in keep))
 
     def record(self, step: int, kind: str, **values) -> None:
         import tensorflow as tf
 
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"step": step, "kind": kind, **values}, ensure_ascii=False) + "\n")
+            fh.write(_line({"step": step, "kind": kind, **values}))
         with self.writer.as_default(step=step):
             for name, value in values.items():
                 if isinstance(value, float):
@@ -221,8 +175,25 @@ class Metrics:
         self.writer.flush()
 
 
+def _line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a run's ``metrics.jsonl`` (``Metrics`` writes it), in order."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def print_columns(rows: list[tuple[str, str]]) -> None:
+    """Two plain columns (what, value), the first padded: the closing lines of a command whose
+    output is read by eye and by ``grep`` (``generate``, ``export_pt``)."""
+    width = max(len(what) for what, _ in rows)
+    print("\n".join(f"{what:<{width}}  {value}" for what, value in rows))
+
+
 def print_summary(title: str, rows: list[tuple[str, str]]) -> None:
-    """A two-column table (what, value) at the end of a command."""
+    """A two-column table (what, value) with a title and borders at the end of a training run."""
     from rich.console import Console
     from rich.table import Table
 

@@ -3,10 +3,10 @@ PNG."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from common.atomic import atomic_write
+from tftrain.logs import read_metrics
 
 
 def plot_curves(metrics: Path, png: Path) -> None:
@@ -17,8 +17,7 @@ def plot_curves(metrics: Path, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    rows = read_metrics(metrics)
     train = [r for r in rows if r["kind"] == "train"]
     valid = [r for r in rows if r["kind"] == "valid"]
     fig, (ax_loss, ax_bpb, ax_lr) = plt.subplots(1, 3, figsize=(15, 4))
