@@ -208,7 +208,6 @@ def bad(ws, pt, tmp_path_factory) -> dict[str, Path]:
     ("n_inner", "n_inner must be a positive integer or null, not '256'"),
     ("epsilon", "layer_norm_epsilon must be a number from 0 to below 1, not '1e-5'"),
     ("tokenizer", "tokenizer_config.json: refused, 'auto_map'"),
-    ("tokenizer_class", "refused, tokenizer_class 'TransfoXLTokenizer'"),
     ("pickle", "only pickle weights (pytorch_model.bin); they are not loaded"),
     ("shard", "refused shard name '../outside.safetensors'"),
 ])

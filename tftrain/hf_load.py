@@ -195,9 +195,18 @@ def check_folder(folder: Path) -> Path:
     """``folder`` when it is a GPT-2 folder this project reads safely (config, tokenizer
     config, weight files); else a one-line error."""
     read_config(folder)
-    tokenizer_class(folder)
+    check_tokenizer_keys(folder)
     weight_files(folder)
     return folder
+
+
+def check_tokenizer_keys(folder: Path) -> dict:
+    """``folder``'s ``tokenizer_config.json`` (``{}`` when absent), refused when it has code
+    keys (its class is checked when the tokenizer is loaded: ``--init`` does not use it)."""
+    path = folder / "tokenizer_config.json"
+    settings = read_json(path) if path.is_file() else {}
+    check_keys(path, {k: v for k, v in settings.items() if k in CODE_KEYS})
+    return settings
 
 
 def tokenizer_class(folder: Path) -> str:
@@ -207,13 +216,11 @@ def tokenizer_class(folder: Path) -> str:
     ``AutoTokenizer`` would pick whatever class the folder names, and slow ones read vocabulary
     files (``TransfoXLTokenizer`` unpickles its ``vocab.pkl``); the class is chosen here instead.
     """
-    path = folder / "tokenizer_config.json"
-    settings = read_json(path) if path.is_file() else {}
-    check_keys(path, {k: v for k, v in settings.items() if k in CODE_KEYS})
-    name = settings.get("tokenizer_class")
+    name = check_tokenizer_keys(folder).get("tokenizer_class")
     if name not in TOKENIZERS:
-        raise UserError(f"{path}: refused, tokenizer_class {name!r}: only GPT-2's byte-level BPE "
-                        f"is read ({', '.join(filter(None, TOKENIZERS))})")
+        raise UserError(f"{folder / 'tokenizer_config.json'}: refused, tokenizer_class "
+                        f"{name!r}: only GPT-2's byte-level BPE is read "
+                        f"({', '.join(filter(None, TOKENIZERS))})")
     return TOKENIZERS[name]
 
 
