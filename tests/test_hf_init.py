@@ -104,7 +104,8 @@ def test_init_path_resizes_and_keeps_pytorch_logits(pt):
 
 def test_tf_folders_keep_loading(tmp_path, fixtures):
     """The trainer's own ``final/`` (TF-named safetensors) and a ``tf_model.h5`` folder give the
-    logits transformers' own TF loader gives."""
+    logits transformers' own TF loader gives; a ``tf_model.h5`` damaged past the header h5py
+    opens (its B-tree signatures) fails in one line."""
     from transformers import TFGPT2LMHeadModel
     from transformers.activations_tf import ACT2FN
 
@@ -116,6 +117,13 @@ def test_tf_folders_keep_loading(tmp_path, fixtures):
     want = _logits(reference)
     for folder in (tf_dir, tmp_path / "h5"):
         assert np.abs(_logits(hf_load.load_model(folder)) - want).max() < 1e-6
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(tmp_path / "h5" / "config.json", broken)
+    h5 = (tmp_path / "h5" / "tf_model.h5").read_bytes()
+    (broken / "tf_model.h5").write_bytes(h5.replace(b"TREE", b"XXXX"))
+    with pytest.raises(UserError, match="tf_model.h5: cannot read the weights"):
+        hf_load.load_model(broken)
 
 
 def _train(ws: Path, run: str, init: Path, **settings) -> str:

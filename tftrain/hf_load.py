@@ -272,7 +272,7 @@ def _h5_tensors(path: Path) -> Iterator[tuple[str, np.ndarray]]:
                           else None)
             for name in names:
                 yield name, fh[name][()]
-        except (OSError, ValueError, KeyError) as exc:  # a damaged file past its header
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # damaged past its header
             raise UserError(f"{path}: cannot read the weights ({exc})") from None
 
 
