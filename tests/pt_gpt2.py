@@ -3,7 +3,8 @@
 ``python tests/pt_gpt2.py SPEC.json``: SPEC is ``{"ids": [...], "folders": {path: options}}``;
 each folder gets a seeded ``GPT2LMHeadModel`` (options: vocab, layers, embd, heads, positions,
 dtype fp32|fp16|bf16, shard_kb, lm_head (store the tied head too), bare (a ``GPT2Model``'s
-names without ``transformer.``, with the old causal-mask buffers ``h.N.attn.bias``)) and
+names without ``transformer.``, with the old causal-mask buffers ``h.N.attn.bias``), upcast
+(``reorder_and_upcast_attn``, with the eager attention, the only one that honours it)) and
 ``logits.npy`` beside it: the logits on ``ids`` of the weights as saved, computed in float32.
 ``python tests/pt_gpt2.py --logits OUT.npy FOLDER IDS...``: logits of a saved folder.
 """
@@ -24,10 +25,13 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 def make(folder: Path, ids: list[int], vocab: int, layers: int, embd: int, heads: int,
          positions: int, dtype: str = "fp32", shard_kb: int = 0, lm_head: bool = False,
-         bare: bool = False, seed: int = 0) -> None:
+         bare: bool = False, upcast: bool = False, seed: int = 0) -> None:
     torch.manual_seed(seed)
     config = GPT2Config(vocab_size=vocab, n_layer=layers, n_embd=embd, n_head=heads,
-                        n_positions=positions, bos_token_id=0, eos_token_id=0, pad_token_id=0)
+                        n_positions=positions, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+                        reorder_and_upcast_attn=upcast)
+    if upcast:
+        config._attn_implementation = "eager"
     model = GPT2LMHeadModel(config).eval()
     with torch.no_grad():  # non-trivial LayerNorms and biases, so every tensor matters
         for name, param in model.named_parameters():

@@ -42,8 +42,9 @@ def ws(tmp_path_factory, fixtures) -> Path:
 @pytest.fixture(scope="module")
 def pt(ws) -> Path:
     """PyTorch-saved folders: ``single`` (fp32, vocab 900, no lm_head), ``sharded`` (fp16),
-    ``bare`` (bf16, GPT2Model names, mask buffers, lm_head stored) and ``xl`` (gpt2-xl's width
-    and heads at 2 layers, vocab of the workspace's tokenizer)."""
+    ``bare`` (bf16, GPT2Model names, mask buffers, lm_head stored), ``upcast``
+    (``reorder_and_upcast_attn``, its logits from PyTorch's eager attention, which honours it)
+    and ``xl`` (gpt2-xl's width and heads at 2 layers, vocab of the workspace's tokenizer)."""
     from tftrain import runs
 
     vocab = len(runs.load_tokenizer(ws / "artifacts" / "tokenizer"))
@@ -51,6 +52,7 @@ def pt(ws) -> Path:
     folders = {"single": dict(vocab=900, **SMALL),
                "sharded": dict(vocab=vocab, dtype="fp16", shard_kb=60, **SMALL),
                "bare": dict(vocab=vocab, dtype="bf16", bare=True, lm_head=True, **SMALL),
+               "upcast": dict(vocab=900, upcast=True, seed=1, **SMALL),
                "xl": dict(vocab=vocab, layers=2, embd=1600, heads=25, positions=128)}
     root.mkdir()
     spec = root / "spec.json"
@@ -81,7 +83,7 @@ def test_pytorch_folders_load_with_pytorch_logits(pt):
     assert (pt / "sharded" / "model.safetensors.index.json").is_file()
     assert _dtypes(pt / "single") == {"F32"} and _dtypes(pt / "sharded") == {"F16"}
     assert "BF16" in _dtypes(pt / "bare")
-    for name in ("single", "sharded", "bare"):
+    for name in ("single", "sharded", "bare", "upcast"):
         net = hf_load.load_model(pt / name)
         assert {v.dtype.name for v in net.weights} == {"float32"}
         assert np.abs(_logits(net) - np.load(pt / f"{name}-logits.npy")).max() < 1e-4, name
@@ -102,7 +104,8 @@ def test_init_path_resizes_and_keeps_pytorch_logits(pt):
 
 def test_tf_folders_keep_loading(tmp_path, fixtures):
     """The trainer's own ``final/`` (TF-named safetensors) and a ``tf_model.h5`` folder give the
-    logits transformers' own TF loader gives."""
+    logits transformers' own TF loader gives; a ``tf_model.h5`` damaged past the header h5py
+    opens (its B-tree signatures) fails in one line."""
     from transformers import TFGPT2LMHeadModel
     from transformers.activations_tf import ACT2FN
 
@@ -114,6 +117,13 @@ def test_tf_folders_keep_loading(tmp_path, fixtures):
     want = _logits(reference)
     for folder in (tf_dir, tmp_path / "h5"):
         assert np.abs(_logits(hf_load.load_model(folder)) - want).max() < 1e-6
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(tmp_path / "h5" / "config.json", broken)
+    h5 = (tmp_path / "h5" / "tf_model.h5").read_bytes()
+    (broken / "tf_model.h5").write_bytes(h5.replace(b"TREE", b"XXXX"))
+    with pytest.raises(UserError, match="tf_model.h5: cannot read the weights"):
+        hf_load.load_model(broken)
 
 
 def _train(ws: Path, run: str, init: Path, **settings) -> str:
@@ -149,53 +159,62 @@ def test_xl_shape_recompute_adafactor_round_trip(ws, pt, tmp_path):
 # --- what the loader refuses -----------------------------------------------------------------
 
 
-class Unpickled:
-    """Unpickling this creates ``marker``: the proof that a loader ran pickle."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return Path.touch, (self.marker,)
-
-
 @pytest.fixture(scope="module")
-def bad(pt, tmp_path_factory) -> dict[str, Path]:
+def bad(ws, pt, tmp_path_factory) -> dict[str, Path]:
     """Folders a loader must refuse, made from the PyTorch ``single`` folder."""
     root = tmp_path_factory.mktemp("bad")
     out = {}
 
-    def variant(name: str, config: dict | None = None) -> Path:
+    def variant(name: str, config: dict | None = None, drop: str = "") -> Path:
         folder = root / name
         shutil.copytree(pt / "single", folder)
-        if config is not None:
-            settings = json.loads((folder / "config.json").read_text())
-            (folder / "config.json").write_text(json.dumps({**settings, **config}))
+        settings = json.loads((folder / "config.json").read_text())
+        settings = {k: v for k, v in {**settings, **(config or {})}.items() if k != drop}
+        (folder / "config.json").write_text(json.dumps(settings))
         out[name] = folder
         return folder
 
     variant("attn", {"_attn_implementation_internal": "someone/kernels"})
+    variant("attn_implementation", {"attn_implementation": "someone/kernels"})
+    variant("private", {"_commit_hash": "0" * 40})
     variant("auto_map", {"auto_map": {"AutoModelForCausalLM": "x.Model"}})
     variant("trust", {"trust_remote_code": True})
     variant("llama", {"model_type": "llama"})
+    variant("untyped", drop="model_type")
+    variant("layer_idx", {"scale_attn_by_inverse_layer_idx": True})
+    variant("unscaled", {"scale_attn_weights": False})
+    variant("n_inner", {"n_inner": "256"})
+    variant("epsilon", {"layer_norm_epsilon": "1e-5"})
+    variant("named", {"_name_or_path": "gpt2"})  # loads: the one "_" key allowed
+    variant("vocab", {"vocab_size": 1000})  # passes the checks, refused when loaded
     tok = variant("tokenizer")
     (tok / "tokenizer_config.json").write_text(json.dumps({"auto_map": {"AutoTokenizer": ["x"]}}))
+    tok_class = variant("tokenizer_class")  # with the workspace's tokenizer files
+    shutil.copytree(ws / "artifacts" / "tokenizer", tok_class, dirs_exist_ok=True)
+    (tok_class / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "TransfoXLTokenizer"}))
     pickled = variant("pickle")
     (pickled / "model.safetensors").unlink()
-    (pickled / "pytorch_model.bin").write_bytes(pickle.dumps(Unpickled(root / "UNPICKLED")))
+    (pickled / "pytorch_model.bin").write_bytes(pickle.dumps({"weights": []}))
     shard = variant("shard")
     (shard / "model.safetensors").rename(root / "outside.safetensors")
     (shard / "model.safetensors.index.json").write_text(
         json.dumps({"weight_map": {"transformer.wte.weight": "../outside.safetensors"}}))
-    out["marker"] = root / "UNPICKLED"
     return out
 
 
 @pytest.mark.parametrize(("name", "message"), [
     ("attn", "'_attn_implementation_internal' makes transformers load code"),
+    ("attn_implementation", "'attn_implementation' makes transformers load code"),
+    ("private", "'_commit_hash' sets a transformers internal"),
     ("auto_map", "'auto_map' makes transformers load code"),
     ("trust", "'trust_remote_code' makes transformers load code"),
     ("llama", "model_type 'llama', not 'gpt2'"),
+    ("untyped", 'no model_type; a GPT-2 folder says "model_type": "gpt2"'),
+    ("layer_idx", "scale_attn_by_inverse_layer_idx=true: transformers' TensorFlow GPT-2 does not"),
+    ("unscaled", "scale_attn_weights=false: transformers' TensorFlow GPT-2 does not"),
+    ("n_inner", "n_inner must be a positive integer or null, not '256'"),
+    ("epsilon", "layer_norm_epsilon must be a number from 0 to below 1, not '1e-5'"),
     ("tokenizer", "tokenizer_config.json: refused, 'auto_map'"),
     ("pickle", "only pickle weights (pytorch_model.bin); they are not loaded"),
     ("shard", "refused shard name '../outside.safetensors'"),
@@ -204,7 +223,22 @@ def test_loader_refuses(bad, name, message):
     with pytest.raises(UserError) as err:
         hf_load.check_folder(bad[name])
     assert message in str(err.value)
-    assert not bad["marker"].exists()
+
+
+def test_loader_checks_what_it_loads(bad, pt):
+    """``_name_or_path`` is read (and ignored); saved embedding rows must match ``vocab_size``
+    outside ``--init``; a missing folder is named with its ``config.json``."""
+    from tftrain import runs
+
+    assert np.abs(_logits(hf_load.load_model(bad["named"]))
+                  - np.load(pt / "single-logits.npy")).max() < 1e-4
+    with pytest.raises(UserError, match="the embeddings have 900 rows but config.json says "
+                                        "vocab_size 1,000"):
+        hf_load.load_model(bad["vocab"])
+    with pytest.raises(UserError, match=f"{bad['vocab'] / 'missing' / 'config.json'} missing"):
+        hf_load.read_config(bad["vocab"] / "missing")
+    with pytest.raises(UserError, match="refused, tokenizer_class 'TransfoXLTokenizer'"):
+        runs.load_tokenizer(bad["tokenizer_class"])
 
 
 def test_unreadable_weights_fail_in_one_line(pt, tmp_path):
@@ -222,6 +256,12 @@ def test_hub_id_gets_a_download_hint(tmp_path):
                                         r"openai-community/gpt2-xl --include"):
         hf_load.local_path("openai-community/gpt2-xl")
     assert hf_load.local_path(str(tmp_path)) == tmp_path.resolve()
+    # as the config gives train.init: already resolved against the config's folder
+    with pytest.raises(UserError, match=r"if openai-community/gpt2-xl is a hub id.*hf download "
+                                        r"openai-community/gpt2-xl --include"):
+        hf_load.local_path(tmp_path / "openai-community" / "gpt2-xl")
+    with pytest.raises(UserError, match=r"if gpt2 is a hub id.*hf download gpt2 --include"):
+        hf_load.local_path(tmp_path / "gpt2")
 
 
 def _refused(module: str, *args: str, config: Path) -> str:
@@ -231,9 +271,11 @@ def _refused(module: str, *args: str, config: Path) -> str:
     return lines[0]
 
 
-def test_every_command_refuses_in_one_line_and_unpickles_nothing(ws, bad):
+def test_every_command_refuses_in_one_line(ws, bad):
     config = train_config(ws, max_steps=1)
     assert "hf download gpt2" in _refused("tftrain.train", "--init", "gpt2", config=config)
+    assert "hf download gpt2" in _refused("tftrain.train", "--set", "train.init=gpt2",
+                                          config=config)
     assert "only pickle weights" in _refused("tftrain.train", "--init", str(bad["pickle"]),
                                              config=config)
     assert "_attn_implementation_internal" in _refused(
@@ -242,5 +284,4 @@ def test_every_command_refuses_in_one_line_and_unpickles_nothing(ws, bad):
                                              config=config)
     assert "'auto_map'" in _refused("tftrain.export_pt", "--src", str(bad["auto_map"]),
                                     config=config)
-    assert not bad["marker"].exists()
     assert not (ws / "artifacts" / "runs" / "tiny").exists()

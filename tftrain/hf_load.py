@@ -7,8 +7,9 @@ transformers 5. So nothing here calls ``from_pretrained`` on a model or its conf
 
 - only local folders are read (a hub id gets a hint to download the files first);
 - ``config.json`` must describe a GPT-2 and carry no key that makes transformers load code or
-  kernels (``auto_map``, ``trust_remote_code``, any key starting with ``_``); the ``GPT2Config``
-  is built here from the architecture keys alone;
+  kernels (``auto_map``, ``trust_remote_code``, ``attn_implementation``, any key starting with
+  ``_`` but ``_name_or_path``); the ``GPT2Config`` is built here from checked architecture keys
+  alone, and options transformers' TF GPT-2 ignores (so the logits would differ) are refused;
 - weights come from safetensors (read with ``safetensors.numpy``) or ``tf_model.h5`` (h5py) and
   are assigned by name; a folder with only pickle files (``pytorch_model.bin``, ``*.pt``,
   ``*.ckpt``) is refused and nothing is unpickled.
@@ -31,16 +32,30 @@ from safetensors import SafetensorError, safe_open
 
 from common.errors import UserError
 
-# architecture keys of a GPT2Config, the only ones passed on to transformers
+# architecture keys of a GPT2Config, the only ones passed on to transformers, with their types
 INT_KEYS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
-OPTIONAL_KEYS = ("n_inner", "activation_function", "resid_pdrop", "embd_pdrop", "attn_pdrop",
-                 "layer_norm_epsilon", "initializer_range", "scale_attn_weights",
-                 "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "bos_token_id",
-                 "eos_token_id", "pad_token_id")
+FLOAT_KEYS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon",
+              "initializer_range")
+ID_KEYS = ("bos_token_id", "eos_token_id", "pad_token_id")  # an int >= 0, or null
+# options transformers 4.57.6's TF GPT-2 does not implement (it always scales by 1/sqrt(head
+# size)): a PyTorch GPT-2 saved with them computes other logits, so they are refused.
+# ``reorder_and_upcast_attn`` is kept: it only makes PyTorch's eager attention compute q.k in
+# float32 with the scale folded in (and sdpa, PyTorch's default, ignores it); in float32 that is
+# the same product up to rounding (a test compares the logits).
+UNSUPPORTED = {"scale_attn_by_inverse_layer_idx": True, "scale_attn_weights": False}
+OPTIONAL_KEYS = ("n_inner", "activation_function", *FLOAT_KEYS, *ID_KEYS,
+                 "reorder_and_upcast_attn")
 # the activations transformers' TF GPT-2 implements (``transformers.activations_tf.ACT2FN``)
 ACTIVATIONS = ("gelu", "gelu_10", "gelu_fast", "gelu_new", "glu", "mish", "quick_gelu", "relu",
                "sigmoid", "silu", "swish", "tanh")
-CODE_KEYS = ("auto_map", "trust_remote_code")  # plus every key starting with "_"
+CODE_KEYS = ("auto_map", "trust_remote_code", "attn_implementation")  # and "_" keys
+# the one "_" key allowed: older transformers wrote where a model was loaded from into every
+# config it saved (many fine-tuned hub GPT-2s carry it); it is never passed on
+NAME_KEY = "_name_or_path"
+# tokenizer_class in tokenizer_config.json -> the class its tokenizer.json is loaded with
+TOKENIZERS = {None: "GPT2TokenizerFast", "GPT2Tokenizer": "GPT2TokenizerFast",
+              "GPT2TokenizerFast": "GPT2TokenizerFast",
+              "PreTrainedTokenizerFast": "PreTrainedTokenizerFast"}
 PICKLES = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _LAYER = re.compile(r"h_\._(\d+)")
@@ -48,23 +63,42 @@ _BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")  # causal
 WTE, LM_HEAD = "transformer.wte.weight", "lm_head.weight"
 
 
-def local_path(arg: str) -> Path:
-    """``arg`` as a resolved local path; a missing one that looks like a hub id gets a hint."""
+def local_path(arg: str | Path) -> Path:
+    """``arg`` as a resolved local path; a missing one that looks like a hub id gets a hint.
+
+    ``arg`` is the text typed (``--init``, ``CKPT=``) or a path the config already resolved
+    against its folder (``train.init``): then the hub id is guessed from its last component, or
+    its last two when the folder above is missing too (``openai-community/gpt2-xl``).
+    """
     path = Path(arg).expanduser().resolve()
-    if not path.exists() and _HUB_ID.fullmatch(arg):
-        raise UserError(f"{arg}: no such local folder; models are read from local folders only "
-                        f"(nothing is downloaded): fetch the hub's files first, e.g. `hf download "
-                        f"{arg} --include '*.safetensors' '*.json' '*.txt' --local-dir "
-                        f"models/{arg.rsplit('/', 1)[-1]}`, and pass that folder")
+    if path.exists():
+        return path
+    if isinstance(arg, str):
+        hub = arg if _HUB_ID.fullmatch(arg) else None
+    else:
+        two = f"{path.parent.name}/{path.name}"
+        hub = two if not path.parent.exists() and _HUB_ID.fullmatch(two) else (
+            path.name if _HUB_ID.fullmatch(path.name) else None)
+    if hub:
+        raise UserError(f"{arg}: no such local folder; if {hub} is a hub id, fetch its files "
+                        f"first (models are read from local folders only, nothing is "
+                        f"downloaded): `hf download {hub} --include '*.safetensors' '*.json' "
+                        f"'*.txt' --local-dir models/{hub.rsplit('/', 1)[-1]}`, and pass that "
+                        "folder")
     return path
 
 
 def check_keys(path: Path, settings: dict) -> None:
-    """Refuse the keys that make transformers load code or kernels."""
-    bad = [k for k in settings if k in CODE_KEYS or k.startswith("_")]
-    if bad:
-        raise UserError(f"{path}: refused, {bad[0]!r} makes transformers load code or kernels "
-                        "(this project reads plain GPT-2 folders only)")
+    """Refuse the keys that make transformers load code or kernels, and the other keys that set
+    its internals (``_``)."""
+    for key in settings:
+        if key in CODE_KEYS or key.startswith("_attn_implementation"):
+            raise UserError(f"{path}: refused, {key!r} makes transformers load code or kernels "
+                            "(this project reads plain GPT-2 folders only)")
+        if key.startswith("_") and key != NAME_KEY:
+            raise UserError(f"{path}: refused, {key!r} sets a transformers internal (keys "
+                            "starting with '_' are not read, as some load code); delete the line "
+                            "if you trust the folder")
 
 
 def read_json(path: Path) -> dict:
@@ -83,18 +117,22 @@ def read_config(path: Path):
     checked and built from the architecture keys only."""
     from transformers import GPT2Config
 
-    path = path / "config.json" if path.is_dir() else path
+    path = path if path.suffix == ".json" else path / "config.json"
     if not path.is_file():
-        raise UserError(f"no Hugging Face model folder at {path.parent} (config.json missing)")
+        raise UserError(f"no Hugging Face model folder: {path} missing")
     settings = read_json(path)
     check_keys(path, settings)
-    if settings.get("model_type") != "gpt2":
-        raise UserError(f"{path}: model_type {settings.get('model_type')!r}, not 'gpt2' (only "
+    if "model_type" not in settings:
+        raise UserError(f'{path}: no model_type; a GPT-2 folder says "model_type": "gpt2" (add '
+                        "the line if it is one)")
+    if settings["model_type"] != "gpt2":
+        raise UserError(f"{path}: model_type {settings['model_type']!r}, not 'gpt2' (only "
                         "GPT-2 folders are read)")
-    for key in INT_KEYS:
-        value = settings.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise UserError(f"{path}: {key} must be a positive integer, not {value!r}")
+    check_types(path, settings)
+    for key, refused in UNSUPPORTED.items():
+        if settings.get(key, not refused) == refused:
+            raise UserError(f"{path}: refused, {key}={json.dumps(refused)}: transformers' "
+                            "TensorFlow GPT-2 does not implement it, so the logits would differ")
     act = settings.get("activation_function", "gelu_new")
     if act not in ACTIVATIONS:
         raise UserError(f"{path}: unknown activation_function {act!r}")
@@ -103,6 +141,27 @@ def read_config(path: Path):
                         f"{settings['n_head']}")
     kept = {k: settings[k] for k in (*INT_KEYS, *OPTIONAL_KEYS) if k in settings}
     return GPT2Config(**kept)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_types(path: Path, settings: dict) -> None:
+    """One line for the first architecture value of the wrong type or range."""
+    rules = [(INT_KEYS, lambda v: _is_int(v) and v > 0, "a positive integer"),
+             (("n_inner",), lambda v: v is None or (_is_int(v) and v > 0),
+              "a positive integer or null"),
+             (ID_KEYS, lambda v: v is None or (_is_int(v) and v >= 0),
+              "a non-negative integer or null"),
+             (FLOAT_KEYS, lambda v: (_is_int(v) or isinstance(v, float)) and 0 <= v < 1,
+              "a number from 0 to below 1"),
+             ((*UNSUPPORTED, "reorder_and_upcast_attn"), lambda v: isinstance(v, bool),
+              "true or false")]
+    for keys, ok, what in rules:
+        for key in keys:
+            if (key in settings or key in INT_KEYS) and not ok(settings.get(key)):
+                raise UserError(f"{path}: {key} must be {what}, not {settings.get(key)!r}")
 
 
 def weight_files(folder: Path) -> list[Path]:
@@ -136,12 +195,33 @@ def check_folder(folder: Path) -> Path:
     """``folder`` when it is a GPT-2 folder this project reads safely (config, tokenizer
     config, weight files); else a one-line error."""
     read_config(folder)
-    tok_config = folder / "tokenizer_config.json"
-    if tok_config.is_file():
-        settings = read_json(tok_config)
-        check_keys(tok_config, {k: v for k, v in settings.items() if k in CODE_KEYS})
+    check_tokenizer_keys(folder)
     weight_files(folder)
     return folder
+
+
+def check_tokenizer_keys(folder: Path) -> dict:
+    """``folder``'s ``tokenizer_config.json`` (``{}`` when absent), refused when it has code
+    keys (its class is checked when the tokenizer is loaded: ``--init`` does not use it)."""
+    path = folder / "tokenizer_config.json"
+    settings = read_json(path) if path.is_file() else {}
+    check_keys(path, {k: v for k, v in settings.items() if k in CODE_KEYS})
+    return settings
+
+
+def tokenizer_class(folder: Path) -> str:
+    """The fast tokenizer class that reads ``folder``'s ``tokenizer.json``, after checking its
+    ``tokenizer_config.json``: no code keys, and a ``tokenizer_class`` of GPT-2's (or none).
+
+    ``AutoTokenizer`` would pick whatever class the folder names, and slow ones read vocabulary
+    files (``TransfoXLTokenizer`` unpickles its ``vocab.pkl``); the class is chosen here instead.
+    """
+    name = check_tokenizer_keys(folder).get("tokenizer_class")
+    if name not in TOKENIZERS:
+        raise UserError(f"{folder / 'tokenizer_config.json'}: refused, tokenizer_class "
+                        f"{name!r}: only GPT-2's byte-level BPE is read "
+                        f"({', '.join(filter(None, TOKENIZERS))})")
+    return TOKENIZERS[name]
 
 
 def pt_name(name: str) -> str:
@@ -187,9 +267,13 @@ def _h5_tensors(path: Path) -> Iterator[tuple[str, np.ndarray]]:
         raise UserError(f"{path}: cannot read the weights ({exc})") from None
     with fh:
         names: list[str] = []
-        fh.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
-        for name in names:
-            yield name, fh[name][()]
+        try:
+            fh.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset)
+                          else None)
+            for name in names:
+                yield name, fh[name][()]
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # damaged past its header
+            raise UserError(f"{path}: cannot read the weights ({exc})") from None
 
 
 def file_format(folder: Path) -> str:
@@ -259,7 +343,11 @@ def load_model(folder: Path):
     import tensorflow as tf
     from transformers import TFGPT2LMHeadModel
 
-    net = TFGPT2LMHeadModel(read_config(check_folder(folder)))
+    config = read_config(check_folder(folder))
+    net = TFGPT2LMHeadModel(config)
     net(tf.zeros((1, 2), tf.int32))
-    load_weights(net, folder)
+    rows = load_weights(net, folder)["saved_rows"]
+    if rows != config.vocab_size:  # only --init resizes (model.build_model)
+        raise UserError(f"{folder}: the embeddings have {rows:,} rows but config.json says "
+                        f"vocab_size {config.vocab_size:,}")
     return net

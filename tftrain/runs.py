@@ -36,13 +36,19 @@ def train_command(cfg, name: str | None = None) -> str:
 
 
 def load_tokenizer(folder: Path, missing: str = "run `make tokenizer` first"):
-    """``AutoTokenizer`` from ``folder``, with a one-line error when it is missing or broken."""
-    from transformers import AutoTokenizer
+    """The fast GPT-2 tokenizer of ``folder``'s ``tokenizer.json``, its class checked
+    (``hf_load.tokenizer_class``), not picked by ``AutoTokenizer``; a one-line error when it is
+    missing, refused or broken. A ``config.json`` beside it is checked as a model's is:
+    ``from_pretrained`` reads it through ``AutoConfig`` when no ``tokenizer_class`` is given."""
+    import transformers
 
     if not (folder / "tokenizer.json").is_file():
         raise UserError(f"{folder}: tokenizer not found; {missing}")
+    if (folder / "config.json").is_file():
+        hf_load.read_config(folder)
+    cls = getattr(transformers, hf_load.tokenizer_class(folder))
     try:
-        return AutoTokenizer.from_pretrained(str(folder))
+        return cls.from_pretrained(str(folder))
     except (OSError, ValueError) as exc:
         raise UserError(f"{folder}: cannot load the tokenizer ({exc})") from None
 
