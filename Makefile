@@ -8,7 +8,6 @@ J ?=
 RUN ?=
 CKPT ?=
 TEXT ?=
-LINES ?=
 PROMPT ?=
 SITE ?=
 SINCE ?=
@@ -28,8 +27,10 @@ export PYTHONUNBUFFERED := 1
 export BG_CONFIG := $(abspath $(CONFIG))
 
 SIZE_ARG := $(if $(SIZE),--set train.size=$(SIZE))
-ifneq ($(filter-out 0 1,$(LINES)),)
-$(error LINES=$(LINES): LINES=1 also scores each line of TEXT (--lines); LINES=0 or none does not)
+# LINES counts only from the command line: terminals export LINES (their height) to the environment
+HALVES := $(if $(filter command line,$(origin LINES)),$(LINES))
+ifneq ($(filter-out 0 1,$(HALVES)),)
+$(error LINES=$(HALVES): LINES=1 also scores each line of TEXT (--lines); LINES=0 or none does not)
 endif
 
 .PHONY: help setup system crawl corpus tokenizer train eval generate export-pt demo all \
@@ -92,7 +93,7 @@ train: setup  ## train GPT-2 (SIZE=tiny|small|medium|large|xl); re-run to resume
 	$(PY) -m tftrain.train --config $(CONFIG) $(SIZE_ARG) $(if $(RUN),--run $(RUN)) $(ARGS)
 
 eval: setup  ## loss, perplexity, bits/byte on the test split or TEXT=file.txt (LINES=1: also per-line halves; CKPT=)
-	$(PY) -m tftrain.evaluate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(TEXT),--text "$(TEXT)") $(if $(filter 1,$(LINES)),--lines) $(ARGS)
+	$(PY) -m tftrain.evaluate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(TEXT),--text "$(TEXT)") $(if $(filter 1,$(HALVES)),--lines) $(ARGS)
 
 generate: setup  ## sample text: make generate PROMPT="България е"
 	$(PY) -m tftrain.generate --config $(CONFIG) $(SIZE_ARG) $(if $(CKPT),--ckpt $(CKPT)) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)

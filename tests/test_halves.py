@@ -141,12 +141,14 @@ def test_lines_are_split_at_newlines_only():
     assert split_lines("Аз\u2028ти\r\nа\x0bб\x1cв\x85г\n\nд") == ["Аз\u2028ти", "а\x0bб\x1cв\x85г", "", "д"]
 
 
-def _make_eval_command(*variables: str) -> subprocess.CompletedProcess:
-    """``make -n eval TEXT=t.txt [variables]``: the command line the Makefile builds."""
+def _make_eval_command(*variables: str, lines_env: str | None = None) -> subprocess.CompletedProcess:
+    """``make -n eval TEXT=t.txt [variables]``: the command line the Makefile builds (with
+    ``LINES`` in the environment when ``lines_env`` is given, as a terminal exports its height)."""
     outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "ARGS", "SIZE", "LINES", "CKPT")
+    env = {k: v for k, v in os.environ.items() if k not in outer_make}
     return subprocess.run(["make", "-n", "--no-print-directory", "eval", f"PY={sys.executable}",
                            "TEXT=t.txt", *variables], cwd=ROOT, capture_output=True, text=True,
-                          env={k: v for k, v in os.environ.items() if k not in outer_make})
+                          env=env if lines_env is None else {**env, "LINES": lines_env})
 
 
 def test_make_eval_lines_is_on_only_for_1():
@@ -159,6 +161,10 @@ def test_make_eval_lines_is_on_only_for_1():
     done = _make_eval_command("LINES=yes")
     assert done.returncode == 2 and "-m tftrain.evaluate" not in done.stdout
     assert len(done.stderr.strip().splitlines()) == 1 and "LINES=yes" in done.stderr, done.stderr
+    for height in ("24", "1"):  # a terminal's LINES in the environment is not the make variable
+        done = _make_eval_command(lines_env=height)
+        assert done.returncode == 0 and "--lines" not in done.stdout.strip().splitlines()[-1], done.stderr
+    assert "--lines" in _make_eval_command("LINES=1", lines_env="24").stdout
 
 
 def test_eval_lines_of_a_file(tiny, tiny_folder, ud_lines, tmp_path, capsys):
