@@ -18,8 +18,9 @@ ok; otherwise one line per broken source on stderr and exit 1.
   trafilatura, ``crawler.middlewares.article_chars``; the corpus stage's own extractor may keep
   a little more or less), rendered in Chromium when under ``crawl.render_min_chars``, and
   yesterday's archive page (article links). Blocked: a listing answered 401/402/403/429 or a
-  challenge page (``crawler.blocking``); moved: a redirect to another host; changed: no articles
-  where the config expects them, or too little text even after rendering.
+  challenge page (``crawler.blocking``); moved: a redirect to another host; changed: a feed or
+  archive URL that is gone (404/410), no articles where the config expects them, or too little
+  text even after rendering; unreachable: no connection, or a listing answering 5xx.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from crawler import wikidump
 from crawler.arguments import Site
 from crawler.backoff import retry_after
 from crawler.blocking import HINT, refusal
-from crawler.feeds import decode, entry_day, parse_xml_links
+from crawler.feeds import decode, entry_day, parse_xml_links, ungzipped
 from crawler.middlewares import article_chars
-from crawler.polite import Answer, Client
+from crawler.polite import MAX_BYTES, Answer, Client
 from crawler.render import RenderError, RenderPool
 from crawler.urls import clean_url, on_domains
 
@@ -88,6 +89,39 @@ def _listings(found: Finding, answers: list[tuple[str, Answer]]) -> None:
         elif a.error and not a.error.startswith("robots.txt"):
             found.problem("unreachable", f"{path}: {a.error}",
                           "check the URL and your network; is the site up?")
+
+
+def _gone(found: Finding, path: str, answer: Answer, fix: str) -> None:
+    """The verdict on a listing that answered, neither refused nor moved, with an error status:
+    404/410 gone (``changed``), 5xx ``unreachable``, any other ``changed``."""
+    if answer.error or answer.moved_to or answer.ok or refusal(answer.status, answer.body,
+                                                               answer.headers):
+        return
+    if answer.status >= 500:
+        found.problem("unreachable", f"HTTP {answer.status} on {path}",
+                      "the site answers with a server error: try again later; is the site up?")
+    elif answer.status in (404, 410):
+        found.problem("changed", f"HTTP {answer.status} on {path}: the URL is gone", fix)
+    else:
+        found.problem("changed", f"HTTP {answer.status} on {path}", fix)
+
+
+def sitemap_evidence(found: Finding, client: Client, url: str) -> Answer:
+    """The first sitemap robots.txt names: its entries and newest ``lastmod`` (a ``.xml.gz``
+    gunzipped), or why it could not be read, as evidence."""
+    answer = client.fetch(url)
+    path = urlsplit(url).path
+    links = parse_xml_links(ungzipped(answer.body, MAX_BYTES), answer.url,
+                            answer.headers.get("content-type")) if answer.ok else None
+    if links is not None:
+        days = [d for e in links.entries if (d := entry_day(e.modified))]
+        found.evidence.append(f"sitemap {path}: a {links.kind} of {len(links.entries)}, "
+                              f"newest lastmod {max(days) if days else 'none'}")
+    elif answer.ok:
+        found.evidence.append(f"sitemap {path}: not a sitemap")
+    elif not (answer.error or answer.moved_to):
+        found.evidence.append(f"sitemap {path}: HTTP {answer.status}")
+    return answer
 
 
 def _api(client: Client, api: str, params: dict[str, str], maxlag: int, wait_cap: float
@@ -199,17 +233,13 @@ def news_row(site: Site, cfg: config.Section, client: Client,
             if not kept:
                 found.problem("changed", f"no article links in {urlsplit(url).path}",
                               "check article_pattern and allowed_domains against the feed")
+        else:
+            _gone(found, urlsplit(url).path, answer,
+                  "find the site's current feed and set it in start_urls")
     if sitemaps:
         found.tried.append("sitemap")
-        answer = client.fetch(sitemaps[0])
-        answers.append((urlsplit(sitemaps[0]).path, answer))
-        links = parse_xml_links(answer.body, answer.url, answer.headers.get("content-type")) \
-            if answer.ok else None
-        if links is not None:
-            days = [d for e in links.entries if (d := entry_day(e.modified))]
-            found.evidence.append(f"Sitemap: lines in robots.txt: {len(sitemaps)}, the first a "
-                                  f"{links.kind} of {len(links.entries)}, newest lastmod "
-                                  f"{max(days) if days else 'none'}")
+        found.evidence.append(f"Sitemap: lines in robots.txt: {len(sitemaps)}")
+        answers.append((urlsplit(sitemaps[0]).path, sitemap_evidence(found, client, sitemaps[0])))
     else:
         found.evidence.append("no Sitemap: line in robots.txt")
     for url, form in archives[:1]:
@@ -222,6 +252,9 @@ def news_row(site: Site, cfg: config.Section, client: Client,
             if not count:
                 found.problem("changed", f"archive {yesterday} lists no article links",
                               "check archive_urls/archive_forms and article_pattern")
+        else:
+            _gone(found, urlsplit(url).path, answer,
+                  "find the site's current archive page and set it in archive_urls/archive_forms")
     _listings(found, answers)
     if articles:
         newest = max(articles, key=lambda e: e.day or datetime.min.date())

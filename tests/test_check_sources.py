@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crawler.blocking import HINT
+from crawler.check import Finding, sitemap_evidence
 from crawler.polite import Client
 from demo.replay.articles import Article
 from demo.replay.core import ReplayServer
@@ -47,6 +48,7 @@ def checked(tmp_path_factory):
             NewsReplay(news_articles()) as news, \
             ReplayServer(Refusing(402)) as paywall, \
             ReplayServer(Refusing(403, challenge=True)) as challenge, \
+            ReplayServer(Refusing(503)) as down, \
             ReplayServer(mirror(tmp)[0]) as dumps:
         def site(name: str, *feeds: str, **more) -> dict:
             return {"name": name, "allowed_domains": ["127.0.0.1"], "render": "fallback",
@@ -67,6 +69,9 @@ def checked(tmp_path_factory):
             site("moved", news.url("/moved/rss.xml"), article_pattern=r"/news/"),
             site("changed", news.url("/changed/rss.xml"), article_pattern=r"/changed/"),
             site("gone", f"http://127.0.0.1:{closed}/rss.xml"),
+            site("feed404", news.url("/old/rss.xml"), article_pattern=r"/news/",
+                 archive_urls=[news.url("/old/archive/{date}")]),
+            site("down", down.url("/rss/"), article_pattern=r"/news/"),
         ])
         proc = run_module("crawler.check", "--config", str(cfg), timeout=300)
         one = run_module("crawler.check", "--config", str(cfg), "--site", "pool", timeout=120)
@@ -78,7 +83,7 @@ def checked(tmp_path_factory):
 
 def test_every_source_has_a_row_with_at_most_ten_requests(checked):
     assert list(checked["rows"]) == ["bgwiki", "bgwiki dump", "good", "pool", "dnevnik", "offnews", "moved",
-                                     "changed", "gone"], checked["proc"].stdout
+                                     "changed", "gone", "feed404", "down"], checked["proc"].stdout
     for name, row in checked["rows"].items():
         requests = (checked["served"]["dumps"] if name == "bgwiki dump"  # counted at the mirror
                     else int(row["tried"].rsplit("(", 1)[1].split()[0]))
@@ -144,11 +149,22 @@ def test_an_unreachable_host(checked):
     assert f"connection refused by 127.0.0.1:{checked['closed']}" in row["evidence"]
 
 
+def test_a_feed_and_archive_that_are_gone_or_down(checked):
+    gone, down = checked["rows"]["feed404"], checked["rows"]["down"]
+    assert gone["result"] == "changed", gone
+    assert "HTTP 404 on /old/rss.xml: the URL is gone" in gone["evidence"]
+    assert f"HTTP 404 on /old/archive/{YESTERDAY}: the URL is gone" in gone["evidence"]
+    assert "current feed" in gone["fix"]
+    assert down["result"] == "unreachable", down
+    assert "HTTP 503 on /rss/" in down["evidence"]
+
+
 def test_exit_1_with_one_line_per_broken_source(checked):
     proc = checked["proc"]
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["dnevnik", "offnews", "moved", "changed", "gone"]
+    assert [line.split(":")[0] for line in lines] == ["dnevnik", "offnews", "moved", "changed", "gone",
+                                                         "feed404", "down"]
     assert lines[0] == f"dnevnik: blocked: {HINT}"
 
 
@@ -156,7 +172,7 @@ def test_an_unknown_source_is_one_line(checked):
     proc = run_module("crawler.check", "--config", str(checked["config"]), "--site", "nope", timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: unknown source 'nope' (configured: bgwiki, dump, good, pool, "
-                                   "dnevnik, offnews, moved, changed, gone)")
+                                   "dnevnik, offnews, moved, changed, gone, feed404, down)")
 
 
 def test_the_client_keeps_the_delay_and_obeys_robots_txt():
@@ -171,3 +187,16 @@ def test_the_client_keeps_the_delay_and_obeys_robots_txt():
     assert [a.status for a in answers] == [200, 200] and client.requests == 3  # robots.txt first
     assert draft.error == "robots.txt disallows /news/drafts/statiya-0.html" and len(seen) == 3
     assert all(later - earlier >= 0.3 for earlier, later in zip(seen, seen[1:], strict=False))
+
+
+def test_a_gzipped_sitemap_is_read_and_a_missing_one_is_evidence():
+    """A ``.xml.gz`` sitemap (served without Content-Encoding) is gunzipped; a 404 one is named."""
+    january = [Article(f"yanuari-{n}", f"Януари {n}", "Петър Петров", "2026-01-15", "Общество",
+                       False, PARAGRAPHS) for n in range(2)]
+    found = Finding("site")
+    with NewsReplay(january) as news:
+        client = Client(TEST_AGENT, delay=0.0)
+        sitemap_evidence(found, client, news.url("/sitemaps/2026-01.xml.gz"))
+        sitemap_evidence(found, client, news.url("/sitemaps/none.xml"))
+    assert found.evidence == ["sitemap /sitemaps/2026-01.xml.gz: a sitemap of 3, newest lastmod 2026-01-15",
+                              "sitemap /sitemaps/none.xml: HTTP 404"], found.evidence

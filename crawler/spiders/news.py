@@ -39,13 +39,12 @@ import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.gz import gunzip
 from twisted.python.failure import Failure
 
 from crawler import arguments
 from crawler.arguments import Site, Window
 from crawler.blocking import challenge, refusal
-from crawler.feeds import Entry, decode, entry_day, parse_xml_links
+from crawler.feeds import Entry, decode, entry_day, parse_xml_links, ungzipped
 from crawler.items import RawPage
 from crawler.metadata import article_metadata
 from crawler.pipelines import done_keys
@@ -168,9 +167,7 @@ class NewsSpider(scrapy.Spider):
         if urlsplit(response.url).path == "/robots.txt":
             yield from self._sitemaps_of_robots(site, response)
             return
-        body = response.body
-        if body[:2] == b"\x1f\x8b":  # a .xml.gz sitemap served without Content-Encoding
-            body = gunzip(body, max_size=response.meta["download_maxsize"])
+        body = ungzipped(response.body, response.meta["download_maxsize"])
         found = parse_xml_links(body, response.url, response.headers.get("Content-Type", b"")
                                 .decode("latin-1"))
         if found is None:
