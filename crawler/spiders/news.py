@@ -43,7 +43,7 @@ from twisted.python.failure import Failure
 
 from crawler import arguments
 from crawler.arguments import Site, Window
-from crawler.blocking import challenge, refusal
+from crawler.blocking import challenge, headers_of, refusal
 from crawler.feeds import Entry, decode, entry_day, parse_xml_links, ungzipped
 from crawler.items import RawPage
 from crawler.metadata import article_metadata
@@ -151,7 +151,7 @@ class NewsSpider(scrapy.Spider):
             return  # not fetched (robots.txt, a stopped run's stale listing): no answer to judge
         request = failure.request
         response = failure.value.response if failure.check(HttpError) else None
-        why = (refusal(response.status, response.body, _headers(response))
+        why = (refusal(response.status, response.body, headers_of(response))
                if response is not None else None)
         self._listing_outcome(request.meta["site"], urlsplit(request.url).path, why)
         if why is None:
@@ -160,7 +160,7 @@ class NewsSpider(scrapy.Spider):
     def parse_start(self, response: Response) -> Iterator[scrapy.Request]:
         """A robots.txt, feed, sitemap (index), section or daily page: its article requests."""
         site = self.sites[response.meta["site"]]
-        why = refusal(response.status, response.body, _headers(response))
+        why = refusal(response.status, response.body, headers_of(response))
         self._listing_outcome(site.name, urlsplit(response.url).path, why)
         if why:
             return
@@ -237,7 +237,7 @@ class NewsSpider(scrapy.Spider):
             self.logger.info("not a page (%s): %s", response.headers.get("Content-Type"),
                              response.url)
             return
-        service = challenge(response.body, _headers(response))
+        service = challenge(response.body, headers_of(response))
         if service:  # bot protection answered instead of the article
             self.logger.warning("%s challenge instead of the article: %s", service, response.url)
             stats = self.crawler.stats
@@ -296,8 +296,3 @@ class NewsSpider(scrapy.Spider):
         if encoding == response.encoding:
             return response
         return response.replace(cls=HtmlResponse, encoding=encoding)
-
-
-def _headers(response: Response) -> dict[str, str]:
-    """The one response header the challenge detector reads, decoded."""
-    return {"cf-mitigated": response.headers.get("cf-mitigated", b"").decode("latin-1")}
