@@ -297,6 +297,32 @@ def _article(found: Finding, site: Site, cfg: config.Section, client: Client,
         found.evidence.append(evidence + ", main text by trafilatura")
 
 
+class Renderer:
+    """Chromium renders of article pages (one browser, started at the first), each one of the
+    client's requests: ``crawl.download_delay`` after the last request to the host, counted."""
+
+    def __init__(self, cfg: config.Section, client: Client):
+        self.cfg, self.client = cfg, client
+        self.pool: RenderPool | None = None
+
+    def __call__(self, url: str) -> str:
+        crawl = self.cfg.crawl
+        self.pool = self.pool or RenderPool(
+            1, chromium=crawl.chromium, chromedriver=crawl.chromedriver,
+            timeout=crawl.selenium_timeout, user_agent=self.client.agent,
+            min_chars=crawl.render_min_chars, settle=crawl.render_settle_seconds)
+        lease = self.pool.acquire()  # the browser started before the wait: the wait ends at the fetch
+        try:
+            with self.client.turn(url):
+                return self.pool.render(url, lease).html
+        finally:
+            self.pool.release(lease)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
 def table(rows: list[dict[str, str]]) -> str:
     """The rows as a Markdown table (``|`` inside a cell escaped)."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -326,16 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         u for s in chosen for u in s.urls()]
     client = Client(user_agent.checked(cfg.crawl.user_agent, urls, user_agent.URLLIB),
                     cfg.crawl.download_delay)
-    pool: RenderPool | None = None
-
-    def render(url: str) -> str:
-        nonlocal pool
-        pool = pool or RenderPool(1, chromium=cfg.crawl.chromium, chromedriver=cfg.crawl.chromedriver,
-                                  timeout=cfg.crawl.selenium_timeout, user_agent=client.agent,
-                                  min_chars=cfg.crawl.render_min_chars,
-                                  settle=cfg.crawl.render_settle_seconds)
-        return pool.render(url).html
-
+    render = Renderer(cfg, client)
     checks: list[Callable[[], dict[str, str]]] = []
     if args.site in (None, "bgwiki"):
         checks.append(lambda: wiki_row(cfg, client))
@@ -345,8 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rows = [check() for check in checks]
     finally:
-        if pool is not None:
-            pool.close()
+        render.close()
     print(table(rows), flush=True)
     broken = [r for r in rows if r["result"] != "ok"]
     for r in broken:

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from common import config
 from crawler.blocking import HINT
-from crawler.check import Finding, sitemap_evidence
+from crawler.check import Finding, Renderer, sitemap_evidence
 from crawler.polite import Client
 from demo.replay.articles import Article
 from demo.replay.core import ReplayServer
@@ -200,3 +201,26 @@ def test_a_gzipped_sitemap_is_read_and_a_missing_one_is_evidence():
         sitemap_evidence(found, client, news.url("/sitemaps/none.xml"))
     assert found.evidence == ["sitemap /sitemaps/2026-01.xml.gz: a sitemap of 3, newest lastmod 2026-01-15",
                               "sitemap /sitemaps/none.xml: HTTP 404"], found.evidence
+
+
+def test_a_render_waits_the_delay_and_is_counted(tmp_path):
+    """The Chromium render of an article is one more request: at least the delay after the plain
+    fetch of the same host, counted by the client (lower bound only)."""
+    seen: list[tuple[float, str]] = []
+    with NewsReplay(news_articles()) as news:
+        site = news.site
+        news.sites = [lambda request: seen.append((time.monotonic(), request.path)) or site(request)]
+        cfg = config.load(write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")},
+                                                  "crawl": {"download_delay": 0.5}}))
+        client = Client(TEST_AGENT, delay=0.5)
+        render = Renderer(cfg, client)
+        try:
+            url = news.url("/news/statiya-0.html")
+            assert client.fetch(url).ok
+            html = render(url)
+        finally:
+            render.close()
+    assert "Статия номер 0" in html
+    fetches = [t for t, path in seen if path == "/news/statiya-0.html"]
+    assert len(fetches) == 2 and fetches[1] - fetches[0] >= 0.5, seen
+    assert client.requests == 3  # robots.txt, the plain fetch, the render
