@@ -64,29 +64,37 @@ class Options:
         return [url for site in self.sites for url in site.urls()]
 
 
-def options(settings=None, site: str | None = None, since: str | None = None,
+def options(settings, site: str | None = None, since: str | None = None,
             until: str | None = None, limit: str | None = None) -> Options:
-    """Check the spider arguments; a bad one is a UserError (before Scrapy starts)."""
+    """Check the spider arguments against the settings' ``NEWS_SITES``; a bad one is a
+    UserError (before Scrapy starts)."""
     window = arguments.window(since, until)
-    return Options(arguments.sites(site), window, arguments.count(limit, "limit", 0))
+    sites = arguments.sites(settings.getlist("NEWS_SITES"), settings["CONFIG_SOURCE"], site)
+    return Options(sites, window, arguments.count(limit, "limit", 0))
 
 
 class NewsSpider(scrapy.Spider):
     name = "news"
     check_arguments = staticmethod(options)  # crawler.commands.crawl checks before starting
 
-    def __init__(self, site: str | None = None, since: str | None = None,
-                 until: str | None = None, limit: str | None = None, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.opts = options(site=site, since=since, until=until, limit=limit)
-        self.sites = {s.name: s for s in self.opts.sites}
-        self.allowed_domains = sorted({d for s in self.opts.sites for d in s.domains})
+    def __init__(self, **kwargs):
+        args = {k: kwargs.pop(k) for k in ("site", "since", "until", "limit") if k in kwargs}
+        super().__init__(**kwargs)
+        self.args = args
         self.seen_canonical: set[str] = set()
-        self.requested: dict[str, set[str]] = {name: set() for name in self.sites}
         self.stored: set[str] = set()  # with a limit: what is stored does not count against it
         self.skipped: set[str] = set()  # stored ones listed again: counted once
         self.listed: set[str] = set()  # listings requested in this run
         self.run_id = uuid.uuid4().hex  # SkipDoneMiddleware: a stopped run's listings are dropped
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.opts = options(crawler.settings, **spider.args)
+        spider.sites = {s.name: s for s in spider.opts.sites}
+        spider.allowed_domains = sorted({d for s in spider.opts.sites for d in s.domains})
+        spider.requested = {name: set() for name in spider.sites}  # article URLs per site
+        return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         window = self.opts.window
