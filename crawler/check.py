@@ -9,7 +9,8 @@ the evidence (status codes, counts, characters) and the fix. Exit 0 only when ev
 ok; otherwise one line per broken source on stderr and exit 1.
 
 * bgwiki: API siteinfo (the agent accepted) and one ``action=parse`` of the main page, each with
-  ``maxlag``; a ``maxlag`` answer is waited out (``Retry-After``) and asked once more.
+  ``maxlag``; a ``maxlag`` answer is waited out (``Retry-After``) and asked once more. Blocked: the
+  API answered 401/402/403/429 (after that one retry) or a challenge page.
 * dump (``crawler.wikidump.preflight``): the newest run of ``crawl.bgwiki.dump``, its size, its
   STATS file (the md5 the download is checked against) and whether the disk has room.
 * each news site: its robots.txt (allows the URLs the config uses? its ``Sitemap:`` lines), each
@@ -17,8 +18,8 @@ ok; otherwise one line per broken source on stderr and exit 1.
   article (characters of main text, measured as the crawler's Selenium fallback measures it:
   trafilatura, ``crawler.middlewares.article_chars``; the corpus stage's own extractor may keep
   a little more or less), rendered in Chromium when under ``crawl.render_min_chars``, and
-  yesterday's archive page (article links). Blocked: a listing answered 401/402/403/429 or a
-  challenge page (``crawler.blocking``); moved: a redirect to another host; changed: a feed or
+  yesterday's archive page (article links). Blocked: every listing answered 401/402/403/429 or
+  a challenge page (``crawler.blocking``; some of them: evidence only, as the crawl judges); moved: a redirect to another host; changed: a feed or
   archive URL that is gone (404/410), no articles where the config expects them, or too little
   text even after rendering; unreachable: no connection, or a listing answering 5xx.
 """
@@ -76,12 +77,16 @@ class Finding:
 
 
 def _listings(found: Finding, answers: list[tuple[str, Answer]]) -> None:
-    """The verdict on a site's listings: refused, moved, unreachable."""
+    """The verdict on a site's listings: blocked when every one was refused (as the crawl
+    judges; a partial refusal is evidence only), moved, unreachable."""
     refused = [(path, why) for path, a in answers
                if not a.error and (why := refusal(a.status, a.body, a.headers))]
     if refused:
-        found.problem("blocked", f"{refused[0][1]} on {refused[0][0]}, {len(refused)} of "
-                      f"{len(answers)} listings", HINT)
+        what = f"{refused[0][1]} on {refused[0][0]}, {len(refused)} of {len(answers)} listings"
+        if len(refused) == len(answers):
+            found.problem("blocked", what, HINT)
+        else:
+            found.evidence.append(f"refused: {what}")
     for path, a in answers:
         if a.moved_to:
             found.problem("moved", f"{a.status} {path} -> {a.moved_to}",
@@ -158,6 +163,8 @@ def wiki_row(cfg: config.Section, client: Client) -> dict[str, str]:
     elif answer.status == 403:
         found.problem("blocked", "HTTP 403 on the API: the agent was refused",
                       "set crawl.user_agent to name you and a contact (Wikimedia's User-Agent policy)")
+    elif why := refusal(answer.status, answer.body, answer.headers):
+        found.problem("blocked", f"{why} on the API", HINT)
     elif not data.get("query"):
         error = data.get("error") or {"code": f"HTTP {answer.status}"}
         found.problem("changed", f"siteinfo: {error.get('code')} {error.get('info', '')}".strip(),

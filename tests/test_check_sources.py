@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from common import config
+from crawler.arguments import Site
 from crawler.blocking import HINT
-from crawler.check import Finding, Renderer, sitemap_evidence
+from crawler.check import Finding, Renderer, news_row, sitemap_evidence, wiki_row
 from crawler.polite import Client
 from demo.replay.articles import Article
 from demo.replay.core import ReplayServer
@@ -224,3 +225,25 @@ def test_a_render_waits_the_delay_and_is_counted(tmp_path):
     fetches = [t for t, path in seen if path == "/news/statiya-0.html"]
     assert len(fetches) == 2 and fetches[1] - fetches[0] >= 0.5, seen
     assert client.requests == 3  # robots.txt, the plain fetch, the render
+
+
+def test_a_wiki_api_that_refuses_is_blocked(tmp_path):
+    with ReplayServer(Refusing(402)) as paywall:
+        cfg = config.load(write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")},
+                                                  "crawl.bgwiki": {"api": paywall.url("/w/api.php")}}))
+        row = wiki_row(cfg, Client(TEST_AGENT, delay=0.0))
+    assert row["result"] == "blocked" and "HTTP 402 on the API" in row["evidence"], row
+    assert row["fix"] == HINT
+
+
+def test_only_robots_txt_refused_is_evidence_not_a_block(tmp_path):
+    """As the crawl judges: a site is blocked when every listing was refused, not one of them."""
+    with NewsReplay(news_articles()) as news:
+        site, refuse = news.site, Refusing(403)
+        news.sites = [lambda request: refuse(request) if request.path == "/robots.txt" else site(request)]
+        cfg = config.load(write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")}}, news=[{
+            "name": "half", "allowed_domains": ["127.0.0.1"], "render": "never",
+            "start_urls": [news.url("/rss.xml")], "article_pattern": r"/news/.+\.html$"}]))
+        row = news_row(Site(cfg.crawl.news[0]), cfg, Client(TEST_AGENT, delay=0.0), str)
+    assert row["result"] == "ok", row
+    assert "refused: HTTP 403 on /robots.txt, 1 of 2 listings" in row["evidence"], row
