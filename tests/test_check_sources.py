@@ -1,7 +1,8 @@
 """``python -m crawler.check`` (``make check-sources``) against replays that answer as the real
 sources do: a wiki with a maxlag spell, a dumps mirror, a good news site, mediapool's POST archive, a site that
 answers 402 to everything, one behind a bot challenge, a feed moved to another host, a site whose
-article layout changed, and a host nobody listens on."""
+article layout changed, a host nobody listens on, a feed and archive that are gone (404) and a site
+answering 503."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def checked(tmp_path_factory):
         one = run_module("crawler.check", "--config", str(cfg), "--site", "pool", timeout=120)
         served = {"news": dict(news.counts), "wiki": dict(wiki.wiki.counts),
                   "paywall": dict(paywall.sites[0].counts), "dumps": len(dumps.requests)}
+        served["alone"] = {"bgwiki": len(wiki.requests), "dnevnik": len(paywall.requests),
+                           "offnews": len(challenge.requests), "down": len(down.requests)}
     return {"proc": proc, "rows": rows(proc.stdout), "one": one, "served": served,
             "news": news, "closed": closed, "config": cfg}
 
@@ -90,6 +93,8 @@ def test_every_source_has_a_row_with_at_most_ten_requests(checked):
         requests = (checked["served"]["dumps"] if name == "bgwiki dump"  # counted at the mirror
                     else int(row["tried"].rsplit("(", 1)[1].split()[0]))
         assert 1 <= requests <= 10, row
+        if name in checked["served"]["alone"]:  # a server of its own: the count is what it saw
+            assert requests == checked["served"]["alone"][name], row
 
 
 def test_the_wiki_answers_and_maxlag_is_waited_out(checked):
