@@ -5,10 +5,12 @@ Wikimedia's User-Agent policy (and the news sites, which see the same agent) ask
 clients without one "may be blocked without notice". So a command whose targets include a host
 that is not loopback refuses to start (one line naming ``crawl.user_agent``, exit 2, nothing
 fetched or written) while the agent is the shipped placeholder, names no contact (an e-mail
-address or a URL in parentheses), or names a reserved domain (example.org/.com/.net, .invalid,
-.test, .example, .localhost, localhost). Loopback targets (127.0.0.0/8, ::1, localhost: the demo
-and the tests) are exempt. The library token (``Scrapy/<version>``) is appended when the agent
-has none after its contact.
+address or a URL in parentheses), or names one that reaches nobody: a reserved domain
+(example.org/.com/.net, .invalid, .test, .example, .localhost, .local, localhost) or an IP address
+that is not global (127.0.0.1, 10.x, 192.168.x, link-local, ::1). Loopback targets (127.0.0.0/8,
+::1, localhost: the demo and the tests) are exempt; a URL's scheme is read case-blind. The library
+token (``Scrapy/<version>``) is appended when the agent has no ``name/version`` token after its
+contact.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ SCRAPY = f"Scrapy/{scrapy.__version__}"
 URLLIB = f"Python-urllib/{sys.version_info.major}.{sys.version_info.minor}"
 
 _RESERVED = {"example.org", "example.com", "example.net", "localhost"}
-_RESERVED_TLDS = ("invalid", "test", "example", "localhost")
+_RESERVED_TLDS = ("invalid", "test", "example", "localhost", "local")
 _EMAIL = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
-_URL = re.compile(r"https?://([^/\s;:,)]+)", re.I)
+_TOKEN = re.compile(r"[A-Za-z][\w.+-]*/\d[\w.+-]*")  # Scrapy/2.11.2, httpx/0.27
+_URL = re.compile(r"https?://(\[[^\]\s]*\]|[^/\s;:,)]+)", re.I)
 
 
 def loopback(url: str) -> bool:
@@ -47,7 +50,12 @@ def loopback(url: str) -> bool:
 
 
 def _reserved(host: str) -> bool:
-    host = host.lower().rstrip(".")
+    """``host`` (a name or an IP literal) reaches nobody on the public web."""
+    host = host.lower().rstrip(".").strip("[]")
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:
+        pass
     return (host in _RESERVED or any(host.endswith("." + d) for d in _RESERVED)
             or host.rsplit(".", 1)[-1] in _RESERVED_TLDS)
 
@@ -67,15 +75,17 @@ def problem(agent: str) -> str | None:
 
 
 def with_library(agent: str, library: str = SCRAPY) -> str:
-    """``agent`` with ``library`` appended unless a ``name/version`` token follows its contact."""
-    tail = agent.rsplit(")", 1)[1] if ")" in agent else ""
-    return agent if re.search(r"\S+/\S+", tail) else f"{agent.rstrip()} {library}"
+    """``agent`` with ``library`` appended unless a ``name/version`` token other than the client
+    stands outside its parentheses (before or after the contact)."""
+    outside = re.sub(r"\([^)]*\)", " ", agent).split()
+    return agent if any(_TOKEN.fullmatch(t) for t in outside[1:]) else f"{agent.rstrip()} {library}"
 
 
 def checked(agent: str, urls: Iterable[str], library: str = SCRAPY) -> str:
     """The agent to send to ``urls`` (its library token appended); a UserError when one of them
     is on the public web and the agent does not name a contact that reaches its operator."""
-    remote = [u for u in urls if u.startswith(("http://", "https://")) and not loopback(u)]
+    remote = [u for u in urls
+              if urlsplit(u).scheme.lower() in ("http", "https") and not loopback(u)]
     why = problem(agent) if remote else None
     if why:
         host = urlsplit(remote[0]).hostname

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from scrapy.linkextractors import LinkExtractor
 
-from common import config
 from common.errors import UserError
 from crawler.urls import on_domains
 
@@ -116,12 +115,12 @@ class Site:
                 + [form.url for form in self.archive_forms])
 
 
-def sites(name: str | None = None) -> list[Site]:
-    """The configured news sites: all, or the one called ``name``; a UserError otherwise."""
-    cfg = config.load()
-    found = [Site(t) for t in cfg.crawl.news]
+def sites(tables: list[dict], source: str, name: str | None = None) -> list[Site]:
+    """The news sites of the ``[[crawl.news]]`` ``tables`` (of the config file ``source``): all,
+    or the one called ``name``; a UserError otherwise."""
+    found = [Site(t) for t in tables]
     if not found:
-        raise UserError(f"{cfg.source}: no [[crawl.news]] site configured")
+        raise UserError(f"{source}: no [[crawl.news]] site configured")
     if name is None:
         return found
     chosen = [s for s in found if s.name == name]

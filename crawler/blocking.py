@@ -3,7 +3,8 @@
 A listing (feed, robots.txt, sitemap, daily archive page) is *blocked* when, after the retries,
 it answers 401, 402, 403 or 429, or a challenge page instead of a feed or an article. A
 *challenge page* is what bot protection serves in place of the content: Cloudflare's
-``cf-mitigated: challenge`` header, or a small HTML page (under ``CHALLENGE_MAX_BYTES``) with no
+``cf-mitigated: challenge`` header, or a small HTML page (under ``CHALLENGE_MAX_BYTES``; not a
+robots.txt or other text without HTML tags, nor a feed or sitemap, whose text may name them) with no
 article text (under ``ARTICLE_WORDS`` words outside scripts and styles) that carries one of the markers of the
 common services (Cloudflare's "Just a moment..." and ``/cdn-cgi/challenge-platform/``, DDoS-Guard,
 Sucuri, Imperva/Incapsula, DataDome, PerimeterX, reCAPTCHA, hCaptcha, Turnstile, "enable
@@ -15,12 +16,16 @@ answered or failed), ``news/listings_blocked/<site>``, ``news/articles/<site>`` 
 ``news/articles_blocked/<site>`` (challenge pages instead of articles) and
 ``news/blocked_evidence/<site>`` (the first refusal, e.g. ``HTTP 402 on /rss/``); a site whose
 every listing was blocked, or that stored no article because each was a challenge page, is
-reported in the summary. This project never poses as a browser: the fix is to ask the site.
+reported in the summary. A challenge page answered 200 counts as a failed fetch
+(``fetch/failed/challenge/<host>``), and is never rendered in Chromium (that would run its
+script: posing as a browser). This project never poses as a browser: the fix is to ask the site.
 """
 
 from __future__ import annotations
 
 import re
+
+from scrapy.http import Response
 
 BLOCK_STATUSES = frozenset({401, 402, 403, 429})
 CHALLENGE_MAX_BYTES = 64 * 1024
@@ -44,6 +49,9 @@ _MARKERS = [(name, re.compile(pattern, re.I)) for name, pattern in (
                         r"|enable javascript and cookies to continue|are you a robot"
                         r"|<title>[^<]*captcha"),
 )]
+_HTML = re.compile(r"<(html|head|body|title|meta|script|div|noscript|iframe|form)\b", re.I)
+_FIRST_ELEMENT = re.compile(r"<([A-Za-z][\w.-]*:)?([A-Za-z][\w.-]*)")  # after <?xml ?>, <!-- -->
+_XML_LISTINGS = {"rss", "rdf", "feed", "urlset", "sitemapindex"}
 _INVISIBLE = re.compile(r"<(script|style|noscript)\b.*?</\1\s*>", re.I | re.S)
 _TAG = re.compile(r"<[^>]+>")
 
@@ -55,10 +63,18 @@ def challenge(body: bytes, headers: dict[str, str] | None = None) -> str | None:
     if len(body) > CHALLENGE_MAX_BYTES:
         return None
     text = body.decode("utf-8", "replace")
+    first = _FIRST_ELEMENT.search(text)
+    if not _HTML.search(text) or (first and first.group(2).lower() in _XML_LISTINGS):
+        return None  # robots.txt, a feed or a sitemap: its text may name a challenge, not be one
     words = _TAG.sub(" ", _INVISIBLE.sub(" ", text)).split()
     if len(words) >= ARTICLE_WORDS:  # an article (with a captcha in its comment form, say)
         return None
     return next((name for name, marker in _MARKERS if marker.search(text)), None)
+
+
+def headers_of(response: Response) -> dict[str, str]:
+    """The one header of a Scrapy ``response`` that ``challenge`` reads, decoded."""
+    return {"cf-mitigated": response.headers.get("cf-mitigated", b"").decode("latin-1")}
 
 
 def refusal(status: int, body: bytes, headers: dict[str, str] | None = None) -> str | None:

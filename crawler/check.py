@@ -9,7 +9,8 @@ the evidence (status codes, counts, characters) and the fix. Exit 0 only when ev
 ok; otherwise one line per broken source on stderr and exit 1.
 
 * bgwiki: API siteinfo (the agent accepted) and one ``action=parse`` of the main page, each with
-  ``maxlag``; a ``maxlag`` answer is waited out (``Retry-After``) and asked once more.
+  ``maxlag``; a ``maxlag`` answer is waited out (``Retry-After``) and asked once more. Blocked: the
+  API answered 401/402/403/429 (after that one retry) or a challenge page.
 * dump (``crawler.wikidump.preflight``): the newest run of ``crawl.bgwiki.dump``, its size, its
   STATS file (the md5 the download is checked against) and whether the disk has room.
 * each news site: its robots.txt (allows the URLs the config uses? its ``Sitemap:`` lines), each
@@ -17,9 +18,10 @@ ok; otherwise one line per broken source on stderr and exit 1.
   article (characters of main text, measured as the crawler's Selenium fallback measures it:
   trafilatura, ``crawler.middlewares.article_chars``; the corpus stage's own extractor may keep
   a little more or less), rendered in Chromium when under ``crawl.render_min_chars``, and
-  yesterday's archive page (article links). Blocked: a listing answered 401/402/403/429 or a
-  challenge page (``crawler.blocking``); moved: a redirect to another host; changed: no articles
-  where the config expects them, or too little text even after rendering.
+  yesterday's archive page (article links). Blocked: every listing answered 401/402/403/429 or
+  a challenge page (``crawler.blocking``; some of them: evidence only, as the crawl judges); moved: a redirect to another host; changed: a feed or
+  archive URL that is gone (404/410), no articles where the config expects them, or too little
+  text even after rendering; unreachable: no connection, or a listing answering 5xx.
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ from crawler import wikidump
 from crawler.arguments import Site
 from crawler.backoff import retry_after
 from crawler.blocking import HINT, refusal
-from crawler.feeds import decode, entry_day, parse_xml_links
+from crawler.feeds import decode, entry_day, parse_xml_links, ungzipped
 from crawler.middlewares import article_chars
-from crawler.polite import Answer, Client
+from crawler.polite import MAX_BYTES, Answer, Client
 from crawler.render import RenderError, RenderPool
 from crawler.urls import clean_url, on_domains
 
@@ -75,12 +77,16 @@ class Finding:
 
 
 def _listings(found: Finding, answers: list[tuple[str, Answer]]) -> None:
-    """The verdict on a site's listings: refused, moved, unreachable."""
+    """The verdict on a site's listings: blocked when every one was refused (as the crawl
+    judges; a partial refusal is evidence only), moved, unreachable."""
     refused = [(path, why) for path, a in answers
                if not a.error and (why := refusal(a.status, a.body, a.headers))]
     if refused:
-        found.problem("blocked", f"{refused[0][1]} on {refused[0][0]}, {len(refused)} of "
-                      f"{len(answers)} listings", HINT)
+        what = f"{refused[0][1]} on {refused[0][0]}, {len(refused)} of {len(answers)} listings"
+        if len(refused) == len(answers):
+            found.problem("blocked", what, HINT)
+        else:
+            found.evidence.append(f"refused: {what}")
     for path, a in answers:
         if a.moved_to:
             found.problem("moved", f"{a.status} {path} -> {a.moved_to}",
@@ -88,6 +94,39 @@ def _listings(found: Finding, answers: list[tuple[str, Answer]]) -> None:
         elif a.error and not a.error.startswith("robots.txt"):
             found.problem("unreachable", f"{path}: {a.error}",
                           "check the URL and your network; is the site up?")
+
+
+def _gone(found: Finding, path: str, answer: Answer, fix: str) -> None:
+    """The verdict on a listing that answered, neither refused nor moved, with an error status:
+    404/410 gone (``changed``), 5xx ``unreachable``, any other ``changed``."""
+    if answer.error or answer.moved_to or answer.ok or refusal(answer.status, answer.body,
+                                                               answer.headers):
+        return
+    if answer.status >= 500:
+        found.problem("unreachable", f"HTTP {answer.status} on {path}",
+                      "the site answers with a server error: try again later; is the site up?")
+    elif answer.status in (404, 410):
+        found.problem("changed", f"HTTP {answer.status} on {path}: the URL is gone", fix)
+    else:
+        found.problem("changed", f"HTTP {answer.status} on {path}", fix)
+
+
+def sitemap_evidence(found: Finding, client: Client, url: str) -> Answer:
+    """The first sitemap robots.txt names: its entries and newest ``lastmod`` (a ``.xml.gz``
+    gunzipped), or why it could not be read, as evidence."""
+    answer = client.fetch(url)
+    path = urlsplit(url).path
+    links = parse_xml_links(ungzipped(answer.body, MAX_BYTES), answer.url,
+                            answer.headers.get("content-type")) if answer.ok else None
+    if links is not None:
+        days = [d for e in links.entries if (d := entry_day(e.modified))]
+        found.evidence.append(f"sitemap {path}: a {links.kind} of {len(links.entries)}, "
+                              f"newest lastmod {max(days) if days else 'none'}")
+    elif answer.ok:
+        found.evidence.append(f"sitemap {path}: not a sitemap")
+    elif not (answer.error or answer.moved_to):
+        found.evidence.append(f"sitemap {path}: HTTP {answer.status}")
+    return answer
 
 
 def _api(client: Client, api: str, params: dict[str, str], maxlag: int, wait_cap: float
@@ -124,6 +163,8 @@ def wiki_row(cfg: config.Section, client: Client) -> dict[str, str]:
     elif answer.status == 403:
         found.problem("blocked", "HTTP 403 on the API: the agent was refused",
                       "set crawl.user_agent to name you and a contact (Wikimedia's User-Agent policy)")
+    elif why := refusal(answer.status, answer.body, answer.headers):
+        found.problem("blocked", f"{why} on the API", HINT)
     elif not data.get("query"):
         error = data.get("error") or {"code": f"HTTP {answer.status}"}
         found.problem("changed", f"siteinfo: {error.get('code')} {error.get('info', '')}".strip(),
@@ -199,17 +240,13 @@ def news_row(site: Site, cfg: config.Section, client: Client,
             if not kept:
                 found.problem("changed", f"no article links in {urlsplit(url).path}",
                               "check article_pattern and allowed_domains against the feed")
+        else:
+            _gone(found, urlsplit(url).path, answer,
+                  "find the site's current feed and set it in start_urls")
     if sitemaps:
         found.tried.append("sitemap")
-        answer = client.fetch(sitemaps[0])
-        answers.append((urlsplit(sitemaps[0]).path, answer))
-        links = parse_xml_links(answer.body, answer.url, answer.headers.get("content-type")) \
-            if answer.ok else None
-        if links is not None:
-            days = [d for e in links.entries if (d := entry_day(e.modified))]
-            found.evidence.append(f"Sitemap: lines in robots.txt: {len(sitemaps)}, the first a "
-                                  f"{links.kind} of {len(links.entries)}, newest lastmod "
-                                  f"{max(days) if days else 'none'}")
+        found.evidence.append(f"Sitemap: lines in robots.txt: {len(sitemaps)}")
+        answers.append((urlsplit(sitemaps[0]).path, sitemap_evidence(found, client, sitemaps[0])))
     else:
         found.evidence.append("no Sitemap: line in robots.txt")
     for url, form in archives[:1]:
@@ -222,6 +259,9 @@ def news_row(site: Site, cfg: config.Section, client: Client,
             if not count:
                 found.problem("changed", f"archive {yesterday} lists no article links",
                               "check archive_urls/archive_forms and article_pattern")
+        else:
+            _gone(found, urlsplit(url).path, answer,
+                  "find the site's current archive page and set it in archive_urls/archive_forms")
     _listings(found, answers)
     if articles:
         newest = max(articles, key=lambda e: e.day or datetime.min.date())
@@ -264,6 +304,32 @@ def _article(found: Finding, site: Site, cfg: config.Section, client: Client,
         found.evidence.append(evidence + ", main text by trafilatura")
 
 
+class Renderer:
+    """Chromium renders of article pages (one browser, started at the first), each one of the
+    client's requests: ``crawl.download_delay`` after the last request to the host, counted."""
+
+    def __init__(self, cfg: config.Section, client: Client):
+        self.cfg, self.client = cfg, client
+        self.pool: RenderPool | None = None
+
+    def __call__(self, url: str) -> str:
+        crawl = self.cfg.crawl
+        self.pool = self.pool or RenderPool(
+            1, chromium=crawl.chromium, chromedriver=crawl.chromedriver,
+            timeout=crawl.selenium_timeout, user_agent=self.client.agent,
+            min_chars=crawl.render_min_chars, settle=crawl.render_settle_seconds)
+        lease = self.pool.acquire()  # the browser started before the wait: the wait ends at the fetch
+        try:
+            with self.client.turn(url):
+                return self.pool.render(url, lease).html
+        finally:
+            self.pool.release(lease)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
 def table(rows: list[dict[str, str]]) -> str:
     """The rows as a Markdown table (``|`` inside a cell escaped)."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -293,16 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         u for s in chosen for u in s.urls()]
     client = Client(user_agent.checked(cfg.crawl.user_agent, urls, user_agent.URLLIB),
                     cfg.crawl.download_delay)
-    pool: RenderPool | None = None
-
-    def render(url: str) -> str:
-        nonlocal pool
-        pool = pool or RenderPool(1, chromium=cfg.crawl.chromium, chromedriver=cfg.crawl.chromedriver,
-                                  timeout=cfg.crawl.selenium_timeout, user_agent=client.agent,
-                                  min_chars=cfg.crawl.render_min_chars,
-                                  settle=cfg.crawl.render_settle_seconds)
-        return pool.render(url).html
-
+    render = Renderer(cfg, client)
     checks: list[Callable[[], dict[str, str]]] = []
     if args.site in (None, "bgwiki"):
         checks.append(lambda: wiki_row(cfg, client))
@@ -312,8 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rows = [check() for check in checks]
     finally:
-        if pool is not None:
-            pool.close()
+        render.close()
     print(table(rows), flush=True)
     broken = [r for r in rows if r["result"] != "ok"]
     for r in broken:

@@ -51,6 +51,8 @@ def cause_line(kind: str, host: str) -> str:
         return f"connection refused by {host}: is the server down or the URL wrong?"
     if kind == "timeout":
         return f"{host} did not answer in time: a slow or blocked network?"
+    if kind == "challenge":
+        return f"a bot-challenge page from {host} instead of the content: {HINT}"
     if kind == "http-403":
         return f"403 from {host}: set crawl.user_agent to name you and a contact"
     if kind == "http-429":

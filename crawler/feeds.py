@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
 from lxml import etree
+from scrapy.utils.gz import gunzip
 
 _DECLARED = re.compile(
     rb"""<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']"""
@@ -153,6 +154,12 @@ def _entry_url(el, base: str) -> str:
         return guid.text.strip()
     about = el.get("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about")
     return urljoin(base, about) if about else ""
+
+
+def ungzipped(body: bytes, max_size: int = 0) -> bytes:
+    """``body`` gunzipped when it is a gzip file (a ``.xml.gz`` sitemap served without
+    ``Content-Encoding``), at most ``max_size`` bytes of it (0: no limit); else ``body``."""
+    return gunzip(body, max_size=max_size) if body[:2] == b"\x1f\x8b" else body
 
 
 def parse_xml_links(body: bytes, base_url: str, header: str | None = None) -> XmlLinks | None:

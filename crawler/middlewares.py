@@ -3,7 +3,8 @@
 A request's ``meta["render"]`` (set by the spider from the site's ``render`` setting) decides:
 ``always`` renders instead of the plain download; ``fallback`` renders when the plain 200 HTML
 response has less article text than ``RENDER_MIN_CHARS`` (trafilatura's main-text extraction, so
-menus, "most read" lists, cookie notices and comments do not count); ``never`` or no key: nothing.
+menus, "most read" lists, cookie notices and comments do not count) and is not a bot-challenge
+page (``crawler.blocking``: rendering one would run its script, posing as a browser); ``never`` or no key: nothing.
 Rendered responses carry the flag ``"selenium"``. WebDriver calls run in a thread pool of
 ``SELENIUM_POOL`` threads (one per driver), never on the reactor thread. Before each render the
 middleware waits out the download slot's delay (AutoThrottle's included) and marks the slot as
@@ -14,7 +15,8 @@ new crawl of any spider first ends those a killed crawl left in any job folder
 (``crawler.render.reap_orphans``; a live crawl's browsers are left alone).
 
 ``FetchOutcomeMiddleware`` (next to the downloader) counts every fetch's outcome in the crawl
-stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>`` (robots.txt answers ``fetch/robots``),
+stats, ``fetch/ok`` or ``fetch/failed/<kind>/<host:port>`` (robots.txt answers ``fetch/robots``;
+a challenge page answered below 400 is ``fetch/failed/challenge/<host:port>``),
 for the summary to name the causes.
 """
 
@@ -43,6 +45,7 @@ from twisted.internet.task import deferLater
 from twisted.python.threadpool import ThreadPool
 
 from common.config import SCHEMA
+from crawler.blocking import challenge, headers_of
 from crawler.render import RenderError, RenderPool, reap_orphans
 
 _DEFAULTS = SCHEMA["crawl"]
@@ -92,6 +95,8 @@ class SeleniumRenderMiddleware:
                                spider: Spider | None = None) -> Response:
         if (request.meta.get("render") != "fallback" or "selenium" in response.flags
                 or response.status != 200 or not isinstance(response, HtmlResponse)):
+            return response
+        if challenge(response.body, headers_of(response)):  # rendering would run its script
             return response
         chars = await maybe_deferred_to_future(threads.deferToThread(article_chars, response.text))
         if chars >= self.min_chars:
@@ -191,8 +196,8 @@ def failure_kind(exc: BaseException) -> str:
 
 
 class FetchOutcomeMiddleware:
-    """Downloader middleware: ``fetch/ok`` for an answer below 400, else
-    ``fetch/failed/<http-NNN or failure_kind>/<host:port>``; every attempt counts (retries too),
+    """Downloader middleware: ``fetch/ok`` for an answer below 400 that is not a challenge page,
+    else ``fetch/failed/<http-NNN, challenge or failure_kind>/<host:port>``; every attempt counts (retries too),
     a request a middleware ignored (IgnoreRequest) none. The answer to Scrapy's own robots.txt
     request (``ROBOTSTXT_OBEY``), whatever its status, is ``fetch/robots`` only: a site that
     serves robots.txt but refuses every page got nothing fetched (one that cannot be reached at
@@ -211,6 +216,8 @@ class FetchOutcomeMiddleware:
         url = urlsplit(request.url)
         if url.path == "/robots.txt" and request.callback is NO_CALLBACK:  # RobotsTxtMiddleware's
             self.stats.inc_value("fetch/robots")
+        elif response.status < 400 and challenge(response.body, headers_of(response)):
+            self.stats.inc_value(f"fetch/failed/challenge/{url.netloc}")
         elif response.status < 400 or (response.status == 404 and url.path == "/robots.txt"):
             self.stats.inc_value("fetch/ok")
         else:

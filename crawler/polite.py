@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 import urllib.robotparser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
@@ -86,15 +88,29 @@ class Client:
         self.robots[host] = rules
         return answer
 
-    def _once(self, url: str, form: dict[str, str] | None) -> Answer:
+    @contextmanager
+    def turn(self, url: str) -> Iterator[None]:
+        """One request to ``url``'s host, made inside: ``delay`` after the last one there ends,
+        counted in ``requests``, its end the start of the next wait (a Chromium render too)."""
         host = urlsplit(url).netloc
         wait = self.last.get(host, 0.0) + self.delay - time.monotonic()
         if wait > 0:
             time.sleep(wait)
+        self.requests += 1
+        try:
+            yield
+        finally:
+            self.last[host] = time.monotonic()
+
+    def _once(self, url: str, form: dict[str, str] | None) -> Answer:
+        with self.turn(url):
+            return self._request(url, form)
+
+    def _request(self, url: str, form: dict[str, str] | None) -> Answer:
+        host = urlsplit(url).netloc
         data = urlencode(form).encode() if form is not None else None
         request = Request(url, data=data, headers={"User-Agent": self.agent,
                                                    "Accept-Encoding": "identity"})
-        self.requests += 1
         try:
             with self.opener.open(request, timeout=self.timeout) as response:
                 return Answer(url, response.status, response.read(MAX_BYTES),
@@ -105,8 +121,6 @@ class Client:
                               {k.lower(): v for k, v in exc.headers.items()})
         except (URLError, OSError, HTTPException) as exc:
             return Answer(url, error=_why(getattr(exc, "reason", exc), host))
-        finally:
-            self.last[host] = time.monotonic()
 
 
 def _why(reason: object, host: str) -> str:

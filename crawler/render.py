@@ -113,13 +113,13 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _start_time(pid: int) -> int | None:
+def start_time(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks since boot), None when there is no such process."""
     stat = _stat(pid)
     return int(stat[19]) if stat else None
 
 
-def _group(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
     """The processes of process group ``pgid`` that have not exited (a zombie has)."""
     pids = []
     for entry in Path("/proc").iterdir():
@@ -146,7 +146,7 @@ def _names_folder(pid: int, tmp: str) -> bool:
 def _wait_empty(pgid: int, timeout: float) -> bool:
     """Wait until group ``pgid`` has no live process, at most ``timeout`` seconds; whether it has none."""
     deadline = time.monotonic() + timeout
-    while _group(pgid):
+    while group_members(pgid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
@@ -162,10 +162,10 @@ def reap_orphans(registry: Path) -> list[int]:
         except (OSError, ValueError):
             record_path.unlink(missing_ok=True)
             continue
-        if _start_time(record["owner"]) == record["owner_start"]:
+        if start_time(record["owner"]) == record["owner_start"]:
             continue  # a live crawl's browser (another worker sharing the job folder)
         pgid, tmp = record["pgid"], record["tmp"]
-        members = _group(pgid)
+        members = group_members(pgid)
         if any(_names_folder(pid, tmp) for pid in members):
             # the whole group at once (a fork during the kill is killed too), and the folder only
             # once every member has exited: a dying helper can still write into it
@@ -227,7 +227,7 @@ class _Driver:
         self.record = registry / f"browser-{pgid}.json"
         with atomic_write(self.record) as fh:
             json.dump({"pgid": pgid, "tmp": self.tmp, "owner": os.getpid(),
-                       "owner_start": _start_time(os.getpid())}, fh)
+                       "owner_start": start_time(os.getpid())}, fh)
 
     def quit(self) -> None:
         try:

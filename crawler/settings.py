@@ -55,6 +55,10 @@ RAW_DIR = str(config.data_dir(CFG, "raw"))
 JOBS_DIR = str(config.data_dir(CFG, "jobs"))
 RAW_SHARD_BYTES = CRAWL.shard_bytes
 
+# the [[crawl.news]] tables, so the news spider reads the config loaded here, not a second time
+NEWS_SITES = CRAWL.news
+CONFIG_SOURCE = str(CFG.source)
+
 BGWIKI_API = CRAWL.bgwiki.api
 BGWIKI_TITLES = str(CRAWL.bgwiki.titles or "")
 BGWIKI_BATCH = CRAWL.bgwiki.batch

@@ -36,6 +36,23 @@ def test_challenge_pages_are_recognised(service):
     assert refusal(503, CHALLENGES[service]) == f"{service} challenge"
 
 
+def test_robots_txt_and_feeds_that_name_a_challenge_are_not_one():
+    robots = b"User-agent: *\nDisallow: /*?__cf_chl_rt_tk=\nDisallow: /cdn-cgi/\nSitemap: https://x.bg/s.xml\n"
+    feed = """<?xml version="1.0" encoding="utf-8"?>
+<!-- generated -->
+<rss version="2.0"><channel><title>Новини</title><link>https://x.bg/</link>
+<item><title>Google смени reCAPTCHA: are you a robot?</title><link>https://x.bg/news/1</link>
+<description>&lt;div class="g-recaptcha"&gt;&lt;/div&gt;</description></item>
+</channel></rss>""".encode()
+    sitemap = b"""<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<url><loc>https://x.bg/news/just-a-moment-cf-chl-test</loc></url></urlset>"""
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>hCaptcha</title>
+<entry><title>hcaptcha.com</title></entry></feed>"""
+    for body in (robots, feed, sitemap, atom):
+        assert challenge(body) is None, body
+        assert refusal(200, body) is None
+
+
 def test_cloudflare_header_alone_marks_a_challenge():
     assert challenge(b"<html><body></body></html>", {"cf-mitigated": "challenge"}) == "Cloudflare"
     assert challenge(b"<html><body></body></html>", {"cf-mitigated": ""}) is None

@@ -13,7 +13,7 @@ from demo.replay.news import NewsReplay
 from demo.replay.turned_away import Refusing
 from tests.crawl_util import records, scrapy_crawl
 from tests.test_crawl_news import ARTICLES, write_articles
-from tests.util import ROOT, write_config
+from tests.util import ROOT, free_port, write_config
 
 SETTINGS = {"download_delay": 0.0, "autothrottle": False, "retry_times": 1}
 
@@ -62,7 +62,9 @@ def test_some_site_gives_articles_exit_0_and_the_blocked_are_listed(tmp_path):
 
 
 def test_a_challenge_page_instead_of_an_article_is_not_stored(tmp_path):
-    """The feed answers; its articles sit behind the challenge (a site that guards pages only)."""
+    """The feed answers; its articles sit behind the challenge (a site that guards pages only).
+    Under ``render = "fallback"`` the short challenge page is not rendered in Chromium (that would
+    run its script): each article is asked for once, the challenge script never."""
     write_articles(tmp_path / "site")
     with NewsReplay(tmp_path / "site") as news:
         wall = Refusing(200, challenge=True)
@@ -71,14 +73,31 @@ def test_a_challenge_page_instead_of_an_article_is_not_stored(tmp_path):
                       else site(request)]
         cfg = write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")}, "crawl": SETTINGS},
                            news=[{"name": "guarded", "allowed_domains": ["127.0.0.1"],
-                                  "render": "never", "article_pattern": "/news/",
+                                  "render": "fallback", "article_pattern": "/news/",
                                   "start_urls": [news.url("/rss.xml")]}])
         proc = scrapy_crawl(cfg, "news")
+    assert sorted(wall.counts.values()) == [1] * len(ARTICLES), wall.counts  # no render, no script
     assert "Cloudflare challenge instead of the article" in proc.stderr
     assert records(tmp_path / "data", "news") == []
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert re.search(r"^    guarded: blocked \(Cloudflare challenge on /news/[^ ]+\.html, "
                      rf"{len(ARTICLES)} of {len(ARTICLES)} articles\)$", proc.stdout, re.M), proc.stdout
+
+
+def test_a_200_challenge_is_a_failed_fetch_not_an_answer(tmp_path):
+    """One site behind a challenge answered 200, one nobody listens on: nothing was fetched."""
+    closed = free_port()
+    with ReplayServer(Refusing(200, challenge=True)) as wall:
+        cfg = write_config(tmp_path, {"paths": {"data": str(tmp_path / "data")}, "crawl": SETTINGS},
+                           news=[{"name": "walled", "allowed_domains": ["127.0.0.1"], "render": "never",
+                                  "article_pattern": "/news/", "start_urls": [wall.url("/feed/")]},
+                                 {"name": "gone", "allowed_domains": ["127.0.0.1"], "render": "never",
+                                  "article_pattern": "/news/",
+                                  "start_urls": [f"http://127.0.0.1:{closed}/rss.xml"]}])
+        proc = scrapy_crawl(cfg, "news")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: nothing fetched: "), proc.stderr[-3000:]
+    assert f"a bot-challenge page from 127.0.0.1:{wall.port} instead of the content" in proc.stdout
 
 
 def test_the_post_archive_is_walked_day_by_day(tmp_path):

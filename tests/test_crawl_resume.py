@@ -31,7 +31,7 @@ from crawler.pipelines import (
     salvage,
     shard_path,
 )
-from crawler.render import _group, _start_time
+from crawler.render import group_members, start_time
 from demo.replay.pages import synthetic_pages
 from demo.replay.wiki import WikiReplay
 from tests.crawl_util import crawl_config, records, scrapy_cmd, scrapy_crawl, scrapy_env
@@ -153,14 +153,14 @@ def test_a_crawl_ends_the_browsers_another_spiders_killed_crawl_left(tmp_path):
     gone = subprocess.Popen(["true"])
     gone.wait()  # the killed crawl: its process no longer exists
     orphan, orphan_tmp, orphan_record = _browser_group(jobs, "news", gone.pid, 1)
-    live, live_tmp, live_record = _browser_group(jobs, "other", os.getpid(), _start_time(os.getpid()))
+    live, live_tmp, live_record = _browser_group(jobs, "other", os.getpid(), start_time(os.getpid()))
     try:
         with WikiReplay(synthetic_pages(5)) as server:
             config, raw = setup(tmp_path, server)
             again = scrapy_crawl(config, "bgwiki")
         assert again.returncode == 0, again.stderr[-3000:]
         assert "browser process(es) a stopped crawl left running" in again.stderr
-        assert orphan.wait(timeout=10) == -signal.SIGKILL and _group(orphan.pid) == []
+        assert orphan.wait(timeout=10) == -signal.SIGKILL and group_members(orphan.pid) == []
         assert not orphan_tmp.exists() and not orphan_record.exists()
         # a live crawl's browser (its owner is this test) is left alone
         assert live.poll() is None and live_tmp.exists() and live_record.exists()

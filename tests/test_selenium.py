@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from crawler.pipelines import iter_records
-from crawler.render import RenderPool, RenderTimeout, _group, selenium_seconds_per_page
+from crawler.render import RenderPool, RenderTimeout, group_members, selenium_seconds_per_page
 from demo.replay.news import NewsReplay
 from tests.crawl_util import scrapy_cmd, scrapy_env
 from tests.test_crawl_news import ARTICLES, PARAGRAPHS, write_articles
@@ -230,7 +230,7 @@ def test_kill_9_leaves_no_browser_once_the_next_crawl_starts(site, tmp_path):
     assert "browser process(es) a stopped crawl left running" in again.stderr
     assert [pid for pid in orphans if Path(f"/proc/{pid}").exists()
             and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"] == []
-    assert _group(record["pgid"]) == []  # chromedriver too (it names the folder only in TMPDIR)
+    assert group_members(record["pgid"]) == []  # chromedriver too (it names the folder only in TMPDIR)
     assert not Path(record["tmp"]).exists() and not record_path.exists()
     assert {r["url"] for r in iter_records(tmp_path / "data" / "raw" / "news")} == {
         replay.url(f"/news/{slug}.html") for slug in [*ARTICLES, *LATE]}

@@ -7,11 +7,13 @@ from datetime import date
 
 import pytest
 from scrapy.http import HtmlResponse
+from scrapy.settings import Settings
 
 from common import config
 from common.errors import UserError
 from crawler.arguments import Site
 from crawler.metadata import article_metadata
+from crawler.spiders import news
 from tests.util import ROOT, write_config
 
 SHIPPED = config.load(ROOT / "pipelines.toml")
@@ -22,7 +24,19 @@ def test_bnt_feed_is_on_news_bnt_bg():
     bnt = SITES["bnt"]
     assert bnt.start_urls == ["https://news.bnt.bg/bg/rss/news.xml"]
     assert bnt.is_article("https://news.bnt.bg/bg/a/primer-statiya")
+    assert bnt.is_article("https://bntnews.bg/bg/a/primer")  # the old host, should the feed link it
     assert not bnt.is_article("https://bntnews.example/bg/a/primer")
+
+
+def test_the_news_spider_reads_its_sites_from_the_settings(tmp_path):
+    """The sites come from the ``NEWS_SITES`` setting (the config loaded once, by the settings),
+    not from a config file loaded again."""
+    tables = config.load(write_config(tmp_path, {}, news=[{
+        "name": "only-here", "allowed_domains": ["127.0.0.1"], "start_urls": ["http://127.0.0.1:9/rss"]}])).crawl.news
+    settings = Settings({"NEWS_SITES": tables, "CONFIG_SOURCE": "here.toml"})
+    assert [s.name for s in news.options(settings, site="only-here").sites] == ["only-here"]
+    with pytest.raises(UserError, match=r"^here\.toml: no \[\[crawl\.news\]\] site configured$"):
+        news.options(Settings({"NEWS_SITES": [], "CONFIG_SOURCE": "here.toml"}))
 
 
 def test_dnevnik_articles_match_but_their_comment_pages_do_not():

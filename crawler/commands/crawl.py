@@ -50,7 +50,8 @@ class Command(ScrapyCrawlCommand):
         if check is not None:
             try:
                 checked = check(self.settings, **opts.spargs)
-                agent.checked(self.settings["USER_AGENT"], checked.urls())
+                sent = agent.checked(self.settings["USER_AGENT"], checked.urls())
+                self.settings.set("USER_AGENT", sent, priority="cmdline")  # -s: library token too
             except UserError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 raise SystemExit(2) from None

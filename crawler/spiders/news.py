@@ -39,13 +39,12 @@ import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.gz import gunzip
 from twisted.python.failure import Failure
 
 from crawler import arguments
 from crawler.arguments import Site, Window
-from crawler.blocking import challenge, refusal
-from crawler.feeds import Entry, decode, entry_day, parse_xml_links
+from crawler.blocking import challenge, headers_of, refusal
+from crawler.feeds import Entry, decode, entry_day, parse_xml_links, ungzipped
 from crawler.items import RawPage
 from crawler.metadata import article_metadata
 from crawler.pipelines import done_keys
@@ -65,29 +64,37 @@ class Options:
         return [url for site in self.sites for url in site.urls()]
 
 
-def options(settings=None, site: str | None = None, since: str | None = None,
+def options(settings, site: str | None = None, since: str | None = None,
             until: str | None = None, limit: str | None = None) -> Options:
-    """Check the spider arguments; a bad one is a UserError (before Scrapy starts)."""
+    """Check the spider arguments against the settings' ``NEWS_SITES``; a bad one is a
+    UserError (before Scrapy starts)."""
     window = arguments.window(since, until)
-    return Options(arguments.sites(site), window, arguments.count(limit, "limit", 0))
+    sites = arguments.sites(settings.getlist("NEWS_SITES"), settings["CONFIG_SOURCE"], site)
+    return Options(sites, window, arguments.count(limit, "limit", 0))
 
 
 class NewsSpider(scrapy.Spider):
     name = "news"
     check_arguments = staticmethod(options)  # crawler.commands.crawl checks before starting
 
-    def __init__(self, site: str | None = None, since: str | None = None,
-                 until: str | None = None, limit: str | None = None, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.opts = options(site=site, since=since, until=until, limit=limit)
-        self.sites = {s.name: s for s in self.opts.sites}
-        self.allowed_domains = sorted({d for s in self.opts.sites for d in s.domains})
+    def __init__(self, **kwargs):
+        args = {k: kwargs.pop(k) for k in ("site", "since", "until", "limit") if k in kwargs}
+        super().__init__(**kwargs)
+        self.args = args
         self.seen_canonical: set[str] = set()
-        self.requested: dict[str, set[str]] = {name: set() for name in self.sites}
         self.stored: set[str] = set()  # with a limit: what is stored does not count against it
         self.skipped: set[str] = set()  # stored ones listed again: counted once
         self.listed: set[str] = set()  # listings requested in this run
         self.run_id = uuid.uuid4().hex  # SkipDoneMiddleware: a stopped run's listings are dropped
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.opts = options(crawler.settings, **spider.args)
+        spider.sites = {s.name: s for s in spider.opts.sites}
+        spider.allowed_domains = sorted({d for s in spider.opts.sites for d in s.domains})
+        spider.requested = {name: set() for name in spider.sites}  # article URLs per site
+        return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         window = self.opts.window
@@ -152,7 +159,7 @@ class NewsSpider(scrapy.Spider):
             return  # not fetched (robots.txt, a stopped run's stale listing): no answer to judge
         request = failure.request
         response = failure.value.response if failure.check(HttpError) else None
-        why = (refusal(response.status, response.body, _headers(response))
+        why = (refusal(response.status, response.body, headers_of(response))
                if response is not None else None)
         self._listing_outcome(request.meta["site"], urlsplit(request.url).path, why)
         if why is None:
@@ -161,16 +168,14 @@ class NewsSpider(scrapy.Spider):
     def parse_start(self, response: Response) -> Iterator[scrapy.Request]:
         """A robots.txt, feed, sitemap (index), section or daily page: its article requests."""
         site = self.sites[response.meta["site"]]
-        why = refusal(response.status, response.body, _headers(response))
+        why = refusal(response.status, response.body, headers_of(response))
         self._listing_outcome(site.name, urlsplit(response.url).path, why)
         if why:
             return
         if urlsplit(response.url).path == "/robots.txt":
             yield from self._sitemaps_of_robots(site, response)
             return
-        body = response.body
-        if body[:2] == b"\x1f\x8b":  # a .xml.gz sitemap served without Content-Encoding
-            body = gunzip(body, max_size=response.meta["download_maxsize"])
+        body = ungzipped(response.body, response.meta["download_maxsize"])
         found = parse_xml_links(body, response.url, response.headers.get("Content-Type", b"")
                                 .decode("latin-1"))
         if found is None:
@@ -240,7 +245,7 @@ class NewsSpider(scrapy.Spider):
             self.logger.info("not a page (%s): %s", response.headers.get("Content-Type"),
                              response.url)
             return
-        service = challenge(response.body, _headers(response))
+        service = challenge(response.body, headers_of(response))
         if service:  # bot protection answered instead of the article
             self.logger.warning("%s challenge instead of the article: %s", service, response.url)
             stats = self.crawler.stats
@@ -299,8 +304,3 @@ class NewsSpider(scrapy.Spider):
         if encoding == response.encoding:
             return response
         return response.replace(cls=HtmlResponse, encoding=encoding)
-
-
-def _headers(response: Response) -> dict[str, str]:
-    """The one response header the challenge detector reads, decoded."""
-    return {"cf-mitigated": response.headers.get("cf-mitigated", b"").decode("latin-1")}
