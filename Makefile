@@ -13,6 +13,7 @@ SITE ?=
 SINCE ?=
 UNTIL ?=
 LIMIT ?=
+LINES ?=
 ARGS ?=
 
 VENV := .venv
