@@ -35,8 +35,10 @@ from readability.readability import Unparseable
 from corpus import filters
 
 # Paths a page can take (the corpus report counts them).
-PATHS = MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, TOO_LITTLE = (
-    "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "too-little")
+PATHS = MERGED, TRAFILATURA, DISAGREE, DISAGREE_LONGER, READABILITY, JSONLD, TOO_LITTLE = (
+    "merged", "trafilatura", "trafilatura:disagree", "readability:disagree", "readability",
+    "json-ld", "too-little")
+OFF = 10**6  # a word or length threshold that never fires
 
 _NOT_CONTENT = ("script", "style", "noscript", "iframe", "svg", "template", "link", "meta", "nav",
                 "footer", "aside", "form", "button", "select", "input", "figure", "figcaption")
@@ -79,6 +81,12 @@ class Thresholds:
     cover: float = 0.7  # share of a line's word trigrams the other output must contain
     add_words: int = 60  # a readability-only line joins when it is prose of this many words
     body_words: int = 15  # ... or this many, in a container like one holding a line both have
+    # A line only trafilatura keeps stays when it has this many words and is prose, before the
+    # first line both have (a headline, a standfirst) or after the last; between them, prose or not.
+    lead_words: int = OFF
+    inside_words: int = OFF
+    after_words: int = OFF
+    longer: float = OFF  # disagreeing, readability's pick wins when this many times longer
 
 
 DEFAULT = Thresholds()
@@ -134,9 +142,16 @@ def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
     confirmed = [_share(g, rea_keys) >= t.cover for g in tra_grams]
     if _chars(line for line, ok in zip(tra, confirmed, strict=True) if ok) < t.agree * min(
             tra_len, rea_len):
+        if rea_len >= t.longer * tra_len:
+            return _clean(rea, c), DISAGREE_LONGER
         return _clean(tra, c), DISAGREE
-    kept = [(line, g) for line, g, ok in zip(tra, tra_grams, confirmed, strict=True)
-            if ok or (jld_keys and _share(g, jld_keys) >= t.cover)]
+    both_at = [i for i, ok in enumerate(confirmed) if ok] or [len(tra)]
+    first, last = both_at[0], both_at[-1]
+    kept = [(line, g) for i, (line, g, ok) in enumerate(zip(tra, tra_grams, confirmed, strict=True))
+            if ok or (jld_keys and _share(g, jld_keys) >= t.cover)
+            or (i < first and _is_prose(line, t.lead_words))
+            or (first < i < last and len(_WORD.findall(line)) >= t.inside_words)
+            or (i > last and _is_prose(line, t.after_words))]
     where = {x: i for i, (_, g) in enumerate(kept) for x in g}  # trigram -> its last line
     added: dict[int, list[str]] = {}  # readability-only lines, after the line matching their
     after = -1  # predecessor in readability's order
