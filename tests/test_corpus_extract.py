@@ -243,11 +243,3 @@ def test_trafilatura_only_lines_stay_by_place_and_length():
                    news_extract.Thresholds(lead_words=30, inside_words=6, after_words=100)
                    )[0].split("\n") == [LEAD, END]
 
-
-def test_disagreeing_readability_wins_only_when_much_longer():
-    short = [LEAD, END]
-    other = [MIDDLE, MIDDLE.replace("септември", "октомври"), MIDDLE.replace("зимната", "лятната")]
-    assert combine(Candidates(short, other, []), news_extract.Thresholds(longer=2.0)) == (
-        "\n".join(other), news_extract.DISAGREE_LONGER)
-    assert combine(Candidates(short, other, []), news_extract.Thresholds(longer=10.0)) == (
-        "\n".join(short), news_extract.DISAGREE)
