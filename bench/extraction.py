@@ -251,12 +251,12 @@ def set_figures(set_name: str, scores: Iterable[tuple]) -> dict[str, float]:
 OFF = news_extract.OFF
 CV_AXES: dict[str, tuple] = {"lead_words": (12, 20, OFF), "inside_words": (5, 20, OFF),
                              "after_words": (15, 30, OFF), "cover": (0.5, 0.7),
-                             "add_words": (30, 60)}
+                             "switch_prose": (8, 16, OFF)}
 CV_GRID = [replace(news_extract.DEFAULT, **dict(zip(CV_AXES, values, strict=True)))
            for values in itertools.product(*CV_AXES.values())]
 # The rules switched off one at a time (what each wins or loses on each set).
-ABLATIONS = {"lead_words": OFF, "inside_words": OFF, "after_words": OFF, "add_words": OFF,
-             "body_words": OFF}
+ABLATIONS = {"lead_words": OFF, "inside_words": OFF, "after_words": OFF, "switch_prose": OFF,
+             "add_words": OFF, "body_words": OFF}
 Scores = dict[str, dict[str, tuple]]  # set -> page key -> page_score
 
 

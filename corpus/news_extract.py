@@ -4,16 +4,18 @@ Both run on one parsed page. Where they agree (trafilatura lines that readabilit
 up half the shorter output), the text is those lines, plus readability-only lines that are long
 prose, or shorter prose in a container (class, id) that holds lines both have: trafilatura
 sometimes misses a block of the body, e.g. the part after an inline ad. A line only trafilatura
-keeps (it leans to recall) stays by where it stands: before the first line both have (a
-headline, a standfirst) when it is prose of 12 words or more; between lines both have (a
-subheading, a caption, a list item readability left out) when it has 5 words; after the last (a
-share bar, a donation box, related articles) only when it is prose of 30 words, or when the
-page's JSON-LD ``articleBody`` has it. When one library returns too little, the other is taken
-(unless that is short too and holds all of it: a stub page, whose extra lines are its frame);
-when they pick different parts of the page, trafilatura's pick is kept; when both return too
-little, a long JSON-LD ``articleBody`` is. Lines that are a widget label (``Коментари (12)``,
-``Сподели``), a link to another article (``Прочетете още: …``) or a teaser (a line ending in an
-ellipsis followed by ``Прочети повече``) are dropped on every path. Each result names its path.
+keeps (it leans to recall) stays when the page's JSON-LD ``articleBody`` has it, or by where it
+stands: before the first line both have (a headline, a standfirst) when it is prose of 12 words
+or more; between lines both have (a subheading, a caption, a list item readability left out)
+when it has 5 words; after the last (share bars, donation boxes, related articles) only when it
+is prose of 30 words. When one library returns too little, the other is taken (unless that is
+short too and holds all of it: a stub page, whose extra lines are its frame); when they pick
+different parts of the page, trafilatura's pick is kept unless readability's has at least 8
+paragraphs of prose and three times as many (trafilatura took a teaser, readability the
+article); when both return too little, a long JSON-LD ``articleBody`` is. Lines that are a
+widget label (``Коментари (12)``, ``Сподели``), a link to another article (``Прочетете още: …``)
+or a teaser (a line ending in an ellipsis followed by ``Прочети повече``) are dropped on every
+path. Each result names its path.
 
 Readability gets the page without scripts, styles, forms, navigation, footers and figures (the
 same choice without captions, in half the time). The pair costs about 20% more CPU than
@@ -38,8 +40,9 @@ from readability.readability import Unparseable
 from corpus import filters
 
 # Paths a page can take (the corpus report counts them).
-PATHS = MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, TOO_LITTLE = (
-    "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "too-little")
+PATHS = MERGED, TRAFILATURA, DISAGREE, DISAGREE_PROSE, READABILITY, JSONLD, TOO_LITTLE = (
+    "merged", "trafilatura", "trafilatura:disagree", "readability:disagree", "readability",
+    "json-ld", "too-little")
 OFF = 10**6  # a word or length threshold that never fires
 
 _NOT_CONTENT = ("script", "style", "noscript", "iframe", "svg", "template", "link", "meta", "nav",
@@ -47,6 +50,7 @@ _NOT_CONTENT = ("script", "style", "noscript", "iframe", "svg", "template", "lin
 _BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "div", "td", "tr",
            "dd", "dt", "section", "article", "ul", "ol", "table", "br", "figcaption")
 _WORD = regex.compile(r"\w+")
+_PARAGRAPH = 12  # words of a line that counts as a paragraph of prose
 _SPACE = regex.compile(r"\s+")
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: a line starts, its container
 # A whole line that is a widget label, not prose (bg and en news sites).
@@ -72,10 +76,11 @@ _SEE_ALSO = regex.compile(r"(" + _READ_MORE.pattern + r"|още по темат�
 class Thresholds:
     """Decision thresholds of :func:`combine`.
 
-    ``cover``, ``add_words``, ``lead_words``, ``inside_words`` and ``after_words``: the grid point
-    most folds chose in ``bench/extraction.py``'s 5-fold cross-validation over two development
-    sets (Scrapinghub and trafilatura's eval half, folds by site). ``agree`` and ``body_words``
-    barely move either set, so they are left out of the grid; ``body_words`` is low enough for
+    ``cover``, ``lead_words``, ``inside_words``, ``after_words`` and ``switch_prose``: the grid
+    point most folds chose in ``bench/extraction.py``'s 5-fold cross-validation over two
+    development sets (Scrapinghub and trafilatura's eval half, folds by site); ``add_words``: all
+    five folds chose 60 over 30 in the same search with it in the grid. ``agree`` and
+    ``body_words`` barely move either set, so they are left out of the grid; ``body_words`` is low enough for
     the short paragraphs of a split Bulgarian article body. ``min_chars`` 100 would gain 0.001
     F1 on trafilatura's set and turn the Bulgarian stub page into its menu. Taking readability's
     pick when the two disagree and it is twice as long was tried: one fold of five chose it
@@ -92,6 +97,9 @@ class Thresholds:
     lead_words: int = 12
     inside_words: int = 5
     after_words: int = 30
+    # Disagreeing, readability's pick wins when it has this many paragraphs of prose (12 words
+    # or more) and three times trafilatura's: trafilatura took a teaser, readability the article.
+    switch_prose: int = 8
 
 
 DEFAULT = Thresholds()
@@ -147,6 +155,9 @@ def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
     confirmed = [_share(g, rea_keys) >= t.cover for g in tra_grams]
     if _chars(line for line, ok in zip(tra, confirmed, strict=True) if ok) < t.agree * min(
             tra_len, rea_len):
+        tra_prose, rea_prose = (sum(_is_prose(line, _PARAGRAPH) for line in x) for x in (tra, rea))
+        if rea_prose >= max(t.switch_prose, 3 * tra_prose):
+            return _clean(rea, c), DISAGREE_PROSE
         return _clean(tra, c), DISAGREE
     teasers = _teasers(c)  # both may keep one; it does not mark where the body is
     both_at = [i for i, ok in enumerate(confirmed) if ok and tra[i] not in teasers] or [len(tra)]

@@ -243,3 +243,15 @@ def test_trafilatura_only_lines_stay_by_place_and_length():
                    news_extract.Thresholds(lead_words=30, inside_words=6, after_words=100)
                    )[0].split("\n") == [LEAD, END]
 
+
+
+def test_disagreeing_readability_wins_when_it_has_far_more_paragraphs():
+    teaser = [LEAD, END]  # trafilatura took a teaser block: one paragraph of prose
+    article = [MIDDLE.replace("септември", month) for month in (
+        "януари", "февруари", "март", "април", "май", "юни", "юли", "август")]
+    assert combine(Candidates(teaser, article, [])) == ("\n".join(article),
+                                                        news_extract.DISAGREE_PROSE)
+    # seven paragraphs are not enough, and neither are eight against trafilatura's three
+    assert combine(Candidates(teaser, article[:7], []))[1] == news_extract.DISAGREE
+    three = [LEAD, STANDFIRST, LEAD.replace("днес", "вчера")]
+    assert combine(Candidates(three, article, []))[1] == news_extract.DISAGREE
