@@ -121,6 +121,7 @@ bench-crawl: setup
 
 bench-corpus: setup
 	$(PY) -m bench.corpus
+	$(PY) -m bench.extraction
 
 bench-tokenizer: setup
 	$(PY) -m bench.tokenizer

@@ -11,17 +11,8 @@
   size A) leaves out start-up.
 - Memory: peak RSS of that process tree (``bench.harness.measure``) at size A and at size B =
   4 x A; raw shards are the same size at both, so the peak must not grow with the input.
-- Extraction F1 on the Scrapinghub article-extraction benchmark (181 English news pages), scored
-  like its published evaluate.py: per page, 4-token shingles of truth and prediction, tp = sum of
-  min counts; precision and recall per page averaged over pages; F1 of the averages. Two
-  tokenisations: ``\\w+`` words, and whitespace-separated tokens (the published one). Ours
-  (``corpus.extract.extract_news`` + ``normalize``; the path each page took is counted) beside
-  plain trafilatura (default settings), readability-lxml (``text_content`` of its summary, which
-  glues paragraphs together: that costs it whitespace tokens) and the previous extractor
-  (trafilatura with ``favor_precision``), in the same run. The extractor's thresholds are checked
-  by 5-fold cross-validation: on each fold the grid point best on the other four folds (mean of
-  the two F1s) is scored on the held-out fold. Extraction speed: ours and the previous extractor
-  on the throughput input's news pages, MB per CPU-second.
+- Extraction speed: ours and the previous extractor on the throughput input's news pages, MB per
+  CPU-second. Extraction quality is ``bench/extraction.py`` (``make bench-corpus`` runs both).
 """
 
 from __future__ import annotations
@@ -37,27 +28,22 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import lxml.html
-import regex
 import trafilatura
-from readability import Document
 
 from bench import harness
+from bench.extraction import previous_extractor
 from common.config import write as write_config
 from common.errors import UserError, cli_main
-from corpus import news_extract
-from corpus.extract import extract_news, extract_news_with_path
-from corpus.normalize import normalize
+from corpus.extract import extract_news
 from corpus.read import write_shard
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("BG_FIXTURES") or ROOT.parent / "shared" / "fixtures")
 NEWS_PAGE = FIXTURES / "news_html/htmldate_test_set/1740081165.html"
 FAKE_NEWS = FIXTURES / "bg_text/hack_the_fake_news/FN_Validation_Set.jsonl"
-SCRAPINGHUB = FIXTURES / "extraction_benchmarks/scrapinghub_article_extraction_benchmark"
 OUT = ROOT / "bench" / "results" / "corpus.json"
 SIZE_A_MB = 6.0
 SIZE_B_MB = 4 * SIZE_A_MB
@@ -209,121 +195,6 @@ def throughput_and_memory() -> dict:
     return runs
 
 
-_WORDS = regex.compile(r"\w+").findall
-TOKENISERS: dict[str, Callable[[str], list[str]]] = {"": _WORDS, "_whitespace": str.split}
-CV_FOLDS = 5
-CV_GRID = [news_extract.Thresholds(add_words=words, cover=cover)
-           for words in (20, 30, 40, 60, 80, 120) for cover in (0.5, 0.7)]
-
-
-def shingle_counts(text: str, n: int = 4, tokens: Callable[[str], list[str]] = _WORDS) -> Counter:
-    words = tokens(text or "")
-    return Counter(tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1)) if words[i:i + n])
-
-
-def page_scores(truth: str, pred: str, tokens: Callable[[str], list[str]] = _WORDS,
-                ) -> tuple[float | None, float | None]:
-    """(precision, recall) of one page; None where the benchmark leaves the page out."""
-    t, p = shingle_counts(truth, tokens=tokens), shingle_counts(pred, tokens=tokens)
-    tp = sum((t & p).values())
-    fp = sum((p - t).values())
-    fn = sum((t - p).values())
-    if fp == fn == 0:
-        return 1.0, 1.0
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    return precision, recall
-
-
-def prf(scores: list[tuple[float | None, float | None]]) -> tuple[float, float, float]:
-    """(F1, precision, recall) of per-page scores: precision and recall averaged over pages."""
-    precision = statistics.mean(p for p, _ in scores if p is not None)
-    recall = statistics.mean(r for _, r in scores if r is not None)
-    return 2 * precision * recall / (precision + recall), precision, recall
-
-
-def score_texts(preds: dict[str, str], truth: dict) -> dict:
-    """F1, precision and recall over the pages of ``preds``, for each tokenisation."""
-    out = {}
-    for suffix, tokens in TOKENISERS.items():
-        f1, precision, recall = prf([page_scores(truth[key]["articleBody"], pred, tokens)
-                                     for key, pred in preds.items()])
-        out.update({f"f1{suffix}": f1, f"precision{suffix}": precision, f"recall{suffix}": recall})
-    return out
-
-
-def score(extractor: Callable[[str], str], pages: dict[str, str], truth: dict) -> dict:
-    preds, seconds = {}, []
-    for key, page in pages.items():
-        start = time.perf_counter()
-        preds[key] = extractor(page)
-        seconds.append(time.perf_counter() - start)
-    return {**score_texts(preds, truth), "median_ms_per_page": 1000 * statistics.median(seconds)}
-
-
-def readability_text(page: str) -> str:
-    summary = Document(page).summary(html_partial=True)
-    return lxml.html.fromstring(summary).text_content() if summary.strip() else ""
-
-
-def previous_extractor(page: str) -> str:
-    """The news extractor before the two libraries were combined: trafilatura, favor_precision."""
-    return trafilatura.extract(
-        page, favor_precision=True, include_comments=False, include_tables=False,
-        include_images=False, include_links=False, deduplicate=False) or ""
-
-
-def cross_validate(pages: dict[str, str], truth: dict) -> dict:
-    """5-fold CV of ``news_extract.combine``'s thresholds over CV_GRID (library outputs run once)."""
-    cands = {key: news_extract.candidates(page) for key, page in pages.items()}
-    scores = [{suffix: {key: page_scores(truth[key]["articleBody"],
-                                         normalize(news_extract.combine(c, t)[0]), tokens)
-                        for key, c in cands.items()}
-               for suffix, tokens in TOKENISERS.items()} for t in CV_GRID]
-    keys = sorted(pages)
-    random.Random(0).shuffle(keys)
-    folds = [keys[i::CV_FOLDS] for i in range(CV_FOLDS)]
-
-    def fit(point: int, subset: list[str], suffix: str) -> float:
-        return prf([scores[point][suffix][key] for key in subset])[0]
-
-    out = []
-    for n, held_out in enumerate(folds):
-        train = [key for key in keys if key not in set(held_out)]
-        best = max(range(len(CV_GRID)), key=lambda i: sum(fit(i, train, s) for s in TOKENISERS))
-        out.append({"fold": n, "pages": len(held_out), "chosen": vars(CV_GRID[best]),
-                    "f1": fit(best, held_out, ""),
-                    "f1_whitespace": fit(best, held_out, "_whitespace")})
-    return {"folds": out, "grid_points": len(CV_GRID),
-            "mean_f1": statistics.mean(f["f1"] for f in out),
-            "mean_f1_whitespace": statistics.mean(f["f1_whitespace"] for f in out),
-            "defaults": vars(news_extract.DEFAULT)}
-
-
-def extraction_f1() -> dict:
-    truth = json.loads((SCRAPINGHUB / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = {}
-    for key in sorted(truth):
-        raw = gzip.decompress((SCRAPINGHUB / "html" / f"{key}.html.gz").read_bytes())
-        pages[key] = raw.decode("utf-8", errors="replace")
-    paths = Counter()
-
-    def ours(page: str) -> str:
-        text, path = extract_news_with_path(page)
-        paths[path] += 1
-        return normalize(text)
-
-    return {
-        "ours": score(ours, pages, truth),
-        "trafilatura": score(lambda p: trafilatura.extract(p) or "", pages, truth),
-        "readability": score(readability_text, pages, truth),
-        "previous": score(previous_extractor, pages, truth),
-        "paths": dict(paths.most_common()),
-        "cross_validation": cross_validate(pages, truth),
-        "pages": len(pages),
-    }
-
-
 def extraction_speed(project: Path) -> dict:
     """Ours and the previous extractor on the throughput input's news pages: MB per CPU-second."""
     pages = news_pages(project)
@@ -343,12 +214,11 @@ def extraction_speed(project: Path) -> dict:
 
 @cli_main
 def main() -> None:
-    for path in (NEWS_PAGE, FAKE_NEWS, SCRAPINGHUB):
+    for path in (NEWS_PAGE, FAKE_NEWS):
         if not path.exists():
             raise UserError(f"fixture {path} not found (set BG_FIXTURES)")
     benchmark = harness.Run()
     runs = throughput_and_memory()
-    f1 = extraction_f1()
     a, b, peer = runs["A"], runs["B"], runs["peer"]
     peer_rate = peer["mb_per_cpu_s"]
     figures = [
@@ -371,29 +241,13 @@ def main() -> None:
         "value": round(speed["ours"], 3), "unit": "MB/s",
         "peer": "previous extractor (trafilatura, favor_precision)",
         "peer_value": round(speed["previous"], 3), "ratio": round(speed["ours"] / speed["previous"], 3)})
-    peers = {"trafilatura": "trafilatura (default settings)",
-             "readability": "readability-lxml (default settings)",
-             "previous": "previous extractor (trafilatura, favor_precision)"}
-    for suffix, tokens in (("", "\\w+ tokens"), ("_whitespace", "whitespace tokens")):
-        ours = f1["ours"][f"f1{suffix}"]
-        for peer_name, peer_label in peers.items():
-            theirs = f1[peer_name][f"f1{suffix}"]
-            figures.append({
-                "figure": f"news extraction F1, {tokens} (Scrapinghub benchmark, ours)",
-                "value": round(ours, 4), "unit": "", "peer": peer_label,
-                "peer_value": round(theirs, 4), "ratio": round(ours / theirs, 4)})
     benchmark.write(OUT, "corpus", figures,
                     runs={k: {kk: vv for kk, vv in v.items() if kk != "summary"} if isinstance(v, dict) else v
                           for k, v in runs.items()},
-                    build_summary_size_B=b["summary"], extraction=f1)
+                    build_summary_size_B=b["summary"])
     for f in figures:
         print(f"{f['figure']}: {f['value']} {f['unit']}  |  {f['peer']}: {f['peer_value']}  "
               f"(ratio {f['ratio']})")
-    cv = f1["cross_validation"]
-    for fold in cv["folds"]:
-        print(f"CV fold {fold['fold']} ({fold['pages']} pages): F1 {fold['f1']:.4f} (\\w+), "
-              f"{fold['f1_whitespace']:.4f} (whitespace) with {fold['chosen']}")
-    print(f"extraction paths: {f1['paths']}")
     print(f"wrote {OUT}")
 
 

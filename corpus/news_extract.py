@@ -4,13 +4,18 @@ Both run on one parsed page. Where they agree (trafilatura lines that readabilit
 up half the shorter output), the text is those lines, plus readability-only lines that are long
 prose, or shorter prose in a container (class, id) that holds lines both have: trafilatura
 sometimes misses a block of the body, e.g. the part after an inline ad. A line only trafilatura
-keeps (share bars, donation boxes, "read more" teasers: it leans to recall) goes unless the
-page's JSON-LD ``articleBody`` has it. When one library returns too little, the other is taken
-(unless that is short too and holds all of it: a stub page, whose extra lines are its frame);
-when they pick different parts of the page, trafilatura's pick is kept; when both return too
-little, a long JSON-LD ``articleBody`` is. Lines that are a widget label (``Коментари (12)``,
-``Сподели``), a link to another article (``Прочетете още: …``) or a teaser (a line ending in an
-ellipsis followed by ``Прочети повече``) are dropped on every path. Each result names its path.
+keeps (it leans to recall) stays when the page's JSON-LD ``articleBody`` has it, or by where it
+stands: before the first line both have (a headline, a standfirst) when it is prose of 12 words
+or more; between lines both have (a subheading, a caption, a list item readability left out)
+when it has 5 words; after the last (share bars, donation boxes, related articles) only when it
+is prose of 30 words. When one library returns too little, the other is taken (unless that is
+short too and holds all of it: a stub page, whose extra lines are its frame); when they pick
+different parts of the page, trafilatura's pick is kept unless readability's has at least 8
+paragraphs of prose and three times as many (trafilatura took a teaser, readability the
+article); when both return too little, a long JSON-LD ``articleBody`` is. Lines that are a
+widget label (``Коментари (12)``, ``Сподели``), a link to another article (``Прочетете още: …``)
+or a teaser (a line ending in an ellipsis followed by ``Прочети повече``) are dropped on every
+path. Each result names its path.
 
 Readability gets the page without scripts, styles, forms, navigation, footers and figures (the
 same choice without captions, in half the time). The pair costs about 20% more CPU than
@@ -35,14 +40,17 @@ from readability.readability import Unparseable
 from corpus import filters
 
 # Paths a page can take (the corpus report counts them).
-PATHS = MERGED, TRAFILATURA, DISAGREE, READABILITY, JSONLD, TOO_LITTLE = (
-    "merged", "trafilatura", "trafilatura:disagree", "readability", "json-ld", "too-little")
+PATHS = MERGED, TRAFILATURA, DISAGREE, DISAGREE_PROSE, READABILITY, JSONLD, TOO_LITTLE = (
+    "merged", "trafilatura", "trafilatura:disagree", "readability:disagree", "readability",
+    "json-ld", "too-little")
+OFF = 10**6  # a word or length threshold that never fires
 
 _NOT_CONTENT = ("script", "style", "noscript", "iframe", "svg", "template", "link", "meta", "nav",
                 "footer", "aside", "form", "button", "select", "input", "figure", "figcaption")
 _BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "div", "td", "tr",
            "dd", "dt", "section", "article", "ul", "ol", "table", "br", "figcaption")
 _WORD = regex.compile(r"\w+")
+_PARAGRAPH = 12  # words of a line that counts as a paragraph of prose
 _SPACE = regex.compile(r"\s+")
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: a line starts, its container
 # A whole line that is a widget label, not prose (bg and en news sites).
@@ -68,17 +76,30 @@ _SEE_ALSO = regex.compile(r"(" + _READ_MORE.pattern + r"|още по темат�
 class Thresholds:
     """Decision thresholds of :func:`combine`.
 
-    ``cover`` and ``add_words``: the grid point most folds chose in ``bench/corpus.py``'s 5-fold
-    cross-validation on the Scrapinghub set. ``min_chars``, ``agree`` and ``body_words`` do not
-    move its score (25-200 chars, 0.3-0.7, 8 words to off), so they are left out of the grid;
-    ``body_words`` is low enough for the short paragraphs of a split Bulgarian article body.
+    ``cover``, ``lead_words``, ``inside_words``, ``after_words`` and ``switch_prose``: the grid
+    point most folds chose in ``bench/extraction.py``'s 5-fold cross-validation over two
+    development sets (Scrapinghub and trafilatura's eval half, folds by site); ``add_words``: all
+    five folds chose 60 over 30 in the same search with it in the grid. ``agree`` and
+    ``body_words`` barely move either set, so they are left out of the grid; ``body_words`` is low enough for
+    the short paragraphs of a split Bulgarian article body. ``min_chars`` 100 would gain 0.001
+    F1 on trafilatura's set and turn the Bulgarian stub page into its menu. Taking readability's
+    pick when the two disagree and it is twice as long was tried: one fold of five chose it
+    (trafilatura's set +0.003 F1, Scrapinghub -0.005), so it went.
     """
 
     min_chars: int = 200  # an output shorter than this counts as nothing
     agree: float = 0.5  # share of the shorter output the other must confirm to merge
-    cover: float = 0.7  # share of a line's word trigrams the other output must contain
+    cover: float = 0.5  # share of a line's word trigrams the other output must contain
     add_words: int = 60  # a readability-only line joins when it is prose of this many words
     body_words: int = 15  # ... or this many, in a container like one holding a line both have
+    # A line only trafilatura keeps stays when it has this many words and is prose, before the
+    # first line both have (a headline, a standfirst) or after the last; between them, prose or not.
+    lead_words: int = 12
+    inside_words: int = 5
+    after_words: int = 30
+    # Disagreeing, readability's pick wins when it has this many paragraphs of prose (12 words
+    # or more) and three times trafilatura's: trafilatura took a teaser, readability the article.
+    switch_prose: int = 8
 
 
 DEFAULT = Thresholds()
@@ -134,9 +155,18 @@ def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
     confirmed = [_share(g, rea_keys) >= t.cover for g in tra_grams]
     if _chars(line for line, ok in zip(tra, confirmed, strict=True) if ok) < t.agree * min(
             tra_len, rea_len):
+        tra_prose, rea_prose = (sum(_is_prose(line, _PARAGRAPH) for line in x) for x in (tra, rea))
+        if rea_prose >= max(t.switch_prose, 3 * tra_prose):
+            return _clean(rea, c), DISAGREE_PROSE
         return _clean(tra, c), DISAGREE
-    kept = [(line, g) for line, g, ok in zip(tra, tra_grams, confirmed, strict=True)
-            if ok or (jld_keys and _share(g, jld_keys) >= t.cover)]
+    teasers = _teasers(c)  # both may keep one; it does not mark where the body is
+    both_at = [i for i, ok in enumerate(confirmed) if ok and tra[i] not in teasers] or [len(tra)]
+    first, last = both_at[0], both_at[-1]
+    kept = [(line, g) for i, (line, g, ok) in enumerate(zip(tra, tra_grams, confirmed, strict=True))
+            if ok or (jld_keys and _share(g, jld_keys) >= t.cover)
+            or (i < first and _is_prose(line, t.lead_words))
+            or (first < i < last and len(_WORD.findall(line)) >= t.inside_words)
+            or (i > last and _is_prose(line, t.after_words))]
     where = {x: i for i, (_, g) in enumerate(kept) for x in g}  # trigram -> its last line
     added: dict[int, list[str]] = {}  # readability-only lines, after the line matching their
     after = -1  # predecessor in readability's order
@@ -160,11 +190,16 @@ def extract(html: str, url: str | None = None, t: Thresholds = DEFAULT) -> tuple
     return combine(candidates(html, url), t)
 
 
+def _teasers(c: Candidates) -> set[str]:
+    """Teasers of other articles: lines ending in an ellipsis, followed by a "read more" link."""
+    return {line for source in (c.trafilatura, c.readability)
+            for line, after in zip(source, source[1:], strict=False)
+            if _ELLIPSIS.search(line) and _READ_MORE.fullmatch(after)}
+
+
 def _clean(lines: list[str], c: Candidates) -> str:
     """The lines without widget labels and without teasers of other articles."""
-    teasers = {line for source in (c.trafilatura, c.readability)
-               for line, after in zip(source, source[1:], strict=False)
-               if _ELLIPSIS.search(line) and _READ_MORE.fullmatch(after)}
+    teasers = _teasers(c)
     return "\n".join(line for line in lines if not (
         _WIDGET.fullmatch(line) or _SEE_ALSO.fullmatch(line) or line in teasers))
 

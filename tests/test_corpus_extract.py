@@ -221,3 +221,37 @@ def test_xml_declared_and_byte_pages_parse_like_plain_ones():
 def test_too_little_text_keeps_what_was_found_and_says_so():
     assert combine(Candidates(["Кратка бележка."], [], [])) == ("Кратка бележка.",
                                                                 news_extract.TOO_LITTLE)
+
+
+STANDFIRST = ("Общината ще обнови двадесет училищни двора в града, съобщиха от пресцентъра след "
+              "заседанието на съвета.")
+CAPTION = "Снимка: архив на общината, пресцентър"
+
+
+def test_trafilatura_only_lines_stay_by_place_and_length():
+    tra = ["Вход", STANDFIRST, LEAD, CAPTION, "Сподели", END, MIDDLE, "Най-четени"]
+    rea = [LEAD, END]
+    off = news_extract.Thresholds(lead_words=news_extract.OFF, inside_words=news_extract.OFF,
+                                  after_words=news_extract.OFF)
+    assert combine(Candidates(tra, rea, []), off)[0].split("\n") == [LEAD, END]
+    # a prose line before the first line both have (a standfirst), any line of enough words
+    # between them (a caption), long prose after the last; a widget label goes on every path
+    rules = news_extract.Thresholds(lead_words=12, inside_words=5, after_words=30)
+    assert combine(Candidates(tra, rea, []), rules)[0].split("\n") == [STANDFIRST, LEAD, CAPTION,
+                                                                       END, MIDDLE]
+    assert combine(Candidates(tra, rea, []),
+                   news_extract.Thresholds(lead_words=30, inside_words=6, after_words=100)
+                   )[0].split("\n") == [LEAD, END]
+
+
+
+def test_disagreeing_readability_wins_when_it_has_far_more_paragraphs():
+    teaser = [LEAD, END]  # trafilatura took a teaser block: one paragraph of prose
+    article = [MIDDLE.replace("септември", month) for month in (
+        "януари", "февруари", "март", "април", "май", "юни", "юли", "август")]
+    assert combine(Candidates(teaser, article, [])) == ("\n".join(article),
+                                                        news_extract.DISAGREE_PROSE)
+    # seven paragraphs are not enough, and neither are eight against trafilatura's three
+    assert combine(Candidates(teaser, article[:7], []))[1] == news_extract.DISAGREE
+    three = [LEAD, STANDFIRST, LEAD.replace("днес", "вчера")]
+    assert combine(Candidates(three, article, []))[1] == news_extract.DISAGREE
