@@ -1,8 +1,8 @@
 """Crawl throughput: the real ``bgwiki`` spider with its pipeline beside a no-op Scrapy spider.
 
 ``make bench-crawl`` (``python -m bench.crawl``) serves a replay MediaWiki API of ``--pages``
-generated Bulgarian pages (``demo.replay.WikiReplay``; HTML pre-rendered so the server is not the
-bottleneck) on 127.0.0.1, then, ``--runs`` times, each in a fresh ``scrapy`` process:
+generated Bulgarian pages (``demo.replay.wiki.WikiReplay``; HTML pre-rendered so the server is not
+the bottleneck) on 127.0.0.1, then, ``--runs`` times, each in a fresh ``scrapy`` process:
 
 - ``bgwiki``: ``scrapy crawl bgwiki`` as a user runs it: titles resolved 50 per POST, one
   ``action=parse`` per page, backoff/resume middlewares, the raw shard pipeline (gzip, flush per
@@ -18,11 +18,11 @@ with other load; the ratio of pages per CPU second is the steadier companion.
 
 Each run also times the Selenium fallback: seconds per page for headless Chromium
 (``crawler.render.selenium_seconds_per_page``, one warm-up, then the median of ``--renders``) on the
-JavaScript-only article of the bundled news site (``demo.replay.NewsReplay``), beside a plain HTTP fetch
-of the same page. Results: ``bench/results/crawl.json`` (``figures`` as ``bench.report`` reads them).
+JavaScript-only article of the bundled news site (``demo.replay.news.NewsReplay``), beside a plain
+HTTP fetch of the same page. Results: ``bench/results/crawl.json`` (``figures`` as ``bench.report`` reads them).
 
 ``make wikidump``'s reader is timed on a local generated Enterprise HTML dump of ``--dump-articles``
-Parsoid-shaped pages (``demo.enterprise_dump``): articles/s of ``crawler.wikidump.import_dump`` (gzip
+Parsoid-shaped pages (``demo.replay.dump``): articles/s of ``crawler.wikidump.import_dump`` (gzip
 + tar stream, JSON, selection, done-keys, the raw shard writer) beside a bare stream read of the same
 file (gzip + tar stream + ``json.loads`` of each line, nothing kept), ``--runs`` times alternately.
 
@@ -69,8 +69,10 @@ from crawler.pipelines import (
     write_keys,
 )
 from crawler.wikidump import Selection, import_dump
-from demo.enterprise_dump import dump_articles, write_dump
-from demo.replay import NewsReplay, WikiReplay, synthetic_pages
+from demo.replay.dump import dump_articles, write_dump
+from demo.replay.news import NewsReplay
+from demo.replay.pages import synthetic_pages
+from demo.replay.wiki import WikiReplay
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "crawl.json"

@@ -24,7 +24,9 @@ from pathlib import Path
 from common import config
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
-from demo.replay import NewsReplay, WikiReplay, load_site
+from demo.replay.news import NewsReplay
+from demo.replay.pages import load_site
+from demo.replay.wiki import WikiReplay
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "demo" / "site"

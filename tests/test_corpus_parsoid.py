@@ -10,8 +10,9 @@ from __future__ import annotations
 from corpus.document import Document
 from corpus.extract import extract_wiki
 from corpus.steps import extract_text
-from demo.enterprise_dump import ParsoidRenderer, dump_articles
-from demo.replay import Page, Renderer, synthetic_pages
+from demo.replay.dump import ParsoidRenderer, dump_articles
+from demo.replay.pages import Page, synthetic_pages
+from demo.replay.wikitext import Renderer
 
 TEMPLATE = 'typeof="mw:Transclusion" data-mw="{&quot;parts&quot;:[]}"'
 

@@ -11,7 +11,8 @@ import lxml.html
 import pytest
 
 from crawler.pipelines import FIELDS
-from demo.replay import Page, WikiReplay, synthetic_pages
+from demo.replay.pages import Page, synthetic_pages
+from demo.replay.wiki import WikiReplay
 from tests.crawl_util import crawl_config, records, scrapy_crawl
 
 

@@ -10,9 +10,12 @@ from scrapy.utils.test import get_crawler
 
 from crawler.extensions import cause_line, failure_causes, nothing_fetched
 from crawler.middlewares import FetchOutcomeMiddleware
-from demo.replay import GENERIC_AGENTS, HTML, NewsReplay, WikiReplay, synthetic_pages
-from demo.replay import Request as ReplayRequest
-from demo.replay import Response as ReplayResponse
+from demo.replay.core import HTML
+from demo.replay.core import Request as ReplayRequest
+from demo.replay.core import Response as ReplayResponse
+from demo.replay.news import NewsReplay
+from demo.replay.pages import synthetic_pages
+from demo.replay.wiki import GENERIC_AGENTS, WikiReplay
 from tests.crawl_util import crawl_config, records, scrapy_crawl
 from tests.test_crawl_news import ARTICLES, write_articles
 from tests.util import free_port, write_config

@@ -21,7 +21,8 @@ from common.errors import UserError
 from crawler.feeds import decode, guess_encoding, parse_xml_links
 from crawler.pipelines import iter_records
 from crawler.spiders.news import clean_url
-from demo.replay import NewsReplay, parse_article, slugify
+from demo.replay.articles import parse_article, slugify
+from demo.replay.news import NewsReplay
 from tests.util import run_module, write_config
 
 LEGACY_FEEDS = ("windows-1251-bulgarian/debian.gabrovo.com.xml", "iso-8859-5-bulgarian/ide.li.xml")

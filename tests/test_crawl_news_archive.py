@@ -1,6 +1,6 @@
 """News archives through real ``scrapy crawl news`` runs against the news replay on 127.0.0.1.
 
-The replay (``demo.replay.NewsReplay``) serves two years of generated Bulgarian articles:
+The replay (``demo.replay.news.NewsReplay``) serves two years of generated Bulgarian articles:
 robots.txt → sitemap index (with ``lastmod``) → a Google News sitemap, monthly urlsets (plain and
 gzipped; some entries edited a year later, some with no ``lastmod``, one on another host), a
 sitemap of tag and section pages and a partner's sitemap on another host, plus an RSS feed and
@@ -19,7 +19,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from crawler.pipelines import iter_records
-from demo.replay import Faults, NewsReplay, synthetic_articles
+from demo.replay.articles import synthetic_articles
+from demo.replay.core import Faults
+from demo.replay.news import NewsReplay
 from tests.util import ROOT, run_module, write_config
 
 ARTICLES = synthetic_articles(120)  # 2024-11-01 .. 2026-09-26, one every 6 days

@@ -13,7 +13,8 @@ from scrapy import FormRequest
 from scrapy.utils.request import request_from_dict
 
 from crawler import redis_json
-from demo.replay import WikiReplay, synthetic_pages
+from demo.replay.pages import synthetic_pages
+from demo.replay.wiki import WikiReplay
 from tests.crawl_util import crawl_config, records, scrapy_cmd, scrapy_env
 from tests.util import ROOT, free_port, unavailable
 

@@ -32,7 +32,8 @@ from crawler.pipelines import (
     shard_path,
 )
 from crawler.render import _group, _start_time
-from demo.replay import WikiReplay, synthetic_pages
+from demo.replay.pages import synthetic_pages
+from demo.replay.wiki import WikiReplay
 from tests.crawl_util import crawl_config, records, scrapy_cmd, scrapy_crawl, scrapy_env
 from tests.util import ROOT
 

@@ -9,7 +9,8 @@ import pytest
 import regex
 
 from crawler.titles import normalize
-from demo.replay import load_articles, load_site
+from demo.replay.articles import load_articles
+from demo.replay.pages import load_site
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "demo" / "site"

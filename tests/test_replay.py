@@ -1,4 +1,4 @@
-"""The replay server's core (demo/replay.py): files with Range, gzip, and its hard modes."""
+"""The replay server's core (demo/replay/core.py): files with Range, gzip, and its hard modes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.replay import Faults, ReplayServer, Request, Response
+from demo.replay.core import Faults, ReplayServer, Request, Response
 
 BLOB = os.urandom(300_000)
 

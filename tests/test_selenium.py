@@ -22,7 +22,7 @@ import pytest
 
 from crawler.pipelines import iter_records
 from crawler.render import RenderPool, RenderTimeout, _group, selenium_seconds_per_page
-from demo.replay import NewsReplay
+from demo.replay.news import NewsReplay
 from tests.crawl_util import scrapy_cmd, scrapy_env
 from tests.test_crawl_news import ARTICLES, PARAGRAPHS, write_articles
 from tests.util import ROOT, run_module, unavailable, write_config

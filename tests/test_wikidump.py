@@ -18,10 +18,12 @@ import pytest
 
 from crawler import wikidump as wikidump_module
 from crawler.pipelines import salvage
-from demo.enterprise_dump import DumpMirror, dump_articles, write_dump
-from demo.replay import GENERIC_AGENTS, Faults, Page, ReplayServer, WikiReplay, synthetic_pages
-from demo.replay import Request as ReplayRequest
-from demo.replay import Response as ReplayResponse
+from demo.replay.core import Faults, ReplayServer
+from demo.replay.core import Request as ReplayRequest
+from demo.replay.core import Response as ReplayResponse
+from demo.replay.dump import DumpMirror, dump_articles, write_dump
+from demo.replay.pages import Page, synthetic_pages
+from demo.replay.wiki import GENERIC_AGENTS, WikiReplay
 from tests.crawl_util import crawl_config, records, scrapy_crawl, scrapy_env
 from tests.util import ROOT, run_module
 

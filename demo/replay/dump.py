@@ -9,11 +9,11 @@ by ``about`` (hatnote, infobox, a coordinates box, a navbox, inline date templat
 paragraphs), ``sup.mw-ref`` citation marks, a ``div.mw-references-wrap`` list under „Бележки“,
 „Външни препратки“, category ``<link>``s, and no edit links.
 
-``DumpMirror`` is the download server's shape for the one replay server (``demo.replay``): the
+``DumpMirror`` is the download server's shape for the replay server (``demo.replay.core``): the
 ``runs/`` index and dump files answered resumably (with ``Faults`` slowly, so a test can kill a
 download part-way).
 
-    python -m demo.enterprise_dump --pages 20000 OUT.json.tar.gz
+    python -m demo.replay.dump --pages 20000 OUT.json.tar.gz
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from urllib.parse import quote
 
 from common.atomic import atomic_write
 from common.errors import UserError, cli_main
-from demo.replay import Page, Renderer, Request, Response, _href, number_pages, synthetic_pages
+from demo.replay.core import Request, Response, Route, route
+from demo.replay.pages import Page, href, number_pages, synthetic_pages
+from demo.replay.wikitext import Renderer, inline, sections
 
 WIKI = "bgwiki"
 BASE = "https://bg.wikipedia.org"
@@ -39,12 +41,8 @@ LICENSE = {"name": "Creative Commons Attribution Share Alike 4.0 International",
            "identifier": "CC-BY-SA-4.0", "url": "https://creativecommons.org/licenses/by-sa/4.0/"}
 
 
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def _url(title: str) -> str:
-    return BASE + _href(title)
+    return BASE + href(title)
 
 
 def _data_mw(template: str, *args: str, **params: str) -> str:
@@ -52,6 +50,10 @@ def _data_mw(template: str, *args: str, **params: str) -> str:
     data = {"parts": [{"template": {"target": {"wt": template, "href": f"./Шаблон:{quote(template)}"},
                                     "params": {k: {"wt": v} for k, v in values.items()}, "i": 0}}]}
     return html.escape(json.dumps(data, ensure_ascii=False), quote=True)
+
+
+def _wikilink(target: str, label: str) -> str:
+    return f'<a rel="mw:WikiLink" href="./{quote(target.replace(" ", "_"))}" title="{target}">{label}</a>'
 
 
 class ParsoidRenderer(Renderer):
@@ -66,14 +68,7 @@ class ParsoidRenderer(Renderer):
         return f"#mwt{self.about}"
 
     def _inline(self, text: str, notes: list[str], page: Page) -> str:
-        text = html.escape(text, quote=False)
-        text = re.sub(r"'''(.+?)'''", r"<b>\1</b>", text)
-
-        def link(m: re.Match) -> str:
-            target, _, label = m.group(1).partition("|")
-            return f'<a rel="mw:WikiLink" href="./{quote(target.replace(" ", "_"))}" title="{target}">{label or target}</a>'
-
-        text = re.sub(r"\[\[(.+?)\]\]", link, text)
+        text = inline(text, _wikilink)
         # a date template inside the prose: its text is article text
         text = re.sub(r"\b(1[89]\d\d) г\.(?![^<]*>)", lambda m: f'<span about="{self._mwt()}" typeof="mw:Transclusion" '
                       f'data-mw="{_data_mw("Дата", година=m.group(1))}">{m.group(1)} г.</span>', text, count=1)
@@ -89,10 +84,7 @@ class ParsoidRenderer(Renderer):
         return text
 
     def render(self, page: Page) -> str:
-        # the body split at its ``== Heading ==`` lines: intro, then (marks, heading, text) triples
-        parts = re.split(r"^(={2,4})[ \t]*(.+?)[ \t]*\1[ \t]*$", page.body, flags=re.M)
-        sections = [(0, "", _lines(parts[0]))] + [(len(parts[i]), parts[i + 1], _lines(parts[i + 2]))
-                                                  for i in range(1, len(parts), 3)]
+        parts = sections(page.body)
         notes: list[str] = []
         title = html.escape(page.title)
         out = ['<!DOCTYPE html>\n<html prefix="dc: http://purl.org/dc/terms/ mw: http://mediawiki.org/rdf/" '
@@ -106,9 +98,9 @@ class ParsoidRenderer(Renderer):
                'mediawiki mw-parser-output" dir="ltr">',
                '<section data-mw-section-id="0" id="mwAQ">', self._hatnote(page), self._infobox(page),
                self._coordinates()]
-        out += self._paragraphs(sections[0][2], notes, page)
+        out += self._paragraphs(parts[0][2], notes, page)
         open_levels: list[int] = [1]
-        for number, (level, heading, lines) in enumerate(sections[1:], 1):
+        for number, (level, heading, lines) in enumerate(parts[1:], 1):
             while open_levels[-1] >= level:
                 out.append("</section>")
                 open_levels.pop()
@@ -119,7 +111,7 @@ class ParsoidRenderer(Renderer):
             open_levels.append(level)
             out += self._paragraphs(lines, notes, page)
         out += ["</section>"] * len(open_levels)
-        number = len(sections)
+        number = len(parts)
         refs = "".join(f'<li about="#cite_note-{i}" id="cite_note-{i}"><span class="mw-cite-backlink" '
                        f'rel="mw:referencedBy"><a href="./{quote(page.title)}#cite_ref-{i}"><span '
                        f'class="mw-linkback-text">↑ </span></a></span> <span id="mw-reference-text-cite_note-{i}" '
@@ -132,7 +124,7 @@ class ParsoidRenderer(Renderer):
         out.append(f'<section data-mw-section-id="{number + 1}" id="mwS{number + 1}"><h2 id="Външни_препратки">'
                    f'Външни препратки</h2><ul><li><a rel="mw:ExtLink nofollow" class="external text" '
                    f'href="https://www.example.bg/encyclopedia/{quote(page.title)}">„{title}“ в Енциклопедия '
-                   f"България</a></li></ul>{self._navbox(page)}")
+                   f"България</a></li></ul>{self._marked_navbox(page)}")
         out += [f'<link rel="mw:PageProp/Category" href="./Категория:{quote(c.replace(" ", "_"))}"/>'
                 for c in page.categories]
         out.append("</section></body></html>")
@@ -174,9 +166,9 @@ class ParsoidRenderer(Renderer):
                 f'data-mw="{_data_mw("Координати", ширина="42.7", дължина="23.3")}"><span>Координати: '
                 f'42°41′ с. ш. 23°19′ и. д.</span></div><span about="{about}">Карта на местоположението</span>')
 
-    def _navbox(self, page: Page) -> str:
+    def _marked_navbox(self, page: Page) -> str:
         # the API shape's navbox, marked as the template output it is
-        box = super()._navbox(page)
+        box = self.navbox(page)
         marks = (f'about="{self._mwt()}" typeof="mw:Transclusion" '
                  f'data-mw="{_data_mw("Навигация", група=page.categories[0])}"') if box else ""
         return box.replace('class="navbox"', f'class="navbox" {marks}', 1)
@@ -228,7 +220,7 @@ def write_dump(path: Path, lines: Iterable[dict | bytes], per_file: int = 1000, 
 
 
 class DumpMirror:
-    """dumps.wikimedia.org's shape, a site for ``demo.replay.ReplayServer``: the runs listing and dump files.
+    """dumps.wikimedia.org's shape, a site for ``demo.replay.core.ReplayServer``: the runs listing and dump files.
 
     ``files`` maps ``<run date>/<file name>`` to the file (bytes or a path); a run folder without
     its file is listed all the same (a run still being written); the listing's URL without its
@@ -245,19 +237,27 @@ class DumpMirror:
         self.dates = sorted({*dates, *(name.split("/")[0] for name in files)})
         self.ranges: list[str | None] = []
         self.agents: set[str] = set()
+        self.routes: list[Route] = [
+            (re.compile(re.escape(self.prefix.rstrip("/"))), self.redirect),
+            (re.compile(re.escape(self.prefix)), self.listing),
+            (re.compile(re.escape(self.prefix) + "(.*)", re.S), self.file)]
 
     def __call__(self, request: Request) -> Response | None:
-        if request.path == self.prefix.rstrip("/"):  # a folder without its "/": redirected, as nginx does
-            return Response(301, b"", "text/html", {"Location": request.base + self.prefix})
-        if not request.path.startswith(self.prefix):
-            return None
+        return route(self.routes, request)
+
+    def redirect(self, request: Request) -> Response:
+        """The listing's URL without its "/": redirected, as nginx does."""
+        return Response(301, b"", "text/html", {"Location": request.base + self.prefix})
+
+    def listing(self, request: Request) -> Response:
         self.agents.add(request.headers.get("User-Agent", ""))
-        name = request.path[len(self.prefix):]
-        if not name:
-            rows = "".join(f'<a href="{d}/">{d}/</a>{" " * 40}01-Nov-2026 08:00       -\n' for d in self.dates)
-            return Response(200, (f"<html>\n<head><title>Index of {self.prefix}</title></head>\n<body>\n"
-                                  f'<h1>Index of {self.prefix}</h1><hr><pre><a href="../">../</a>\n{rows}'
-                                  "</pre><hr></body>\n</html>\n").encode(), "text/html")
+        rows = "".join(f'<a href="{d}/">{d}/</a>{" " * 40}01-Nov-2026 08:00       -\n' for d in self.dates)
+        return Response(200, (f"<html>\n<head><title>Index of {self.prefix}</title></head>\n<body>\n"
+                              f'<h1>Index of {self.prefix}</h1><hr><pre><a href="../">../</a>\n{rows}'
+                              "</pre><hr></body>\n</html>\n").encode(), "text/html")
+
+    def file(self, request: Request, name: str) -> Response | None:
+        self.agents.add(request.headers.get("User-Agent", ""))
         if name not in self.files:
             return None
         if request.method == "GET":
