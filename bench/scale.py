@@ -32,6 +32,8 @@ beside the build from scratch. What the corpus stage reports is kept per run (``
 documents written and the dedup index's bytes from its ``manifest.json``, and the raw shards it
 reused and processed (its ``SHARDS_LINE`` on stdout).
 
+``--wiki-real`` runs ``bench.wiki_real`` instead: the Wikipedia path on a dump of real-size pages.
+
 ``--corpus-only`` measures the ``corpus`` stage alone, at one size or more: the memory check at
 sizes the whole benchmark would take too long for (``--sizes 1000000 --corpus-only``); its figure
 is the build's peak RSS beside its own dedup index.
@@ -514,7 +516,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep the generated data and logs in this (new) folder")
     parser.add_argument("--corpus-only", action="store_true",
                         help="measure the corpus build from scratch alone (one size is enough)")
+    parser.add_argument("--wiki-real", action="store_true",
+                        help="instead: the Wikipedia path on a generated dump of real-size pages (bench.wiki_real)")
+    parser.add_argument("--wiki-articles", type=int, default=20_000, help="--wiki-real's articles (default %(default)s)")
+    parser.add_argument("--wiki-sample", type=int, default=200,
+                        help="--wiki-real's pages for the cleaner's speed (default %(default)s)")
     args = parser.parse_args(argv)
+    if args.wiki_real:
+        from bench import wiki_real  # it builds on this module's TextModel and run_stage
+        wiki_real.main(args.wiki_articles, args.wiki_sample, args.jobs, args.out, args.work)
+        return
     if args.shard_docs < 1 or args.jobs < 1:
         raise UserError("--shard-docs and --jobs must be at least 1")
     sizes = parse_sizes(args.sizes, args.shard_docs, 1 if args.corpus_only else 2)

@@ -13,8 +13,10 @@ import re
 from bs4 import BeautifulSoup
 
 from corpus import wiki_extract as w
-from demo.enterprise_dump import dump_articles
-from demo.replay import Renderer, synthetic_pages
+from demo.replay.dump import dump_articles
+from demo.replay.pages import synthetic_pages
+from demo.replay.real_size import real_size_articles
+from demo.replay.wikitext import Renderer
 from tests import test_corpus_extract, test_corpus_parsoid
 from tests.util import ROOT
 
@@ -59,7 +61,8 @@ def test_same_text_on_the_tests_wiki_pages():
     pages = synthetic_pages(12, paragraphs=7)
     _same({"parsoid": test_corpus_parsoid.PAGE, "action=parse": test_corpus_extract.BG_PARSE_HTML,
            **{f"render {p.title}": Renderer(pages).render(p) for p in pages},
-           **{f"dump {a['name']}": a["article_body"]["html"] for a in dump_articles(pages)}})
+           **{f"dump {a['name']}": a["article_body"]["html"] for a in dump_articles(pages)},
+           **{f"real-size {a['name']}": a["article_body"]["html"] for a in real_size_articles(12)}})
 
 
 def test_same_text_on_real_pages(fixtures):

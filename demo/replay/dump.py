@@ -6,14 +6,16 @@ line (``name``, ``identifier``, ``url``, ``date_modified``, ``version``, ``names
 ``article_body.html`` / ``.wikitext``). The HTML is shaped like Parsoid's: a whole document with
 ``<section data-mw-section-id>`` wrappers, templates as ``typeof="mw:Transclusion"`` nodes grouped
 by ``about`` (hatnote, infobox, a coordinates box, a navbox, inline date templates inside
-paragraphs), ``sup.mw-ref`` citation marks, a ``div.mw-references-wrap`` list under „Бележки“,
-„Външни препратки“, category ``<link>``s, and no edit links.
+paragraphs), a ``<figure>`` thumbnail with its ``<figcaption>``, ``sup.mw-ref`` citation marks,
+a ``div.mw-references-wrap`` list under „Бележки“, „Външни препратки“, category ``<link>``s, and no
+edit links. ``demo.replay.real_size`` renders pages of real articles' sizes and furniture.
 
 ``DumpMirror`` is the download server's shape for the replay server (``demo.replay.core``): the
 ``runs/`` index and dump files answered resumably (with ``Faults`` slowly, so a test can kill a
 download part-way).
 
     python -m demo.replay.dump --pages 20000 OUT.json.tar.gz
+    python -m demo.replay.dump --pages 2000 --real-size OUT.json.tar.gz   # real articles' sizes
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def _wikilink(target: str, label: str) -> str:
 class ParsoidRenderer(Renderer):
     """A page's body as a Parsoid HTML document (what ``article_body.html`` holds)."""
 
+    notes_per_page: int | None = 6  # a reference mark a paragraph, up to this many (None: no limit)
+
     def __init__(self, pages: list[Page]):
         super().__init__(pages)
         self.about = 0
@@ -72,9 +76,8 @@ class ParsoidRenderer(Renderer):
         # a date template inside the prose: its text is article text
         text = re.sub(r"\b(1[89]\d\d) г\.(?![^<]*>)", lambda m: f'<span about="{self._mwt()}" typeof="mw:Transclusion" '
                       f'data-mw="{_data_mw("Дата", година=m.group(1))}">{m.group(1)} г.</span>', text, count=1)
-        if len(notes) < 6:
-            notes.append(f"Енциклопедичен справочник за {html.escape(page.title)}, т. {len(notes) + 1}, "
-                         f"с. {40 + 9 * len(notes)}.")
+        if self.notes_per_page is None or len(notes) < self.notes_per_page:
+            notes.append(self._note(page, len(notes) + 1))
             n = len(notes)
             mark = (f'<sup about="{self._mwt()}" class="mw-ref reference" id="cite_ref-{n}" rel="dc:references" '
                     f'typeof="mw:Extension/ref" data-mw="{{&quot;name&quot;:&quot;ref&quot;}}"><a href="./'
@@ -82,6 +85,10 @@ class ParsoidRenderer(Renderer):
                     f'<span class="cite-bracket">[</span>{n}<span class="cite-bracket">]</span></span></a></sup>')
             text = re.sub(r"([.!?])(\s|$)", lambda m: m.group(1) + mark + m.group(2), text, count=1)
         return text
+
+    def _note(self, page: Page, n: int) -> str:
+        """The text of reference ``n`` in the page's list."""
+        return f"Енциклопедичен справочник за {html.escape(page.title)}, т. {n}, с. {31 + 9 * n}."
 
     def render(self, page: Page) -> str:
         parts = sections(page.body)
@@ -97,7 +104,7 @@ class ParsoidRenderer(Renderer):
                '<body id="mwAA" lang="bg" class="mw-content-ltr sitedir-ltr ltr mw-body-content parsoid-body '
                'mediawiki mw-parser-output" dir="ltr">',
                '<section data-mw-section-id="0" id="mwAQ">', self._hatnote(page), self._infobox(page),
-               self._coordinates()]
+               self._coordinates(), self._figure(page, page.pageid)]
         out += self._paragraphs(parts[0][2], notes, page)
         open_levels: list[int] = [1]
         for number, (level, heading, lines) in enumerate(parts[1:], 1):
@@ -152,6 +159,18 @@ class ParsoidRenderer(Renderer):
                 f'</style><table class="infobox infobox-table" about="{about}"><tbody><tr><th colspan="2">'
                 f"{html.escape(page.title)}</th></tr>{rows}<tr><td colspan=\"2\">Общ преглед на обекта</td></tr>"
                 "</tbody></table>")
+
+    def _figure(self, page: Page, number: int) -> str:
+        """Picture ``number`` of the page as a thumbnail with its caption (``[[Файл:…|мини|…]]``)."""
+        name = quote(f"{page.title} {number}.jpg".replace(" ", "_"))
+        path = f"//upload.wikimedia.org/wikipedia/commons/thumb/{name[0]}/{name[:2]}/{name}"
+        caption = f"Изглед към {html.escape(page.title)} ({1900 + number % 125} г.)"
+        return (f'<figure class="mw-default-size" typeof="mw:File/Thumb"><a href="./Файл:{name}" '
+                f'class="mw-file-description"><img resource="./Файл:{name}" src="{path}/250px-{name}" '
+                f'decoding="async" data-file-width="3264" data-file-height="2448" data-file-type="bitmap" '
+                f'height="188" width="250" srcset="{path}/375px-{name} 1.5x, {path}/500px-{name} 2x" '
+                f'class="mw-file-element"/></a><figcaption>{caption}, '
+                f'{_wikilink("Снимка", "снимка")} от архива</figcaption></figure>')
 
     def _main_article(self, target: str) -> str:
         # "main article" box: class-less list markup a template emits under a heading
@@ -271,10 +290,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--paragraphs", type=int, default=6)
+    parser.add_argument("--real-size", action="store_true",
+                        help="pages of real articles' sizes and furniture (demo.replay.real_size); "
+                             "--paragraphs is then drawn per page")
     args = parser.parse_args(argv)
     if args.pages < 1 or args.paragraphs < 1:
         raise UserError("--pages and --paragraphs must be at least 1")
-    write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs)))
+    if args.real_size:
+        from demo.replay.real_size import real_size_articles  # it builds on this module's renderer
+        write_dump(args.out, real_size_articles(args.pages))
+    else:
+        write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs)))
     print(f"{args.pages} articles -> {args.out} ({args.out.stat().st_size:,} bytes)")
 
 
