@@ -1,7 +1,7 @@
 """``make bench-scale``: the corpus and token stages, and crawl-resume start-up, at growing sizes.
 
 Input: raw shards as the crawler writes them (``data/raw/<spider>/part-NNNNN.jsonl.gz``) from two
-sources: bgwiki ``action=parse``-shaped HTML (``bench.corpus.wiki_page``) and a news site's
+sources: bgwiki ``action=parse`` HTML from the replay wiki (``bench.corpus.wiki_page``) and a news site's
 article pages (``NEWS_PAGE``, read by trafilatura as an unknown site's would be), one wiki page to
 two news articles. The text recombines the words of the project's own demo texts
 (``demo/site/``) with a bigram walk, with made-up names and numbers so that the vocabulary grows
@@ -38,9 +38,10 @@ reused and processed (its ``SHARDS_LINE`` on stdout).
 sizes the whole benchmark would take too long for (``--sizes 1000000 --corpus-only``); its figure
 is the build's peak RSS beside its own dedup index.
 
-Documents carry about 900 characters of text (1.7 KB of UTF-8; 3 KB of HTML). The corpus stage
-costs about 4.7 CPU-ms a document (measured at 2k and 8k), so the default sizes take 15-20 minutes
-on 2 idle cores; ``--sizes`` picks others.
+Documents carry about 900 characters of text (1.7 KB of UTF-8; 3.4 KB of HTML a news page, 7 KB
+a wiki page). The corpus stage costs about 4.7 CPU-ms a document (measured at 2k and 8k, before
+the wiki pages came from the replay renderer), so the default sizes take 15-20 minutes on 2 idle
+cores; ``--sizes`` picks others.
 """
 
 from __future__ import annotations
