@@ -121,7 +121,7 @@ bench-train: setup $(PT_STAMP)
 bench-memory: setup  ## peak training memory beside the printed estimate
 	$(PY) -m bench.memory
 
-bench-scale: setup  ## corpus, tokens and crawl resume at 10k/40k/160k docs (ARGS=--sizes ...)
+bench-scale: setup  ## corpus, tokens and crawl resume at 10k/40k/160k docs (ARGS=--sizes ...; ARGS=--wiki-real: Wikipedia at real page sizes)
 	$(PY) -m bench.scale $(ARGS)
 
 bench-quality: setup $(PT_STAMP)  ## validation bits/byte per step: our trainer against PyTorch

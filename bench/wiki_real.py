@@ -13,10 +13,8 @@ a citation template behind every reference, navboxes, tables, figures; the prose
 2. ``make wikidump``'s import (``crawler.wikidump.import_dump``) beside ``bench.crawl``'s bare
    stream read of the same dump (gzip, tar, ``json.loads``), both in this process, in MB of the
    dump's HTML per second and per CPU-second.
-3. The rehearsal: each stage a process of the real CLI (``bench.scale.run_stage``: seconds, CPU
-   seconds, peak RSS of the process tree) in a fresh project: ``wikidump`` (``--dump`` the local
-   file), ``corpus``, ``tokenizer`` (training and token shards), ``tokens`` (token shards alone);
-   disk is what the stage's output folders hold after it.
+3. The rehearsal (``bench.wiki_rehearsal``): ``wikidump``, ``corpus``, ``tokenizer`` and
+   ``tokens``, each a process of the real CLI, on the dump: seconds, CPU seconds, peak RSS, disk.
 4. Extrapolated to bgwiki's ``BGWIKI`` articles: x(300k) = x(N) × 300,000 / N for seconds, CPU
    seconds and disk; peak RSS as measured. bgwiki on c cores: the sum over stages of
    CPU-s(300k) / min(c, p), p = 1 for ``wikidump`` (one process) and c for the others (their
@@ -41,9 +39,9 @@ from mwparserfromhtml import Article
 
 from bench.crawl import bare_read
 from bench.report import machine
-from bench.scale import DEMO_TEXT, ROOT, TextModel, run_stage
+from bench.scale import DEMO_TEXT, ROOT, TextModel
+from bench.wiki_rehearsal import rehearse
 from common.atomic import atomic_write
-from common.config import write as write_config
 from common.errors import UserError
 from corpus.wiki_extract import HEADINGS, extract_wiki
 from crawler.wikidump import Selection, import_dump
@@ -52,11 +50,7 @@ from demo.replay.real_size import real_size_articles
 
 BGWIKI = 300_000
 CORES = (2, 8, 16)
-VOCAB = 32_000
 OUT = ROOT / "bench" / "results" / "wiki-real.json"
-# What each stage writes, under the project folder.
-OUTPUTS = {"wikidump": ("data/raw",), "corpus": ("data/corpus", "data/cache"),
-           "tokenizer": ("artifacts/tokenizer", "data/tokens"), "tokens": ("data/tokens",)}
 _MARK = re.compile(r"\[\d+\]")
 
 
@@ -130,30 +124,6 @@ def compare_texts(pages: list[str], examples: int = 12) -> dict:
         sample["ours_only"] += [line for line in ours if line in only_ours][:2]
         sample["theirs_only"] += [line for line in theirs if line in only_theirs][:2]
     return {**counts, "examples": {k: v[:examples] for k, v in sample.items()}}
-
-
-def folder_bytes(paths: list[Path]) -> int:
-    return sum(f.stat().st_size for p in paths if p.exists() for f in p.rglob("*") if f.is_file())
-
-
-def rehearse(dump: Path, project: Path, jobs: int) -> dict[str, dict]:
-    """Every stage on ``dump`` in a new ``project``."""
-    project.mkdir(parents=True)
-    config = write_config(project / "pipelines.toml", {
-        "paths": {"data": "data", "artifacts": "artifacts"}, "corpus": {"workers": jobs},
-        "tokenizer": {"vocab_size": VOCAB, "heldout_dir": ""}})
-    cfg = ["--config", str(config)]
-    argv = {"wikidump": ["-m", "crawler.wikidump", *cfg, "--dump", str(dump)],
-            "corpus": ["-m", "corpus.build", *cfg, "-j", str(jobs)],
-            "tokenizer": ["-m", "corpus.tokenizer", *cfg],
-            "tokens": ["-m", "corpus.tokenizer", *cfg, "--reuse-tokenizer", "--force"]}
-    stages = {}
-    for name, args in argv.items():
-        result = run_stage(args, project / f"{name}.log")
-        result.pop("output")
-        result["disk_bytes"] = folder_bytes([project / p for p in OUTPUTS[name]])
-        stages[name] = result
-    return stages
 
 
 def dump_speed(dump: Path, folder: Path, html_bytes: int) -> dict[str, dict]:
@@ -272,3 +242,4 @@ def main(articles: int, sample: int, jobs: int, out: Path | None, work: Path | N
         fh.write("\n")
     print(data["section"])
     print(f"wrote {out}")
+

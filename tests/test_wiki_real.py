@@ -10,7 +10,7 @@ import statistics
 import lxml.html
 import pytest
 
-from bench import wiki_real
+from bench import wiki_real, wiki_rehearsal
 from corpus.wiki_extract import extract_wiki
 from demo.replay.pages import number_pages, synthetic_pages
 from demo.replay.real_size import (
@@ -73,11 +73,11 @@ def test_rehearsal_at_a_tiny_size(tmp_path):
     assert data["generated"]["articles"] == 12 and data["settings"]["sample"] == 3
     assert set(data["speed"]) == {"wiki cleaner", "mwparserfromhtml", "BeautifulSoup tree", "lxml parse"}
     stages = data["stages"]
-    assert set(stages) == set(wiki_real.OUTPUTS)
+    assert set(stages) == set(wiki_rehearsal.OUTPUTS)
     assert set(data["dump"]) == {"wikidump import", "bare stream read"}
     ext = data["extrapolated"]
     assert ext["scale"] == wiki_real.BGWIKI / 12
-    for name in wiki_real.OUTPUTS:
+    for name in wiki_rehearsal.OUTPUTS:
         assert stages[name]["cpu_s"] > 0 and stages[name]["peak_rss_mb"] > 0 and stages[name]["disk_bytes"] > 0
         assert ext["stages"][name]["cpu_s"] == pytest.approx(stages[name]["cpu_s"] * wiki_real.BGWIKI / 12)
     hours = ext["hours_on_cores"]
