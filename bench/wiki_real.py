@@ -110,7 +110,8 @@ def _headings_and_items(page: str) -> set[str]:
 
 def compare_texts(pages: list[str], examples: int = 12) -> dict:
     """Ours against mwparserfromhtml's, line by line: counts (ours-only lines that are headings or
-    list items apart: its plain text leaves those out) and the first differing lines of each page."""
+    list items apart: its plain text leaves those out) and up to ``examples`` differing lines, the
+    first two of each page."""
     counts = dict.fromkeys(("lines_in_both", "lines_ours_only", "ours_only_headings_or_items",
                             "lines_theirs_only"), 0)
     sample: dict[str, list[str]] = {"ours_only": [], "theirs_only": []}
@@ -169,11 +170,12 @@ def section(data: dict) -> str:
               f"which its plain text leaves out), {cmp['lines_theirs_only']:,} only theirs.", "",
               f"Rehearsal at {n:,} articles (-j {data['settings']['jobs']}), extrapolated ×{ext['scale']:,.1f} to "
               f"{BGWIKI:,} (x(300k) = x({n:,}) × {BGWIKI:,} / {n:,}; peak RSS as measured):", "",
-              "| stage | seconds | CPU-s | peak RSS MB | disk MB | seconds at 300k | CPU-h at 300k | disk GB at 300k |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| stage | seconds | CPU-s | MB of HTML per CPU-s | peak RSS MB | disk MB | seconds at 300k | "
+              "CPU-h at 300k | disk GB at 300k |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, s in stages.items():
         e = ext["stages"][name]
-        lines.append(f"| {name} | {s['seconds']:,.1f} | {s['cpu_s']:,.1f} | {s['peak_rss_mb']:,.0f} | "
+        lines.append(f"| {name} | {s['seconds']:,.1f} | {s['cpu_s']:,.1f} | {gen['html_bytes'] / 1e6 / s['cpu_s']:.1f} | "
+                     f"{s['peak_rss_mb']:,.0f} | "
                          f"{s['disk_bytes'] / 1e6:,.0f} | {e['seconds']:,.0f} | {e['cpu_s'] / 3600:.2f} | "
                          f"{e['disk_bytes'] / 1e9:.2f} |")
     bare, dump = data["dump"]["bare stream read"], data["dump"]["wikidump import"]

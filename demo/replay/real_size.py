@@ -4,9 +4,10 @@ Real bgwiki articles as Parsoid HTML weigh 80–170 KB on average (25–50 GB fo
 with a median of tens of KB and a tail past 500 KB, and most of it is not prose: ``data-mw`` JSON on
 every template node, a citation template behind each reference, reference lists of hundreds of
 entries, navboxes of hundreds of links, tables and figures. ``target_bytes`` draws each page's
-HTML size from a log-normal fitted to those figures (median ``MEDIAN_BYTES``, ``SIGMA``: a mean
-of about 92 KB, about 2 % of pages over 500 KB) and ``real_size_body`` writes a body long enough;
-``RealSizeRenderer`` puts that furniture around the prose. The text a cleaner should keep is the
+HTML size from a log-normal fitted to those figures (median ``MEDIAN_BYTES``, ``SIGMA``) and
+``real_size_body`` writes a body long enough; ``RealSizeRenderer`` puts that furniture around the
+prose. Rendered, 5,000 pages came out at a median of 46 KB, a mean of 106 KB and 2.6 % over 500 KB
+(no page under ``FIXED_BYTES`` and one paragraph). The text a cleaner should keep is the
 same as the API renderer's for the page: the furniture adds none.
 """
 
