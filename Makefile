@@ -135,7 +135,7 @@ bench-memory: setup  ## peak training memory beside the printed estimate
 bench-gpu: setup  ## NVIDIA GPU check, under 10 min: tokens/s, MFU, peak memory (ARGS=--smoke: CPU, tiny)
 	$(PY) -m bench.gpu $(ARGS)
 
-bench-scale: setup  ## corpus, tokens and crawl resume at 10k/40k/160k docs (ARGS=--sizes ...)
+bench-scale: setup  ## corpus, tokens and crawl resume at 10k/40k/160k docs (ARGS=--sizes ...; ARGS=--wiki-real: Wikipedia at real page sizes)
 	$(PY) -m bench.scale $(ARGS)
 
 bench-quality: setup $(PT_STAMP)  ## validation bits/byte per step: our trainer against PyTorch

@@ -5,8 +5,8 @@
   (``bench.harness.measure``; wall seconds are kept in ``runs``: on a shared machine they measure
   the neighbours too). Input:
   the real actualno.com article page with its body replaced by Bulgarian sentences drawn from the
-  fake-news fixture (news path: trafilatura), and bg.wikipedia-style ``action=parse`` HTML (wiki
-  path: BeautifulSoup). Peer: plain ``trafilatura.extract`` (default settings) alone on the same
+  fake-news fixture (news path: trafilatura), and bg.wikipedia ``action=parse`` HTML rendered by
+  the replay wiki (wiki path: ``corpus.wiki_extract``). Peer: plain ``trafilatura.extract`` (default settings) alone on the same
   news pages in this process (CPU time, median of 3 passes). The marginal rate (size B minus
   size A) leaves out start-up.
 - Memory: peak RSS of that process tree (``bench.harness.measure``) at size A and at size B =
@@ -39,6 +39,8 @@ from common.config import write as write_config
 from common.errors import UserError, cli_main
 from corpus.extract import extract_news
 from corpus.read import write_shard
+from demo.replay.pages import Page
+from demo.replay.wikitext import Renderer
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("BG_FIXTURES") or ROOT.parent / "shared" / "fixtures")
@@ -70,20 +72,12 @@ def news_template() -> str:
 
 
 def wiki_page(title: str, paragraphs: list[str]) -> str:
-    """bg.wikipedia ``action=parse``-shaped HTML around the given paragraphs (written here)."""
-    parts = ['<div class="mw-content-ltr mw-parser-output" lang="bg" dir="ltr">',
-             '<table class="infobox"><tr><th>Тип</th><td>статия</td></tr></table>']
-    for n, para in enumerate(paragraphs):
-        if n and n % 3 == 0:
-            parts.append(f'<div class="mw-heading mw-heading2"><h2 id="s{n}">Раздел {n // 3}</h2>'
-                         '<span class="mw-editsection">[<a href="#">редактиране</a>]</span></div>')
-        parts.append(f'<p>{html.escape(para)}<sup class="reference"><a href="#c{n}">[{n + 1}]'
-                     '</a></sup></p>')
-    parts.append('<div class="mw-heading mw-heading2"><h2 id="b">Бележки</h2></div>'
-                 '<div class="reflist"><ol class="references">'
-                 + "".join(f'<li id="c{n}">Източник {n}.</li>' for n in range(len(paragraphs)))
-                 + '</ol></div><div class="navbox">Навигация</div></div>')
-    return "".join(parts)
+    """bg.wikipedia ``action=parse`` HTML of a page of these paragraphs (a heading before every
+    third), rendered by the replay wiki (``demo.replay.wikitext.Renderer``)."""
+    body = "\n".join((f"== Раздел {n // 3} ==\n" if n and n % 3 == 0 else "") + paragraph
+                     for n, paragraph in enumerate(paragraphs))
+    page = Page(title, body, ["Бенчмарк"])
+    return Renderer([page]).render(page)
 
 
 def sentences() -> list[str]:

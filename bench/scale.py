@@ -1,7 +1,7 @@
 """``make bench-scale``: the corpus and token stages, and crawl-resume start-up, at growing sizes.
 
 Input: raw shards as the crawler writes them (``data/raw/<spider>/part-NNNNN.jsonl.gz``) from two
-sources: bgwiki ``action=parse``-shaped HTML (``bench.corpus.wiki_page``) and a news site's
+sources: bgwiki ``action=parse`` HTML from the replay wiki (``bench.corpus.wiki_page``) and a news site's
 article pages (``NEWS_PAGE``, read by trafilatura as an unknown site's would be), one wiki page to
 two news articles. The text recombines the words of the project's own demo texts
 (``demo/site/``) with a bigram walk, with made-up names and numbers so that the vocabulary grows
@@ -30,13 +30,16 @@ beside the build from scratch. What the corpus stage reports is kept per run (``
 documents written and the dedup index's bytes from its ``manifest.json``, and the raw shards it
 reused and processed (its ``SHARDS_LINE`` on stdout).
 
+``--wiki-real`` runs ``bench.wiki_real`` instead: the Wikipedia path on a dump of real-size pages.
+
 ``--corpus-only`` measures the ``corpus`` stage alone, at one size or more: the memory check at
 sizes the whole benchmark would take too long for (``--sizes 1000000 --corpus-only``); its figure
 is the build's peak RSS beside its own dedup index.
 
-Documents carry about 900 characters of text (1.7 KB of UTF-8; 3 KB of HTML). The corpus stage
-costs about 4.7 CPU-ms a document (measured at 2k and 8k), so the default sizes take 15-20 minutes
-on 2 idle cores; ``--sizes`` picks others.
+Documents carry about 900 characters of text (1.7 KB of UTF-8; 3.4 KB of HTML a news page, 7 KB
+a wiki page). The corpus stage costs about 4.7 CPU-ms a document (measured at 2k and 8k, before
+the wiki pages came from the replay renderer), so the default sizes take 15-20 minutes on 2 idle
+cores; ``--sizes`` picks others.
 """
 
 from __future__ import annotations
@@ -455,7 +458,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep the generated data and logs in this (new) folder")
     parser.add_argument("--corpus-only", action="store_true",
                         help="measure the corpus build from scratch alone (one size is enough)")
+    parser.add_argument("--wiki-real", action="store_true",
+                        help="instead: the Wikipedia path on a generated dump of real-size pages (bench.wiki_real)")
+    parser.add_argument("--wiki-articles", type=int, default=20_000, help="--wiki-real's articles (default %(default)s)")
+    parser.add_argument("--wiki-sample", type=int, default=200,
+                        help="--wiki-real's pages for the cleaner's speed (default %(default)s)")
     args = parser.parse_args(argv)
+    if args.wiki_real:
+        from bench import wiki_real  # it builds on this module's TextModel and run_stage
+        wiki_real.main(args.wiki_articles, args.wiki_sample, args.jobs, args.out, args.work)
+        return
     if args.shard_docs < 1 or args.jobs < 1:
         raise UserError("--shard-docs and --jobs must be at least 1")
     sizes = parse_sizes(args.sizes, args.shard_docs, 1 if args.corpus_only else 2)

@@ -46,14 +46,14 @@ ENDINGS = ("поканени са {n} гости", "участват {n} душ�
 SOURCES = {"alpha": "article", "beta": "main .body"}  # news site -> CSS selector of its text
 
 
-def _sentence(rng: random.Random) -> str:
+def sentence(rng: random.Random) -> str:
     ending = rng.choice(ENDINGS).format(n=rng.randint(3, 999))
     return (f"{rng.choice(SUBJECTS)} в {rng.choice(PLACES)} {rng.choice(VERBS)} "
             f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(TIMES)}, {ending}.")
 
 
 def _article(rng: random.Random, source: str, n: int) -> dict:
-    paragraphs = [" ".join(_sentence(rng) for _ in range(3)) for _ in range(4)]
+    paragraphs = [" ".join(sentence(rng) for _ in range(3)) for _ in range(4)]
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
     wrapped = f"<article>{body}</article>" if source == "alpha" else f"<main><div class='body'>{body}</div></main>"
     url = f"https://{source}.example.bg/news/{n}"

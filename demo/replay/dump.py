@@ -12,8 +12,9 @@ Beside each dump its run folder holds ``<wiki>-NS0-<date>-ENTERPRISE-STATS.json`
 (``stats_file``). The HTML is shaped like Parsoid's: a whole document with
 ``<section data-mw-section-id>`` wrappers, templates as ``typeof="mw:Transclusion"`` nodes grouped
 by ``about`` (hatnote, infobox, a coordinates box, a navbox, inline date templates inside
-paragraphs), ``sup.mw-ref`` citation marks, a ``div.mw-references-wrap`` list under „Бележки“,
-„Външни препратки“, category ``<link>``s, and no edit links.
+paragraphs), a ``<figure>`` thumbnail with its ``<figcaption>``, ``sup.mw-ref`` citation marks,
+a ``div.mw-references-wrap`` list under „Бележки“, „Външни препратки“, category ``<link>``s, and no
+edit links. ``demo.replay.real_size`` renders pages of real articles' sizes and furniture.
 
 ``DumpMirror`` is the download server's shape for the replay server (``demo.replay.core``): the
 ``runs/`` index, run folders (one may lack its files: written as ``.tmp`` and renamed at the
@@ -21,6 +22,7 @@ end), dump and STATS files answered resumably (with ``Faults`` slowly, so a test
 download part-way).
 
     python -m demo.replay.dump --pages 20000 OUT.json.tar.gz   # and OUT's STATS file beside it
+    python -m demo.replay.dump --pages 2000 --real-size OUT.json.tar.gz   # real articles' sizes
 
 The STATS file is named for the run date in OUT's name (``...-NS0-<date>-...``), else the
 articles' ``date_modified`` day.
@@ -63,19 +65,21 @@ def _url(title: str) -> str:
     return BASE + href(title)
 
 
-def _data_mw(template: str, *args: str, **params: str) -> str:
+def data_mw(template: str, *args: str, **params: str) -> str:
     values = {**{str(i): a for i, a in enumerate(args, 1)}, **params}
     data = {"parts": [{"template": {"target": {"wt": template, "href": f"./Шаблон:{quote(template)}"},
                                     "params": {k: {"wt": v} for k, v in values.items()}, "i": 0}}]}
     return html.escape(json.dumps(data, ensure_ascii=False), quote=True)
 
 
-def _wikilink(target: str, label: str) -> str:
+def wikilink(target: str, label: str) -> str:
     return f'<a rel="mw:WikiLink" href="./{quote(target.replace(" ", "_"))}" title="{target}">{label}</a>'
 
 
 class ParsoidRenderer(Renderer):
     """A page's body as a Parsoid HTML document (what ``article_body.html`` holds)."""
+
+    notes_per_page: int | None = 6  # a reference mark a paragraph, up to this many (None: no limit)
 
     def __init__(self, pages: list[Page]):
         super().__init__(pages)
@@ -86,13 +90,12 @@ class ParsoidRenderer(Renderer):
         return f"#mwt{self.about}"
 
     def _inline(self, text: str, notes: list[str], page: Page) -> str:
-        text = inline(text, _wikilink)
+        text = inline(text, wikilink)
         # a date template inside the prose: its text is article text
         text = re.sub(r"\b(1[89]\d\d) г\.(?![^<]*>)", lambda m: f'<span about="{self._mwt()}" typeof="mw:Transclusion" '
-                      f'data-mw="{_data_mw("Дата", година=m.group(1))}">{m.group(1)} г.</span>', text, count=1)
-        if len(notes) < 6:
-            notes.append(f"Енциклопедичен справочник за {html.escape(page.title)}, т. {len(notes) + 1}, "
-                         f"с. {40 + 9 * len(notes)}.")
+                      f'data-mw="{data_mw("Дата", година=m.group(1))}">{m.group(1)} г.</span>', text, count=1)
+        if self.notes_per_page is None or len(notes) < self.notes_per_page:
+            notes.append(self._note(page, len(notes) + 1))
             n = len(notes)
             mark = (f'<sup about="{self._mwt()}" class="mw-ref reference" id="cite_ref-{n}" rel="dc:references" '
                     f'typeof="mw:Extension/ref" data-mw="{{&quot;name&quot;:&quot;ref&quot;}}"><a href="./'
@@ -100,6 +103,10 @@ class ParsoidRenderer(Renderer):
                     f'<span class="cite-bracket">[</span>{n}<span class="cite-bracket">]</span></span></a></sup>')
             text = re.sub(r"([.!?])(\s|$)", lambda m: m.group(1) + mark + m.group(2), text, count=1)
         return text
+
+    def _note(self, page: Page, n: int) -> str:
+        """The text of reference ``n`` in the page's list."""
+        return f"Енциклопедичен справочник за {html.escape(page.title)}, т. {n}, с. {31 + 9 * n}."
 
     def render(self, page: Page) -> str:
         parts = sections(page.body)
@@ -115,7 +122,7 @@ class ParsoidRenderer(Renderer):
                '<body id="mwAA" lang="bg" class="mw-content-ltr sitedir-ltr ltr mw-body-content parsoid-body '
                'mediawiki mw-parser-output" dir="ltr">',
                '<section data-mw-section-id="0" id="mwAQ">', self._hatnote(page), self._infobox(page),
-               self._coordinates()]
+               self._coordinates(), self._figure(page, page.pageid)]
         out += self._paragraphs(parts[0][2], notes, page)
         open_levels: list[int] = [1]
         for number, (level, heading, lines) in enumerate(parts[1:], 1):
@@ -158,7 +165,7 @@ class ParsoidRenderer(Renderer):
 
     def _hatnote(self, page: Page) -> str:
         return (f'<div class="hatnote navigation-not-searchable" role="note" about="{self._mwt()}" '
-                f'typeof="mw:Transclusion" data-mw="{_data_mw("Друго значение")}">Вижте пояснителната '
+                f'typeof="mw:Transclusion" data-mw="{data_mw("Друго значение")}">Вижте пояснителната '
                 f'страница за други значения на „{html.escape(page.title)}“.</div>')
 
     def _infobox(self, page: Page) -> str:
@@ -166,14 +173,26 @@ class ParsoidRenderer(Renderer):
         rows = "".join(f'<tr><th scope="row">Категория</th><td><a rel="mw:WikiLink" href="./Категория:'
                        f'{quote(c)}">{html.escape(c)}</a></td></tr>' for c in page.categories[:3])
         return (f'<style data-mw-deduplicate="TemplateStyles:r1" typeof="mw:Extension/templatestyles '
-                f'mw:Transclusion" about="{about}" data-mw="{_data_mw("Инфокутия")}">.infobox{{float:right}}'
+                f'mw:Transclusion" about="{about}" data-mw="{data_mw("Инфокутия")}">.infobox{{float:right}}'
                 f'</style><table class="infobox infobox-table" about="{about}"><tbody><tr><th colspan="2">'
                 f"{html.escape(page.title)}</th></tr>{rows}<tr><td colspan=\"2\">Общ преглед на обекта</td></tr>"
                 "</tbody></table>")
 
+    def _figure(self, page: Page, number: int) -> str:
+        """Picture ``number`` of the page as a thumbnail with its caption (``[[Файл:…|мини|…]]``)."""
+        name = quote(f"{page.title} {number}.jpg".replace(" ", "_"))
+        path = f"//upload.wikimedia.org/wikipedia/commons/thumb/{name[0]}/{name[:2]}/{name}"
+        caption = f"Изглед към {html.escape(page.title)} ({1900 + number % 125} г.)"
+        return (f'<figure class="mw-default-size" typeof="mw:File/Thumb"><a href="./Файл:{name}" '
+                f'class="mw-file-description"><img resource="./Файл:{name}" src="{path}/250px-{name}" '
+                f'decoding="async" data-file-width="3264" data-file-height="2448" data-file-type="bitmap" '
+                f'height="188" width="250" srcset="{path}/375px-{name} 1.5x, {path}/500px-{name} 2x" '
+                f'class="mw-file-element"/></a><figcaption>{caption}, '
+                f'{wikilink("Снимка", "снимка")} от архива</figcaption></figure>')
+
     def _main_article(self, target: str) -> str:
         # "main article" box: class-less list markup a template emits under a heading
-        return (f'<dl about="{self._mwt()}" typeof="mw:Transclusion" data-mw="{_data_mw("Основна", target)}">'
+        return (f'<dl about="{self._mwt()}" typeof="mw:Transclusion" data-mw="{data_mw("Основна", target)}">'
                 f'<dd><i>Основна статия: <a rel="mw:WikiLink" href="./{quote(target.replace(" ", "_"))}">'
                 f"{html.escape(target)}</a></i></dd></dl>")
 
@@ -181,14 +200,14 @@ class ParsoidRenderer(Renderer):
         # a block template without a telling class: only its typeof marks it as template output
         about = self._mwt()
         return (f'<div style="float:right;font-size:90%" about="{about}" typeof="mw:Transclusion" '
-                f'data-mw="{_data_mw("Координати", ширина="42.7", дължина="23.3")}"><span>Координати: '
+                f'data-mw="{data_mw("Координати", ширина="42.7", дължина="23.3")}"><span>Координати: '
                 f'42°41′ с. ш. 23°19′ и. д.</span></div><span about="{about}">Карта на местоположението</span>')
 
     def _marked_navbox(self, page: Page) -> str:
         # the API shape's navbox, marked as the template output it is
         box = self.navbox(page)
         marks = (f'about="{self._mwt()}" typeof="mw:Transclusion" '
-                 f'data-mw="{_data_mw("Навигация", група=page.categories[0])}"') if box else ""
+                 f'data-mw="{data_mw("Навигация", група=page.categories[0])}"') if box else ""
         return box.replace('class="navbox"', f'class="navbox" {marks}', 1)
 
 
@@ -357,12 +376,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of pages also written in an older revision (default: 0.01)")
     parser.add_argument("--moves", type=float, default=0.005,
                         help="share of pages followed by a page move's delete record (default: 0.005)")
+    parser.add_argument("--real-size", action="store_true",
+                        help="pages of real articles' sizes and furniture (demo.replay.real_size); "
+                             "--paragraphs is then drawn per page")
     args = parser.parse_args(argv)
     if args.pages < 1 or args.paragraphs < 1:
         raise UserError("--pages and --paragraphs must be at least 1")
     if not (0 <= args.repeats <= 1 and 0 <= args.moves <= 1):
         raise UserError("--repeats and --moves must be between 0 and 1")
-    write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs), args.repeats, args.moves))
+    if args.real_size:
+        from demo.replay.real_size import real_size_articles  # it builds on this module's renderer
+        write_dump(args.out, real_size_articles(args.pages))
+    else:
+        write_dump(args.out, dump_articles(synthetic_pages(args.pages, args.paragraphs), args.repeats,
+                                           args.moves))
     named = re.search(r"-NS0-(\d{8})-", args.out.name)  # the run date of a file named as Wikimedia does
     stats = args.out.with_name(STATS_NAME.format(wiki=WIKI, date=named.group(1) if named else
                                                  MODIFIED[:10].replace("-", "")))

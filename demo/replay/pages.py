@@ -82,7 +82,7 @@ _TAILS = ["през Средновековието", "в началото на X
           "в края на XIX век", "по време на Възраждането"]
 
 
-def _sentence(n: int, k: int) -> str:
+def sentence(n: int, k: int) -> str:
     return (f"{_SUBJECTS[(n + k) % len(_SUBJECTS)]} {_VERBS[(n * 3 + k) % len(_VERBS)]} "
             f"{_TAILS[(n + 5 * k) % len(_TAILS)]}, отбелязва изследване № {n * 31 + k}.")
 
@@ -95,7 +95,7 @@ def synthetic_pages(count: int, paragraphs: int = 6, category: str = "Насел
         for p in range(paragraphs):
             if p and p % 2 == 0:
                 body.append(f"== Раздел {p // 2} ==")
-            body.append(" ".join(_sentence(n, p * 10 + k) for k in range(6)))
+            body.append(" ".join(sentence(n, p * 10 + k) for k in range(6)))
         pages.append(Page(f"Статия {n:05d}", "\n".join(body), [category, f"Група {n % 10}"],
                           [f"Статия {n:05d} (пренасочване)", f"статия_{n:05d}_стара"]))
     return pages
