@@ -38,7 +38,7 @@ from urllib.parse import urlencode, urlsplit
 
 from scrapy.http import HtmlResponse
 
-from common import config
+from common import config, markdown
 from common.errors import UserError, cli_main
 from crawler import agent as user_agent
 from crawler import wikidump
@@ -331,10 +331,8 @@ class Renderer:
 
 
 def table(rows: list[dict[str, str]]) -> str:
-    """The rows as a Markdown table (``|`` inside a cell escaped)."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(r[c].replace("|", "\\|") for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines)
+    """The rows as a Markdown table."""
+    return "\n".join(markdown.table(COLUMNS, [[r[c] for c in COLUMNS] for r in rows]))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

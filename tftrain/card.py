@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from common import markdown
 from common.atomic import atomic_dir
 from common.formats import ATTRIBUTION
 
@@ -20,9 +21,9 @@ CARD_SETTINGS = ("optimizer", "lr", "min_lr", "warmup_steps", "weight_decay", "b
 def licences(tokens: Path, meta: dict) -> str:
     """The card's licence section: documents per source and licence, and the attribution file."""
     counts = meta.get("licenses") or {}
-    rows = [f"| {source} | {lic} | {n:,} |" for source, by_lic in sorted(counts.items())
+    rows = [[source, lic, f"{n:,}"] for source, by_lic in sorted(counts.items())
             for lic, n in sorted(by_lic.items())]
-    parts = ["| source | licence | documents |\n|---|---|---|\n" + "\n".join(rows)] if rows else []
+    parts = ["\n".join(markdown.table(["source", "licence", "documents"], rows))] if rows else []
     if (tokens / ATTRIBUTION).is_file():
         parts.append(f"Attribution for every source: [{ATTRIBUTION}]({ATTRIBUTION}) (copied from "
                      "the token folder).")
@@ -37,9 +38,10 @@ def licences(tokens: Path, meta: dict) -> str:
 def model_card(plan, params: int, precision: str, result: dict, step: int) -> str:
     """``final/README.md``: data, configuration, validation loss / bits per byte, licences."""
     c, t = plan.config, plan.train
-    split_rows = "\n".join(
-        f"| {s} | {e['documents']:,} | {e['tokens']:,} | {e.get('bytes', 0):,} | "
-        f"{plan.blocks[s]:,} |" for s, e in plan.meta["splits"].items())
+    data_table = "\n".join(markdown.table(
+        ["split", "documents", "tokens", "UTF-8 bytes", "blocks"],
+        [[s, f"{e['documents']:,}", f"{e['tokens']:,}", f"{e.get('bytes', 0):,}", f"{plan.blocks[s]:,}"]
+         for s, e in plan.meta["splits"].items()]))
     settings = ", ".join(f"{k}={t[k]}" for k in CARD_SETTINGS)
     valid = result["valid"]  # tftrain.evaluate.Evaluator.split's figures
     scored = ("the whole valid split" if valid["whole"]
@@ -64,9 +66,7 @@ vocab={c.vocab_size} (ByteLevel BPE), block size {plan.block}, dropout {c.resid_
 {precision}; {settings}.
 
 ## Data
-| split | documents | tokens | UTF-8 bytes | blocks |
-|---|---|---|---|---|
-{split_rows}
+{data_table}
 
 ## Evaluation
 Validation loss {valid['loss']:.4f} nats a token, perplexity {valid['perplexity']:.2f},

@@ -100,11 +100,9 @@ class Plan:
     ``check`` makes it before TensorFlow starts; ``sized`` adds the batch and step counts once
     the strategy's replica count is known (until then ``replicas`` is None)."""
 
-    cfg: cfglib.Section
     train: cfglib.Section  # the [train] table, read as attributes: plan.train.lr
     init: Path | str | None
     run: Path
-    tok_dir: Path
     tokens: Path
     tokenizer: Any  # a transformers tokenizer
     meta: dict
@@ -146,8 +144,8 @@ class Plan:
             if not blocks[split]:
                 raise UserError(f"{tokens}/{split}: fewer than {2 * block} tokens, "
                                 f"not one block of {block}")
-        return cls(cfg=cfg, train=t, init=init_path, run=run,
-                   tok_dir=tok_dir, tokens=tokens, tokenizer=tokenizer, meta=meta,
+        return cls(train=t, init=init_path, run=run,
+                   tokens=tokens, tokenizer=tokenizer, meta=meta,
                    tok_sha=tok_sha, config=config, block=block, blocks=blocks,
                    bytes_per_token=data.bytes_per_token(tokens, meta, "train"),
                    dtype=meta["dtype"])
