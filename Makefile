@@ -22,8 +22,6 @@ PT_VENV := .venv-pt
 STAMP := $(VENV)/.installed-$(shell cat requirements/bootstrap.txt requirements/main.lock | sha1sum | cut -c1-12)
 PT_STAMP := $(PT_VENV)/.installed-$(shell cat requirements/pt.lock 2>/dev/null | sha1sum | cut -c1-12)
 DEBS := chromium chromium-driver redis-server
-export TF_USE_LEGACY_KERAS := 1
-export TF_CPP_MIN_LOG_LEVEL ?= 1
 export PYTHONUNBUFFERED := 1
 export BG_CONFIG := $(abspath $(CONFIG))
 
