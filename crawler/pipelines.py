@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 SHARD_RE = re.compile(r"^\.?part-(\d{5,})\.jsonl\.gz(\.partial)?$")
 FIELDS = list(RawPage.fields)
-GZIP_LEVEL = 2  # ISA-L's levels are 0-3; 2 is its default
+GZIP_LEVEL = 3  # ISA-L's levels are 0-3; 3 compresses best, still about 4x zlib level 6's speed
 
 
 def shard_path(folder: Path, number: int) -> Path:
