@@ -4,7 +4,9 @@ How a shard is written so that ``kill -9`` loses no item and duplicates none:
 
 * An open shard is ``.part-NNNNN.jsonl.gz.partial`` (hidden: readers glob ``part-*.jsonl.gz``),
   held with an exclusive ``flock``. Every record is appended and the gzip stream sync-flushed,
-  so everything written survives the process being killed.
+  so everything written survives the process being killed. The writer is ISA-L's (``isal.igzip``,
+  level ``GZIP_LEVEL``): a standard gzip stream, several times faster than zlib's level 6 at a
+  somewhat larger size.
 * At ``RAW_SHARD_BYTES`` (uncompressed) or at the end the gzip trailer is written, the file is
   fsynced and renamed to ``part-NNNNN.jsonl.gz``: a shard under its final name is complete.
 * On start, a partial nobody holds (its writer died) is salvaged: its complete records become the
@@ -35,6 +37,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+from isal import igzip
 from scrapy.exceptions import DropItem
 from tqdm import tqdm
 
@@ -45,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 SHARD_RE = re.compile(r"^\.?part-(\d{5,})\.jsonl\.gz(\.partial)?$")
 FIELDS = list(RawPage.fields)
+GZIP_LEVEL = 3  # ISA-L's levels are 0-3; 3 compresses best, still about 4x zlib level 6's speed
 
 
 def shard_path(folder: Path, number: int) -> Path:
@@ -250,7 +255,7 @@ class ShardWriter:
         self.folder = folder
         self.shard_bytes = shard_bytes
         self.file = None
-        self.gzip: gzip.GzipFile | None = None
+        self.gzip: igzip.IGzipFile | None = None
         self.number = 0
         self.size = 0
         self.keys: set[str] = set()
@@ -263,7 +268,7 @@ class ShardWriter:
             fd = os.open(partial_path(self.folder, self.number), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
         self.file = os.fdopen(fd, "wb")
-        self.gzip = gzip.GzipFile(fileobj=self.file, mode="wb", compresslevel=6, mtime=0)
+        self.gzip = igzip.IGzipFile(fileobj=self.file, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
         self.size = 0
         self.keys = set()
 
@@ -328,7 +333,7 @@ class RawStore:
 
     def store(self, record: dict, keys: set[str]) -> int:
         """Append ``record`` (with its done-keys ``keys``); the bytes of its line."""
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        line = orjson.dumps(record) + b"\n"  # UTF-8, compact: the bytes json.dumps(ensure_ascii=False) gave
         self.writer.write(line, keys)
         for url, revid in revisions(keys).items():
             self.new_revisions[url] = max(revid, self.new_revisions.get(url, revid))

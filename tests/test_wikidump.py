@@ -186,6 +186,15 @@ def test_damaged_dump_one_line_error_keeps_whole_shards(tmp_path, damage):
     assert 0 < len(stored) < 300
 
 
+
+def test_dump_whose_gzip_checksum_is_wrong_is_refused(tmp_path, pages):
+    """Every byte decompresses, but the gzip trailer's CRC-32 does not match: a damaged download."""
+    config, data = setup(tmp_path)
+    dump = make_dump(tmp_path / "dump.tar.gz", pages)
+    raw = dump.read_bytes()
+    dump.write_bytes(raw[:-8] + bytes([raw[-8] ^ 1]) + raw[-7:])  # the trailer: CRC-32, then length
+    assert refused_as_damaged(wikidump(config, "--dump", str(dump)), data)  # what came before is kept
+
 def test_tar_cut_at_a_member_boundary_in_a_whole_gzip_is_refused(tmp_path, pages):
     """A tar stream that stops right after a member (no end-of-archive blocks), gzipped whole:
     tarfile's stream mode ends quietly there, so the later members would go missing unnoticed."""
