@@ -34,8 +34,8 @@ AFTER_SHARD = {"workers", "shard_bytes", "dedup_threshold", "valid_ratio", "test
                "split_seed", "order_seed"}
 # Modules and libraries that shape per-shard output: any change to them redoes every shard.
 CODE = ("common.formats", "corpus.cache", "corpus.dedup", "corpus.document", "corpus.extract",
-        "corpus.filters", "corpus.news_extract", "corpus.normalize", "corpus.read", "corpus.revisions", "corpus.shard",
-        "corpus.split", "corpus.stats", "corpus.steps")
+        "corpus.filters", "corpus.news_extract", "corpus.normalize", "corpus.read", "corpus.revisions",
+        "corpus.shard", "corpus.split", "corpus.stats", "corpus.steps", "corpus.wiki_extract")
 # (lxml-html-clean: readability-lxml's cleaner; soupsieve: BeautifulSoup's CSS selectors;
 # charset-normalizer, courlan, htmldate, justext: trafilatura's own)
 LIBRARIES = ("beautifulsoup4", "charset-normalizer", "courlan", "datasketch", "ftfy", "htmldate",
