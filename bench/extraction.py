@@ -48,6 +48,7 @@ import lxml.html
 import regex
 import trafilatura
 from readability import Document
+from tld import get_fld
 
 from bench import harness
 from common import markdown
@@ -87,14 +88,27 @@ class Page:
 
 
 def site_of(url: str) -> str:
-    """The site a page belongs to: its host without ``www.`` (an archived page's original host)."""
+    """The site a page belongs to: the registrable domain of its host (an archived page's
+    original host), so ``edition.cnn.com`` and ``cnn.com`` are one site."""
     if url.startswith("hard::"):  # trafilatura's hand-named pages: "hard::<host>-<slug>.html"
-        return url.removeprefix("hard::").split("-")[0].removeprefix("www.")
+        return registrable(url.removeprefix("hard::").removesuffix(".html").split("-")[0])
     host = urlsplit(url).hostname or url
     if host == "web.archive.org":
         inner = url.split("/", 5)[-1]
         host = urlsplit(inner if "://" in inner else f"http://{inner}").hostname or host
-    return host.removeprefix("www.")
+    return registrable(host)
+
+
+def registrable(name: str) -> str:
+    """The registrable domain (public-suffix list, ``tld``) of ``name``; a hand-named page's
+    trailing slug labels ("pcgamer.com.skyrim") are dropped until one is found."""
+    labels = name.lower().removeprefix("www.").split(".")
+    while labels:
+        found = get_fld(".".join(labels), fix_protocol=True, fail_silently=True)
+        if found:
+            return found
+        labels.pop()
+    return name
 
 
 def load_scrapinghub() -> list[Page]:

@@ -62,6 +62,10 @@ def test_snippets_are_found_in_whitespace_collapsed_text_and_summed_over_pages()
 def test_sites_of_archived_and_hand_named_pages_are_their_original_hosts():
     assert site_of("https://www.nytimes.com/2019/01/x.html") == "nytimes.com"
     assert site_of("https://web.archive.org/web/2016/http://ordnungsrausch.com/a/") == "ordnungsrausch.com"
+    assert site_of("https://edition.cnn.com/a.html") == site_of("https://cnn.com/b") == "cnn.com"
+    assert site_of("http://news.bbc.co.uk/x") == "bbc.co.uk"
+    assert site_of("hard::gofeminin.de.abnehmen.html") == site_of("https://www.gofeminin.de/") == "gofeminin.de"
+    assert site_of("hard::blog.python.org.html") == "python.org"
     assert site_of("hard::jamaicaobserver.com-attacks.html") == "jamaicaobserver.com"
 
 
