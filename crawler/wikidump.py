@@ -197,7 +197,7 @@ def import_dump(path: Path, folder: Path, wiki_base: str, selection: Selection, 
     Returns the counts (``counts``, when given, is filled as it goes: a caller sees them after an error).
     """
     counts = Counter() if counts is None else counts
-    store = RawStore(folder, shard_bytes)
+    store = RawStore(folder, shard_bytes, threaded=True)  # compression off the reading thread
     counts["recovered"] = store.recovered
     met: set[str] = set()  # pages met in this dump
     try:

@@ -191,6 +191,33 @@ def test_recover_salvages_a_cut_shard_and_leaves_a_live_writers_shard_alone(tmp_
         assert fh.read().splitlines(keepends=True) == lines
 
 
+def test_a_shard_of_the_threaded_writer_cut_anywhere_salvages_to_whole_records(tmp_path):
+    writer = ShardWriter(tmp_path, shard_bytes=1_000_000, threaded=True)  # blocks of 125 KB
+    lines = [(json.dumps({"url": f"u{n}", "html": "текст " * (50 + n * 37 % 900)}, ensure_ascii=False) + "\n"
+              ).encode() for n in range(120)]
+    for line in lines[:80]:
+        writer.write(line)
+    partial = partial_path(tmp_path, 1)
+    deadline = time.monotonic() + 60
+    while not salvage(partial.read_bytes()):  # the thread writes the full blocks meanwhile
+        assert time.monotonic() < deadline, "the writer thread wrote no block in 60 s"
+        time.sleep(0.01)
+    live = salvage(partial.read_bytes())
+    assert live == lines[:len(live)] and len(live) < 80  # whole records, in order; the last block still open
+    for line in lines[80:]:
+        writer.write(line)
+    writer.close()
+    data = shard_path(tmp_path, 1).read_bytes()
+    assert salvage(data) == lines
+    found = []
+    for cut in sorted({*range(1, len(data), len(data) // 37), len(data) - 9, len(data) - 1}):
+        salvaged = salvage(data[:cut])
+        assert salvaged == lines[:len(salvaged)], cut
+        assert len(salvaged) >= len(found[-1] if found else [])
+        found.append(salvaged)
+    assert 0 < len(found[len(found) // 2]) < len(lines)
+
+
 def _write_shards(folder: Path, count: int) -> set[str]:
     """``count`` pages through a ShardWriter rotating every few records; returns their keys."""
     writer = ShardWriter(folder, shard_bytes=3_000)
