@@ -144,7 +144,7 @@ def remove(partials: list[Path]) -> list[str]:
     for partial in partials:
         size = partial.stat().st_size
         partial.unlink()
-        partial.with_name(partial.name + ".json").unlink(missing_ok=True)
+        download.meta_path(partial).unlink(missing_ok=True)
         notes.append(f"removed the unfinished download of an older run: {partial} ({size:,} bytes)")
     return notes
 

@@ -86,13 +86,6 @@ def record_keys(record: dict) -> set[str]:
     return keys
 
 
-def revisions(keys: Iterable[str]) -> dict[str, int]:
-    """Canonical URL -> highest revision id, from the revision keys among done-keys."""
-    newest: dict[str, int] = {}
-    _split(keys, set(), newest)
-    return newest
-
-
 KEYS_HEADER = "# bg-gpt2 done-keys v2"  # v2: with revision keys (v1 files are rebuilt once)
 
 
@@ -348,9 +341,7 @@ class RawStore:
         """Append ``record`` (with its done-keys ``keys``); the bytes of its line."""
         line = orjson.dumps(record) + b"\n"  # UTF-8, compact: the bytes json.dumps(ensure_ascii=False) gave
         self.writer.write(line, keys)
-        for url, revid in revisions(keys).items():
-            self.new_revisions[url] = max(revid, self.new_revisions.get(url, revid))
-        self.done |= {key for key in keys if "\t" not in key}
+        _split(keys, self.done, self.new_revisions)
         return len(line)
 
     def close(self) -> int:

@@ -53,6 +53,7 @@ from common.errors import UserError, cli_main
 from crawler import agent as user_agent
 from crawler import download, dumpruns
 from crawler import titles as titles_file
+from crawler.blocking import BLOCK_STATUSES
 from crawler.pipelines import RawStore, encode, record_keys
 from crawler.spiders.bgwiki import CATEGORY_PREFIX, canonical_url
 
@@ -236,8 +237,8 @@ def _take(rec: dict, store: RawStore, met: set[str], counts: Counter) -> None:
     counts["repeated"] += repeated
     keys = record_keys(rec)
     stored = store.has(keys)
-    newest = store.revision(url)
-    if stored and not (isinstance(revid, int) and newest is not None and revid > newest):
+    if stored and not (isinstance(revid, int) and (newest := store.revision(url)) is not None
+                       and revid > newest):
         counts["already_stored"] += not repeated
     elif not isinstance(rec["html"], str) or not rec["html"].strip():
         counts["no_html"] += 1
@@ -382,7 +383,7 @@ def preflight(cfg: config.Section, agent: str | None = None) -> dict:
 def _refused(error: str) -> dict:
     """The result, evidence and fix of a dump server's refusal (``error``: its one line)."""
     code = re.search(r"HTTP (\d{3})", error)
-    if code and code.group(1) in ("401", "402", "403", "429"):
+    if code and int(code.group(1)) in BLOCK_STATUSES:
         return {"result": "blocked", "evidence": error,
                 "fix": "set crawl.user_agent to name you and a contact (Wikimedia's User-Agent policy)"}
     if code and code.group(1) == "404" or "not a dump file" in error:

@@ -149,9 +149,14 @@ class NewsSpider(scrapy.Spider):
         stats.inc_value(f"news/listings/{site}")
         if why:
             stats.inc_value(f"news/listings_blocked/{site}")
-            if not stats.get_value(f"news/blocked_evidence/{site}"):
-                stats.set_value(f"news/blocked_evidence/{site}", f"{why} on {path}")
+            self._evidence(site, f"{why} on {path}")
             self.logger.warning("%s turned the crawler away: %s on %s", site, why, path)
+
+    def _evidence(self, site: str, text: str) -> None:
+        """The first refusal seen for ``site``: what the crawl summary names as the evidence."""
+        stats = self.crawler.stats
+        if not stats.get_value(f"news/blocked_evidence/{site}"):
+            stats.set_value(f"news/blocked_evidence/{site}", text)
 
     def listing_failed(self, failure: Failure) -> None:
         """A listing that answered an error status (after the retries) or could not be fetched."""
@@ -248,11 +253,8 @@ class NewsSpider(scrapy.Spider):
         service = challenge(response.body, headers_of(response))
         if service:  # bot protection answered instead of the article
             self.logger.warning("%s challenge instead of the article: %s", service, response.url)
-            stats = self.crawler.stats
-            stats.inc_value(f"news/articles_blocked/{site.name}")
-            if not stats.get_value(f"news/blocked_evidence/{site.name}"):
-                stats.set_value(f"news/blocked_evidence/{site.name}",
-                                f"{service} challenge on {urlsplit(response.url).path}")
+            self.crawler.stats.inc_value(f"news/articles_blocked/{site.name}")
+            self._evidence(site.name, f"{service} challenge on {urlsplit(response.url).path}")
             return
         if not on_domains(response.url, site.domains):  # a browser followed a redirect away
             self.logger.info("left the allowed domains: %s", response.url)
