@@ -52,7 +52,7 @@ def export(src: Path, dst: Path) -> dict:
     """Write the PyTorch-format folder ``dst`` from the TF folder ``src``; returns a summary."""
     from safetensors.numpy import save_file
 
-    config = hf_load.read_config(hf_load.check_folder(src))
+    config = hf_load.check_folder(src)
     if hf_load.file_format(src) == "pt":
         raise UserError(f"{src} already holds PyTorch-format weights; nothing to convert")
     state = convert(hf_load.tensors(src), config)

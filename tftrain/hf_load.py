@@ -191,13 +191,13 @@ def weight_files(folder: Path) -> list[Path]:
     raise UserError(f"{folder}: no weights (model.safetensors, its index, or tf_model.h5)")
 
 
-def check_folder(folder: Path) -> Path:
-    """``folder`` when it is a GPT-2 folder this project reads safely (config, tokenizer
+def check_folder(folder: Path):
+    """``folder``'s config when it is a GPT-2 folder this project reads safely (config, tokenizer
     config, weight files); else a one-line error."""
-    read_config(folder)
+    config = read_config(folder)
     check_tokenizer_keys(folder)
     weight_files(folder)
-    return folder
+    return config
 
 
 def check_tokenizer_keys(folder: Path) -> dict:
@@ -343,7 +343,7 @@ def load_model(folder: Path):
     import tensorflow as tf
     from transformers import TFGPT2LMHeadModel
 
-    config = read_config(check_folder(folder))
+    config = check_folder(folder)
     net = TFGPT2LMHeadModel(config)
     net(tf.zeros((1, 2), tf.int32))
     rows = load_weights(net, folder)["saved_rows"]

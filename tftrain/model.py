@@ -48,7 +48,7 @@ def model_config(train: dict, tokenizer, init: Path | None = None) -> tuple[GPT2
     preset = PRESETS[size]
     dropout = train["dropout"] if train["dropout"] >= 0 else preset["dropout"]
     if init:
-        config = hf_load.read_config(hf_load.check_folder(Path(init)))
+        config = hf_load.check_folder(Path(init))
         for key in ("n_layer", "n_head", "n_embd"):
             if train[key] and train[key] != getattr(config, key):
                 raise UserError(f"train.{key}={train[key]} differs from --init {init} "

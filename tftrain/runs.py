@@ -72,7 +72,8 @@ def model_folder(path: Path) -> Path | None:
     the folder found is checked (``hf_load.check_folder``)."""
     for folder in (path, path / "final"):
         if (folder / "config.json").is_file():
-            return hf_load.check_folder(folder)
+            hf_load.check_folder(folder)
+            return folder
     return None
 
 
