@@ -31,7 +31,7 @@ from tqdm import tqdm
 from common import config
 from common.atomic import atomic_dir, remove_stale_temps, stage_lock
 from common.errors import UserError, cli_main
-from corpus import cache, dedup, filters
+from corpus import cache, dedup, filters, revisions
 from corpus.extract import WIKI_SOURCE
 from corpus.global_steps import Global, deduplicate, order, split, write
 from corpus.read import raw_shards, read_shard
@@ -106,14 +106,26 @@ def _named(job: ShardJob) -> str:
     return job.name
 
 
-def _buckets(jobs: list[ShardJob]) -> int:
+def _headers(jobs: list[ShardJob]) -> list[dict]:
+    """Each entry's header, read once for the global steps; {} for one that cannot be read (it is
+    rebuilt and said when its documents are read)."""
+    headers = []
+    for job in jobs:
+        try:
+            headers.append(cache.read_header(job.entry))
+        except cache.CacheError:
+            headers.append({})
+    return headers
+
+
+def _buckets(headers: list[dict]) -> int:
     """Bucket files for ``order``: enough for one to hold about ``BUCKET_BYTES`` of text, by the
     characters the entries hold before dedup (from their headers). An entry whose header cannot
     be read counts none; only the buckets' size in memory depends on this, never the output."""
     chars = 0
-    for job in jobs:
-        with contextlib.suppress(cache.CacheError, KeyError, TypeError, ValueError):
-            chars += Stats.from_json(cache.read_header(job.entry)["stats"]).chars[ENTRY_CHARS]
+    for header in headers:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            chars += Stats.from_json(header["stats"]).chars[ENTRY_CHARS]
     return min(MAX_BUCKETS, 1 + 3 * chars // BUCKET_BYTES)  # UTF-8 Cyrillic: 2 bytes a char
 
 
@@ -155,7 +167,9 @@ def _build(cfg: config.Section, workers: int) -> Stats:
     _process(todo, settings, workers)
     stats = Stats()
     with atomic_dir(corpus_dir) as out:
-        run = Global(c, stats, why, out, CorpusWriter(out, c.shard_bytes), _buckets(jobs))
+        headers = _headers(jobs)
+        run = Global(c, stats, why, out, CorpusWriter(out, c.shard_bytes), _buckets(headers),
+                     revisions.newest(headers))
         stream = jobs
         for step in GLOBAL_STEPS:  # generators, the last (write) draws the documents through
             stream = step(stream, run)

@@ -32,6 +32,7 @@ class Global:
     out: Path
     writer: CorpusWriter
     buckets: int
+    newest: dict[str, int]  # page URL -> its highest revision id (corpus.revisions.newest)
     kept: int = 0
     index_bytes: int = 0
 
@@ -39,14 +40,12 @@ class Global:
 def deduplicate(jobs: Iterable[ShardJob], run: Global) -> Iterator[dict]:
     """The documents of every entry, read once in canonical order, that are no copy of an
     earlier one; an entry found unreadable here is rebuilt and counted in ``run.why``."""
-    jobs = list(jobs)
     deduper = dedup.Deduper(run.cfg.dedup_threshold, run.cfg.minhash_perm)
-    newest = revisions.newest(job.entry for job in jobs)
     for job in tqdm(jobs, desc="corpus: dedup", unit="shard", file=sys.stderr, disable=None):
         shard_stats, docs = _entry(job, run.why)
         run.stats.merge(shard_stats)
         for doc in docs:
-            if revisions.older(doc, newest):
+            if revisions.older(doc, run.newest):
                 run.stats.count("dedup", revisions.UPDATED, len(doc["text"]))
                 continue
             reason = deduper.check(doc["url"], doc["exact"], doc["signature"])

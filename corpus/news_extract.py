@@ -183,7 +183,7 @@ def combine(c: Candidates, t: Thresholds = DEFAULT) -> tuple[str, str]:
             added.setdefault(after, []).append(line)
     out = added.get(-1, []) + [x for i, (line, _) in enumerate(kept)
                                for x in (line, *added.get(i, ()))]
-    return _clean(out, c), MERGED
+    return _clean(out, c, teasers), MERGED
 
 
 def extract(html: str, url: str | None = None, t: Thresholds = DEFAULT) -> tuple[str, str]:
@@ -198,9 +198,10 @@ def _teasers(c: Candidates) -> set[str]:
             if _ELLIPSIS.search(line) and _READ_MORE.fullmatch(after)}
 
 
-def _clean(lines: list[str], c: Candidates) -> str:
-    """The lines without widget labels and without teasers of other articles."""
-    teasers = _teasers(c)
+def _clean(lines: list[str], c: Candidates, teasers: set[str] | None = None) -> str:
+    """The lines without widget labels and without teasers of other articles (``teasers``: the
+    ones ``_teasers(c)`` finds, when the caller has them already)."""
+    teasers = _teasers(c) if teasers is None else teasers
     return "\n".join(line for line in lines if not (
         _WIDGET.fullmatch(line) or _SEE_ALSO.fullmatch(line) or line in teasers))
 

@@ -11,9 +11,6 @@ raw shards are processed again) and drops a document whose page has a newer revi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
-
-from corpus import cache
 
 UPDATED = "updated: older revision dropped"
 
@@ -24,17 +21,11 @@ def note(revids: dict[str, int], url: str, revid: object) -> None:
         revids[url] = revid
 
 
-def newest(entries: Iterable[Path]) -> dict[str, int]:
-    """Page URL -> its highest revision id in the whole raw data, from the entries' headers.
-
-    An unreadable entry adds nothing (it is rebuilt and said when its documents are read).
-    """
+def newest(headers: Iterable[dict]) -> dict[str, int]:
+    """Page URL -> its highest revision id in the whole raw data, from the cache entries'
+    headers (an unreadable entry's, ``{}``, adds nothing)."""
     revids: dict[str, int] = {}
-    for entry in entries:
-        try:
-            header = cache.read_header(entry)
-        except cache.CacheError:
-            continue
+    for header in headers:
         for url, revid in (header.get("revisions") or {}).items():
             note(revids, url, revid)
     return revids
