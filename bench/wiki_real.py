@@ -42,6 +42,7 @@ from bench import harness
 from bench.crawl import bare_read
 from bench.scale import DEMO_TEXT, ROOT, TextModel
 from bench.wiki_rehearsal import rehearse
+from common import markdown
 from common.errors import UserError
 from corpus.wiki_extract import HEADINGS, extract_wiki
 from crawler.wikidump import Selection, import_dump
@@ -175,6 +176,7 @@ def extrapolate(stages: dict[str, dict], articles: int) -> dict:
 def section(data: dict) -> str:
     """The Markdown for RESULTS.md and the README."""
     gen, speed, cmp, stages, ext = (data[k] for k in ("generated", "speed", "texts", "stages", "extrapolated"))
+    at = ext["stages"]  # the same stages at BGWIKI articles
     n = gen["articles"]
     lines = ["## Wikipedia at real page sizes (`make bench-scale ARGS=--wiki-real`)", "",
              f"Generated dump: {n:,} real-size articles, {gen['html_bytes'] / 1e9:.2f} GB of Parsoid HTML "
@@ -182,21 +184,22 @@ def section(data: dict) -> str:
              f"{gen['median_page_bytes'] / 1e3:.0f} KB, mean {gen['mean_page_bytes'] / 1e3:.0f} KB, "
              f"largest {gen['largest_page_bytes'] / 1e3:,.0f} KB, {gen['pages_over_500kb']} over 500 KB.", "",
              f"Cleaning the first {data['settings']['sample']} pages, MB of HTML per CPU-second:", "",
-             "| | MB/CPU-s |", "|---|---:|"]
-    lines += [f"| {name} | {r['mb_per_cpu_s']:.1f} |" for name, r in speed.items()]
+             *markdown.table(["", "MB/CPU-s"], [[name, f"{r['mb_per_cpu_s']:.1f}"] for name, r in speed.items()],
+                             right=(1,))]
     lines += ["", f"Text lines, ours against mwparserfromhtml's on those pages: {cmp['lines_in_both']:,} in both, "
               f"{cmp['lines_ours_only']:,} only ours ({cmp['ours_only_headings_or_items']:,} of them headings or list items, "
               f"which its plain text leaves out), {cmp['lines_theirs_only']:,} only theirs.", "",
               f"Rehearsal at {n:,} articles (-j {data['settings']['jobs']}), extrapolated ×{ext['scale']:,.1f} to "
               f"{BGWIKI:,} (x(300k) = x({n:,}) × {BGWIKI:,} / {n:,}; peak RSS as measured):", "",
-              "| stage | seconds | CPU-s | MB of HTML per CPU-s | peak RSS MB | disk MB | seconds at 300k | "
-              "CPU-h at 300k | disk GB at 300k |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, s in stages.items():
-        e = ext["stages"][name]
-        lines.append(f"| {name} | {s['seconds']:,.1f} | {s['cpu_s']:,.1f} | {gen['html_bytes'] / 1e6 / s['cpu_s']:.1f} | "
-                     f"{s['peak_rss_mb']:,.0f} | "
-                         f"{s['disk_bytes'] / 1e6:,.0f} | {e['seconds']:,.0f} | {e['cpu_s'] / 3600:.2f} | "
-                         f"{e['disk_bytes'] / 1e9:.2f} |")
+              *markdown.table(
+                  ["stage", "seconds", "CPU-s", "MB of HTML per CPU-s", "peak RSS MB", "disk MB",
+                   "seconds at 300k", "CPU-h at 300k", "disk GB at 300k"],
+                  [[name, f"{s['seconds']:,.1f}", f"{s['cpu_s']:,.1f}",
+                    f"{gen['html_bytes'] / 1e6 / s['cpu_s']:.1f}", f"{s['peak_rss_mb']:,.0f}",
+                    f"{s['disk_bytes'] / 1e6:,.0f}", f"{at[name]['seconds']:,.0f}",
+                    f"{at[name]['cpu_s'] / 3600:.2f}", f"{at[name]['disk_bytes'] / 1e9:.2f}"]
+                   for name, s in stages.items()],
+                  right=range(1, 9))]
     bare, fast, dump = (data["dump"][k] for k in ("bare stream read", "bare stream read, same libraries",
                                                   "wikidump import"))
     lines += ["", f"`make wikidump`'s import reads {dump['html_mb_per_s']:.1f} MB of HTML/s, a bare stream read of the same "
