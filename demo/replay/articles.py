@@ -54,7 +54,10 @@ def parse_article(path: Path) -> Article:
                    late=js if js in ("timeout", "fetch") else "")
 
 
-def load_articles(folder: Path) -> list[Article]:
+def load_articles(folder: Path | list[Article]) -> list[Article]:
+    """The articles of a folder of article files (a list given is taken as it is)."""
+    if isinstance(folder, list):
+        return folder
     files = sorted(Path(folder).glob("*.txt"))
     if not files:
         raise UserError(f"no article files (*.txt) in {folder}")

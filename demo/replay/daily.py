@@ -73,5 +73,5 @@ class DailyReplay(ReplayServer):
     """``DailySite`` served: ``with DailyReplay(folder) as site: site.url("/allnews/...")``."""
 
     def __init__(self, articles: Path | list[Article], port: int = 0):
-        self.site = DailySite(articles if isinstance(articles, list) else load_articles(articles))
+        self.site = DailySite(load_articles(articles))
         super().__init__(self.site, port=port)

@@ -111,7 +111,7 @@ class NewsSite:
                         .encode())
 
     def rss_feed(self, request: Request) -> Response:
-        return Response(200, self.rss(request.base, _other(request)), "application/rss+xml; charset=utf-8")
+        return Response(200, self.rss(request.base, _other(request.base)), "application/rss+xml; charset=utf-8")
 
     def sitemap_index_page(self, request: Request) -> Response:
         return Response(200, self.sitemap_index(request.base), "application/xml")
@@ -124,7 +124,7 @@ class NewsSite:
     def month_sitemap(self, request: Request, month: str, gz: str | None) -> Response | None:
         if month not in self.months or bool(gz) != self.gzipped(month):
             return None
-        body = self.urlset(request.base, self.months[month], mirror=(_other(request), self.months[month][0]))
+        body = self.urlset(request.base, self.months[month], mirror=(_other(request.base), self.months[month][0]))
         return Response(200, gzip.compress(body), "application/x-gzip") if gz else Response(
             200, body, "application/xml")
 
@@ -142,19 +142,19 @@ class NewsSite:
         """``/`` (every article) or ``/section/<name>``."""
         if section is not None and section not in self.sections:
             return self.not_found
-        return Response(200, self.pages.listing_page(request.base, _other(request), section or "Последни новини", [
+        return Response(200, self.pages.listing_page(request.base, _other(request.base), section or "Последни новини", [
             a for a in self.articles if section is None or a.section == section]), HTML)
 
     def tag(self, request: Request, tag: str) -> Response | None:
         if tag not in self.tags:
             return None
-        return Response(200, self.pages.listing_page(request.base, _other(request), f"Етикет: {tag}", [
+        return Response(200, self.pages.listing_page(request.base, _other(request.base), f"Етикет: {tag}", [
             a for a in self.articles if tag in a.tags]), HTML)
 
     def day(self, request: Request, day: str) -> Response | None:
         if not _is_date(day):
             return None
-        return Response(200, self.pages.day_page(request.base, _other(request), day), HTML)
+        return Response(200, self.pages.day_page(request.base, _other(request.base), day), HTML)
 
     def today(self, request: Request) -> Response:
         """mediapool's daily archive: ``today.html`` shows today; a form POST with
@@ -162,16 +162,16 @@ class NewsSite:
         day = request.params.get("rdate", "") if request.method == "POST" else ""
         if not _is_date(day):
             day = datetime.now(timezone(timedelta(hours=2))).date().isoformat()
-        return Response(200, self.pages.day_page(request.base, _other(request), day), HTML)
+        return Response(200, self.pages.day_page(request.base, _other(request.base), day), HTML)
 
     @staticmethod
     def moved(request: Request, rest: str) -> Response:
         """``/moved/<path>``: moved for good to ``<path>`` on another host (``localhost``)."""
-        return Response(301, b"", HTML, {"Location": f"{_other(request)}/{rest}"})
+        return Response(301, b"", HTML, {"Location": f"{_other(request.base)}/{rest}"})
 
     def changed_feed(self, request: Request) -> Response:
         """The feed of the articles in the site's new layout (``/changed/<slug>.html``)."""
-        return Response(200, self.rss(request.base, _other(request), folder="changed"),
+        return Response(200, self.rss(request.base, _other(request.base), folder="changed"),
                         "application/rss+xml; charset=utf-8")
 
     def changed_article(self, request: Request, slug: str) -> Response | None:
@@ -190,7 +190,7 @@ class NewsSite:
     def article(self, request: Request, draft: str | None, slug: str) -> Response | None:
         if slug not in self.by_slug:
             return None
-        return Response(200, self.pages.article_page(request.base, _other(request), self.by_slug[slug],
+        return Response(200, self.pages.article_page(request.base, _other(request.base), self.by_slug[slug],
                                                      draft=bool(draft)), HTML)
 
     def legacy_item(self, request: Request, name: str, n: str, slug: str) -> Response:
@@ -238,7 +238,7 @@ class NewsSite:
         maps += [(f"{base}/sitemaps/{month}.xml{'.gz' if self.gzipped(month) else ''}",
                   max(a.changed for a in articles)) for month, articles in sorted(self.months.items())]
         maps.append((f"{base}/sitemaps/tags.xml", newest))
-        maps.append((f"http://localhost:{urlsplit(base).port}/sitemaps/partner.xml", newest))
+        maps.append((f"{_other(base)}/sitemaps/partner.xml", newest))
         if self.real:
             maps.append((f"{base}/sitemaps/real.xml.gz", ""))
         entries = "".join(f"<sitemap><loc>{loc}</loc>" + (f"<lastmod>{day}T09:00:00+03:00</lastmod>"
@@ -269,9 +269,9 @@ class NewsSite:
 
 
 
-def _other(request: Request) -> str:
-    """Another host on the same server: ``http://localhost:<port>``."""
-    return f"http://localhost:{urlsplit(request.base).port}"
+def _other(base: str) -> str:
+    """Another host on the same server as ``base``: ``http://localhost:<port>``."""
+    return f"http://localhost:{urlsplit(base).port}"
 
 
 def _rfc822(day: str) -> str:
@@ -306,7 +306,7 @@ class NewsReplay(ReplayServer):
 
     def __init__(self, articles: Path | list[Article], port: int = 0, fixtures: Path | None = None,
                  host: str = "127.0.0.1", faults: Faults | None = None):
-        self.site = NewsSite(articles if isinstance(articles, list) else load_articles(articles),
+        self.site = NewsSite(load_articles(articles),
                              fixtures)
         self.not_found = self.site.not_found
         super().__init__(self.site, port=port, host=host, faults=faults)
